@@ -1,0 +1,1 @@
+"""One module per dataset; see :mod:`aerith.data.registry` for the names."""

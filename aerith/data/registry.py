@@ -1,0 +1,52 @@
+"""The dataset registry: a plain dict from name to loader class, filled explicitly."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any
+
+from aerith.data.datasets.base import RSDataset
+
+# name -> (module, class). Imported on first use so that `aerith --help` stays fast.
+_LOADERS: dict[str, tuple[str, str]] = {
+    "ucm": ("aerith.data.datasets.ucm", "UCMerced"),
+    "aid": ("aerith.data.datasets.aid", "AID"),
+    "nwpu-resisc45": ("aerith.data.datasets.nwpu_resisc45", "NWPURESISC45"),
+    "whu-rs19": ("aerith.data.datasets.whu_rs19", "WHURS19"),
+    "eurosat": ("aerith.data.datasets.eurosat", "EuroSAT"),
+    "eurosat-ms": ("aerith.data.datasets.eurosat", "EuroSATMS"),
+    "fmow": ("aerith.data.datasets.fmow", "FMoW"),
+    "rsvg": ("aerith.data.datasets.rsvg", "RSVG"),
+    "dior-rsvg": ("aerith.data.datasets.dior_rsvg", "DIORRSVG"),
+    "rsicap": ("aerith.data.datasets.rsicap", "RSICap"),
+    "rsieval": ("aerith.data.datasets.rsieval", "RSIEval"),
+    "rsvqa-lr": ("aerith.data.datasets.rsvqa", "RSVQALR"),
+    "rsvqa-hr": ("aerith.data.datasets.rsvqa", "RSVQAHR"),
+    "rsitmd": ("aerith.data.datasets.karpathy", "RSITMD"),
+    "rsicd": ("aerith.data.datasets.karpathy", "RSICD"),
+    "ucm-captions": ("aerith.data.datasets.karpathy", "UCMCaptions"),
+    "sydney-captions": ("aerith.data.datasets.karpathy", "SydneyCaptions"),
+    "synthrs": ("aerith.data.datasets.synthrs", "SynthRS"),
+}
+
+
+def list_datasets() -> list[str]:
+    """Names accepted by :func:`load_dataset`."""
+    return sorted(_LOADERS)
+
+
+def get_dataset_class(name: str) -> type[RSDataset]:
+    key = name.lower()
+    if key not in _LOADERS:
+        raise KeyError(f"unknown dataset {name!r}; known datasets: {', '.join(list_datasets())}")
+    module, cls = _LOADERS[key]
+    return getattr(importlib.import_module(module), cls)
+
+
+def load_dataset(name: str, root: str | Path, split: str = "train", **kwargs: Any) -> RSDataset:
+    """Index dataset ``name`` as downloaded under ``root`` and return its ``split``.
+
+    Keyword arguments go to the loader (``on_bad="skip"``, split options ...).
+    """
+    return get_dataset_class(name)(root, split, **kwargs)
