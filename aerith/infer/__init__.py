@@ -1,0 +1,1 @@
+"""Inference: the AerithVLM facade."""

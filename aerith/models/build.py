@@ -1,0 +1,132 @@
+"""Building models and processors from presets: random tiny ones offline, real ones from the hub."""
+
+from __future__ import annotations
+
+import torch
+
+from aerith.models.configuration_aerith import AerithConfig
+from aerith.models.modeling_aerith import AerithForConditionalGeneration
+from aerith.models.presets import Preset, get_preset
+from aerith.models.processing_aerith import (
+    CLIP_MEAN,
+    CLIP_STD,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    AerithProcessor,
+    square_image_processor,
+)
+from aerith.models.tokenizer import IMAGE_TOKEN, add_aerith_tokens, build_tiny_tokenizer
+
+NEW_PARTS = ("clip_proj", "dino_head", "fuse", "pooler", "projector")
+
+
+def build_processor(config: AerithConfig, tokenizer, bands: list[int] | None = None) -> AerithProcessor:
+    """The processor that matches ``config``: tower image sizes, normalisation and ``num_queries``."""
+    return AerithProcessor(
+        square_image_processor(config.clip_config.image_size, CLIP_MEAN, CLIP_STD),
+        square_image_processor(config.dino_config.image_size, IMAGENET_MEAN, IMAGENET_STD),
+        tokenizer,
+        num_image_tokens=config.num_queries,
+        bands=bands,
+    )
+
+
+def check_4bit_available() -> None:
+    """4-bit loading needs bitsandbytes kernels on a CUDA GPU; say so clearly otherwise."""
+    if not torch.cuda.is_available():
+        raise RuntimeError(
+            "load_in_4bit needs a CUDA GPU (bitsandbytes 4-bit kernels) and none is available here; "
+            "load without 4-bit (fp32/bf16) on this machine"
+        )
+    try:
+        import bitsandbytes  # noqa: F401
+    except ImportError as err:
+        raise ImportError("load_in_4bit needs bitsandbytes: pip install 'aerith[quant]'") from err
+
+
+def build_meta_model(name: str) -> AerithForConditionalGeneration:
+    """The preset's architecture on the meta device: shapes and parameter counts, no memory, no download."""
+    with torch.device("meta"):
+        return AerithForConditionalGeneration(get_preset(name).make_config())
+
+
+def build_from_preset(
+    name: str,
+    *,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype | None = None,
+    load_in_4bit: bool = False,
+) -> tuple[AerithForConditionalGeneration, AerithProcessor]:
+    """Model and processor of preset ``name``.
+
+    Random presets are built offline from ``seed`` (the global RNG is left untouched).
+    Hub presets download the towers, the LLM and its tokenizer; the new parts are
+    initialised from ``seed``.
+    """
+    preset = get_preset(name)
+    if load_in_4bit:
+        check_4bit_available()
+        if preset.random_weights:
+            raise ValueError(f"load_in_4bit applies to hub presets, not the random preset {name!r}")
+    if preset.random_weights:
+        tokenizer = build_tiny_tokenizer()
+        config = preset.make_config()
+        if len(tokenizer) != config.text_config.vocab_size:
+            raise RuntimeError(
+                f"tiny tokenizer has {len(tokenizer)} tokens but {name} expects {config.text_config.vocab_size}"
+            )
+        if tokenizer.convert_tokens_to_ids(IMAGE_TOKEN) != config.image_token_id:
+            raise RuntimeError(f"{IMAGE_TOKEN} id differs between the tiny tokenizer and the {name} config")
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = AerithForConditionalGeneration(config)
+        model = model.to(device=device, dtype=dtype) if dtype is not None else model.to(device)
+        return model.eval(), build_processor(config, tokenizer)
+    return _from_hub(preset, seed=seed, device=device, dtype=dtype, load_in_4bit=load_in_4bit)
+
+
+def _from_hub(
+    preset: Preset, *, seed: int, device, dtype: torch.dtype | None, load_in_4bit: bool
+) -> tuple[AerithForConditionalGeneration, AerithProcessor]:
+    from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig, CLIPVisionModel, DINOv3ViTModel
+
+    dtype = dtype or (torch.bfloat16 if torch.cuda.is_available() else torch.float32)
+    tokenizer = AutoTokenizer.from_pretrained(preset.tokenizer_id)
+    add_aerith_tokens(tokenizer)
+    config = preset.make_config()
+    config.image_token_id = tokenizer.convert_tokens_to_ids(IMAGE_TOKEN)
+    config.text_config.vocab_size = len(tokenizer)
+    config.text_config.pad_token_id = tokenizer.pad_token_id
+    with torch.device("meta"):
+        model = AerithForConditionalGeneration(config)
+    model.clip_tower = CLIPVisionModel.from_pretrained(preset.clip_id, dtype=dtype).requires_grad_(False)
+    model.dino_tower = DINOv3ViTModel.from_pretrained(preset.dino_id, dtype=dtype).requires_grad_(False)
+    lm_kwargs: dict = {"dtype": dtype}
+    if load_in_4bit:
+        lm_kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=dtype
+        )
+        lm_kwargs["device_map"] = {"": torch.device(device).index or 0}
+    language_model = AutoModelForCausalLM.from_pretrained(preset.llm_id, **lm_kwargs)
+    language_model.resize_token_embeddings(len(tokenizer))
+    model.language_model = language_model
+    model.config.clip_config = model.clip_tower.config
+    model.config.dino_config = model.dino_tower.config
+    model.config.text_config = language_model.config
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        for part in NEW_PARTS:
+            module = getattr(model, part)
+            if module is not None:
+                module.to_empty(device="cpu")
+                module.apply(model._init_weights)
+                module.to(dtype)
+    if not load_in_4bit:
+        model.to(device)
+    else:
+        for part in ("clip_tower", "dino_tower", *NEW_PARTS):
+            module = getattr(model, part)
+            if module is not None:
+                module.to(device)
+    return model.eval(), build_processor(model.config, tokenizer)

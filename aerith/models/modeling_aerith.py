@@ -1,0 +1,226 @@
+"""AerithForConditionalGeneration: CLIP + DINOv3 patch features, an attention pooler, a causal LM.
+
+Built like transformers' LLaVA family: a composite config, the processor
+expands one ``<image>`` placeholder to ``num_queries`` tokens, and the pooled
+image features replace them with ``masked_scatter``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import AutoModelForCausalLM, CLIPVisionModel, DINOv3ViTModel, GenerationMixin, PreTrainedModel
+from transformers.modeling_outputs import CausalLMOutputWithPast
+
+from aerith.models.configuration_aerith import AerithConfig
+from aerith.models.lora import LoraSettings, inject_lora, merge_lora
+from aerith.models.pooler import AttentionPooler
+
+
+class AerithPreTrainedModel(PreTrainedModel):
+    config_class = AerithConfig
+    config: AerithConfig
+    base_model_prefix = ""
+    main_input_name = "input_ids"
+    input_modalities = ("image", "text")
+    supports_gradient_checkpointing = True
+    _supports_sdpa = True
+    _supports_flash_attn = True
+    _no_split_modules = ["CLIPEncoderLayer", "DINOv3ViTLayer", "LlamaDecoderLayer", "PoolerLayer"]
+
+    def _init_weights(self, module: nn.Module) -> None:
+        super()._init_weights(module)
+        if isinstance(module, AttentionPooler):
+            std = self.config.fusion_dim**-0.5
+            nn.init.normal_(module.queries, std=std)
+            if module.pos_embed is not None:
+                nn.init.normal_(module.pos_embed, std=0.02)
+            if module.level_embed is not None:
+                nn.init.normal_(module.level_embed, std=0.02)
+
+
+class AerithForConditionalGeneration(AerithPreTrainedModel, GenerationMixin):
+    """AerithVLM. Inputs: token ids with ``num_queries`` image tokens per image, CLIP and DINOv3 pixels.
+
+    The towers are frozen at construction (``requires_grad=False``); a training
+    recipe may unfreeze them. Every other part trains.
+    """
+
+    def __init__(self, config: AerithConfig) -> None:
+        super().__init__(config)
+        dim = config.fusion_dim
+        self.clip_tower = CLIPVisionModel(config.clip_config)
+        self.dino_tower = DINOv3ViTModel(config.dino_config)
+        levels = config.num_levels
+        self.clip_proj = nn.ModuleList(nn.Linear(config.clip_config.hidden_size, dim) for _ in range(levels))
+        # The alignment head, trained in stage 1 to map DINOv3 features into CLIP's (projected) space.
+        self.dino_head = nn.ModuleList(nn.Linear(config.dino_config.hidden_size, dim) for _ in range(levels))
+        self.fuse = (
+            nn.ModuleList(nn.Linear(2 * dim, dim) for _ in range(levels)) if config.fusion == "concat" else None
+        )
+        self.pooler = AttentionPooler(
+            dim=dim,
+            num_queries=config.num_queries,
+            layers=config.pooler_layers,
+            heads=config.pooler_heads,
+            mlp_ratio=config.pooler_mlp_ratio,
+            grid_tokens=config.clip_grid**2,
+            num_levels=levels,
+            queries_per_level=config.queries_per_level,
+            pos_embed=config.pooler_pos_embed,
+        )
+        self.projector = nn.Linear(dim, config.text_config.hidden_size)
+        self.language_model = AutoModelForCausalLM.from_config(config.text_config)
+        self.post_init()
+        if config.lora is not None:
+            inject_lora(self.language_model, LoraSettings(**config.lora))
+        self.clip_tower.requires_grad_(False)
+        self.dino_tower.requires_grad_(False)
+
+    def add_lora(self, settings: LoraSettings) -> None:
+        """Put LoRA adapters on the language model; the config records them for from_pretrained."""
+        if self.config.lora is not None:
+            raise ValueError(f"this model already has LoRA adapters: {self.config.lora}")
+        inject_lora(self.language_model, settings)
+        self.config.lora = settings.to_dict()
+
+    def merge_lora(self) -> None:
+        """Fold the LoRA adapters into the language model's weights (outputs unchanged)."""
+        if self.config.lora is None:
+            raise ValueError("this model has no LoRA adapters to merge")
+        merge_lora(self.language_model)
+        self.config.lora = None
+
+    # -- embeddings, so that resize_token_embeddings, peft and generate work -------------------------
+    def get_input_embeddings(self) -> nn.Module:
+        return self.language_model.get_input_embeddings()
+
+    def set_input_embeddings(self, value: nn.Module) -> None:
+        self.language_model.set_input_embeddings(value)
+
+    def get_output_embeddings(self) -> nn.Module:
+        return self.language_model.get_output_embeddings()
+
+    def set_output_embeddings(self, value: nn.Module) -> None:
+        self.language_model.set_output_embeddings(value)
+
+    # -- vision -------------------------------------------------------------------------------------
+    def _tower_context(self, tower: nn.Module):
+        trainable = any(p.requires_grad for p in tower.parameters())
+        return contextlib.nullcontext() if trainable and torch.is_grad_enabled() else torch.no_grad()
+
+    def clip_patch_features(self, pixel_values: torch.Tensor) -> list[torch.Tensor]:
+        """CLIP patch tokens (CLS dropped) per level: ``(B, G*G, clip_hidden)``."""
+        with self._tower_context(self.clip_tower):
+            out = self.clip_tower(pixel_values=pixel_values, output_hidden_states=True)
+        return [out.hidden_states[i][:, 1:] for i in self.config.clip_feature_layers]
+
+    def dino_patch_features(self, dino_pixel_values: torch.Tensor) -> list[torch.Tensor]:
+        """DINOv3 patch tokens per level, CLS/registers dropped, resampled to CLIP's grid: ``(B, G*G, dino_hidden)``."""
+        cfg = self.config
+        with self._tower_context(self.dino_tower):
+            out = self.dino_tower(pixel_values=dino_pixel_values, output_hidden_states=True)
+        side, target = cfg.dino_grid, cfg.clip_grid
+        feats = []
+        for i in cfg.dino_feature_layers:
+            patches = out.hidden_states[i][:, cfg.dino_prefix_tokens :]
+            if patches.shape[1] != side * side:
+                raise ValueError(
+                    f"DINOv3 returned {patches.shape[1]} patch tokens, expected {side}x{side} "
+                    f"from image_size={cfg.dino_config.image_size} and patch_size={cfg.dino_config.patch_size}"
+                )
+            if side != target:
+                grid = patches.transpose(1, 2).reshape(patches.shape[0], -1, side, side)
+                grid = F.interpolate(grid, size=(target, target), mode="bilinear", align_corners=False)
+                patches = grid.flatten(2).transpose(1, 2)
+            feats.append(patches)
+        return feats
+
+    def fuse_features(self, clip_feats: list[torch.Tensor], dino_feats: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Project both towers to ``fusion_dim`` and fuse per level: ``(B, G*G, fusion_dim)`` each."""
+        fused = []
+        for level, (c, d) in enumerate(zip(clip_feats, dino_feats)):
+            c = self.clip_proj[level](c.to(self.clip_proj[level].weight.dtype))
+            d = self.dino_head[level](d.to(self.dino_head[level].weight.dtype))
+            fused.append(c + d if self.fuse is None else self.fuse[level](torch.cat([c, d], dim=-1)))
+        return fused
+
+    def get_image_features(self, pixel_values: torch.Tensor, dino_pixel_values: torch.Tensor) -> torch.Tensor:
+        """Pixels of both towers ``(B, 3, H, W)`` -> LLM-ready image tokens ``(B, num_queries, llm_width)``."""
+        fused = self.fuse_features(self.clip_patch_features(pixel_values), self.dino_patch_features(dino_pixel_values))
+        return self.projector(self.pooler(fused))
+
+    def merge_image_features(
+        self, input_ids: torch.Tensor, inputs_embeds: torch.Tensor, image_features: torch.Tensor
+    ) -> torch.Tensor:
+        """Write ``image_features`` into the ``<image>`` token positions; ValueError when counts differ."""
+        mask = input_ids == self.config.image_token_id
+        n_tokens = int(mask.sum())
+        n_features = image_features.shape[0] * image_features.shape[1]
+        if n_tokens != n_features:
+            raise ValueError(
+                f"Image features and image tokens do not match: {n_tokens} <image> tokens in the text, "
+                f"{n_features} image features ({image_features.shape[0]} image(s) x {image_features.shape[1]} queries)"
+            )
+        mask = mask.unsqueeze(-1).expand_as(inputs_embeds)
+        return inputs_embeds.masked_scatter(mask, image_features.to(inputs_embeds.dtype))
+
+    # -- language -----------------------------------------------------------------------------------
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        pixel_values: torch.Tensor | None = None,
+        dino_pixel_values: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.LongTensor | None = None,
+        cache=None,
+        inputs_embeds: torch.Tensor | None = None,
+        labels: torch.LongTensor | None = None,
+        logits_to_keep: int | torch.Tensor = 0,
+        image_features: torch.Tensor | None = None,
+        **kwargs,
+    ) -> CausalLMOutputWithPast:
+        """Causal-LM forward.
+
+        Args:
+            input_ids: ``(B, T)`` with ``num_queries`` image tokens per image.
+            pixel_values / dino_pixel_values: ``(B_img, 3, H, W)`` for CLIP / DINOv3.
+            image_features: precomputed ``get_image_features`` output ``(B_img, Q, llm_width)``,
+                used instead of pixels (e.g. one encoding shared by several sampled captions).
+            labels: ``(B, T)`` with -100 where no loss is taken.
+        """
+        if (input_ids is None) == (inputs_embeds is None):
+            raise ValueError("pass exactly one of input_ids or inputs_embeds")
+        if inputs_embeds is None:
+            inputs_embeds = self.get_input_embeddings()(input_ids)
+        if image_features is None and pixel_values is not None:
+            if dino_pixel_values is None:
+                raise ValueError("pixel_values for CLIP were given without dino_pixel_values for DINOv3")
+            image_features = self.get_image_features(pixel_values, dino_pixel_values)
+        if image_features is not None:
+            if input_ids is None:
+                raise ValueError("image inputs need input_ids to locate the <image> tokens")
+            inputs_embeds = self.merge_image_features(input_ids, inputs_embeds, image_features)
+        return self.language_model(
+            inputs_embeds=inputs_embeds,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            cache=cache,
+            labels=labels,
+            logits_to_keep=logits_to_keep,
+            **kwargs,
+        )
+
+    def prepare_inputs_for_generation(self, *args, is_first_iteration: bool | None = False, **kwargs):
+        # The image is read once, in the prefill step; later steps reuse the KV cache.
+        inputs = super().prepare_inputs_for_generation(*args, is_first_iteration=is_first_iteration, **kwargs)
+        if not is_first_iteration and kwargs.get("use_cache", True):
+            for key in ("dino_pixel_values", "image_features"):
+                inputs.pop(key, None)
+        return inputs
+
+
+__all__ = ["AerithForConditionalGeneration", "AerithPreTrainedModel"]

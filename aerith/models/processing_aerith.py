@@ -1,0 +1,140 @@
+"""AerithProcessor: images of any layout -> both towers' tensors; prompts -> chat text with image tokens."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from transformers import BatchFeature, ProcessorMixin
+from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
+
+from aerith.data.io import load_rgb
+from aerith.models.tokenizer import CHAT_TOKENS, IMAGE_TOKEN, TASK_TOKENS
+
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+IMAGENET_MEAN = (0.485, 0.456, 0.406)  # DINOv3's LVD-1689M weights use ImageNet statistics
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+# Llama-2 chat format; the jinja twin below gives the same string through apply_chat_template.
+USER_TEMPLATE = CHAT_TOKENS[0] + " " + IMAGE_TOKEN + "\n{prompt} " + CHAT_TOKENS[1]
+CHAT_TEMPLATE = (
+    "{% for m in messages %}{% if m['role'] == 'user' %}[INST] "
+    "{% for c in m['content'] %}{% if c['type'] == 'image' %}<image>\n{% else %}{{ c['text'] }}{% endif %}{% endfor %}"
+    " [/INST]{% else %}{% for c in m['content'] %}{{ c['text'] }}{% endfor %}</s>{% endif %}{% endfor %}"
+)
+
+
+def square_image_processor(size: int, mean: Sequence[float], std: Sequence[float]) -> CLIPImageProcessorPil:
+    """Resize the whole image to ``size`` x ``size`` and normalise.
+
+    No centre crop: RS boxes are relative to the whole image, and a crop would cut objects off.
+    """
+    return CLIPImageProcessorPil(
+        size={"height": size, "width": size},
+        do_center_crop=False,
+        do_resize=True,
+        do_rescale=True,
+        do_normalize=True,
+        image_mean=list(mean),
+        image_std=list(std),
+        do_convert_rgb=True,
+    )
+
+
+class AerithProcessor(ProcessorMixin):
+    """Both image processors, the tokenizer and the chat format of AerithVLM.
+
+    Args:
+        clip_image_processor: resizes/normalises for tower A (CLIP).
+        dino_image_processor: resizes/normalises for tower B (DINOv3).
+        tokenizer: a fast tokenizer holding the ``<image>`` token.
+        num_image_tokens: how many ``<image>`` tokens one placeholder expands to (the model's ``num_queries``).
+        bands: default band choice for multi-band images (0-based, stored order), e.g. ``[3, 2, 1]``.
+    """
+
+    def __init__(
+        self,
+        clip_image_processor=None,
+        dino_image_processor=None,
+        tokenizer=None,
+        num_image_tokens: int = 144,
+        bands: list[int] | None = None,
+        chat_template: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self.num_image_tokens = int(num_image_tokens)
+        self.bands = list(bands) if bands is not None else None
+        super().__init__(clip_image_processor, dino_image_processor, tokenizer, chat_template=chat_template or CHAT_TEMPLATE)
+        self.image_token = IMAGE_TOKEN
+        self.image_token_id = tokenizer.convert_tokens_to_ids(IMAGE_TOKEN)
+        self.task_tokens = dict(TASK_TOKENS)
+
+    # -- text ---------------------------------------------------------------------------------------
+    def format_prompt(self, prompt: str) -> str:
+        """The chat text for one user turn with one image: ``[INST] <image>\\n{prompt} [/INST]``."""
+        if IMAGE_TOKEN in prompt:
+            raise ValueError(f"the prompt already holds {IMAGE_TOKEN}; pass the bare instruction: {prompt!r}")
+        return USER_TEMPLATE.format(prompt=prompt.strip())
+
+    def expand_image_tokens(self, text: str) -> str:
+        return text.replace(IMAGE_TOKEN, IMAGE_TOKEN * self.num_image_tokens)
+
+    # -- images -------------------------------------------------------------------------------------
+    def load_images(self, images: Sequence[Any], bands: Sequence[int] | None = None) -> list:
+        """Paths, PIL images or arrays of any mode -> RGB PIL images (errors name the path)."""
+        bands = bands if bands is not None else self.bands
+        return [load_rgb(image, bands) for image in images]
+
+    def process_images(self, images: Sequence[Any], bands: Sequence[int] | None = None) -> dict[str, torch.Tensor]:
+        rgb = self.load_images(images, bands)
+        clip = self.clip_image_processor(images=rgb, return_tensors="pt")["pixel_values"]
+        dino = self.dino_image_processor(images=rgb, return_tensors="pt")["pixel_values"]
+        return {"pixel_values": clip, "dino_pixel_values": dino}
+
+    # -- both ---------------------------------------------------------------------------------------
+    def __call__(
+        self,
+        images: Any = None,
+        text: str | Sequence[str] | None = None,
+        *,
+        bands: Sequence[int] | None = None,
+        padding: bool | str = True,
+        padding_side: str | None = None,
+        return_tensors: str = "pt",
+        **kwargs: Any,
+    ) -> BatchFeature:
+        """Tokenise chat texts holding one ``<image>`` per image and process the images.
+
+        Args:
+            images: one image or a list (path, PIL image, numpy array); ``None`` for text only.
+            text: chat text(s) as made by :meth:`format_prompt`.
+            padding_side: ``"left"`` for batched generation, ``"right"`` for training.
+        Returns:
+            ``input_ids``, ``attention_mask`` and, with images, ``pixel_values`` and ``dino_pixel_values``.
+        """
+        if text is None:
+            raise ValueError("AerithProcessor needs text")
+        texts = [text] if isinstance(text, str) else list(text)
+        image_list = [] if images is None else (list(images) if isinstance(images, (list, tuple)) else [images])
+        n_placeholders = sum(t.count(IMAGE_TOKEN) for t in texts)
+        if n_placeholders != len(image_list):
+            raise ValueError(f"{len(image_list)} image(s) given for {n_placeholders} {IMAGE_TOKEN} placeholder(s) in the text")
+        expanded = [self.expand_image_tokens(t) for t in texts]
+        tok_kwargs = {"padding": padding, "return_tensors": return_tensors, **kwargs}
+        if padding_side is not None:
+            tok_kwargs["padding_side"] = padding_side
+        data = dict(self.tokenizer(expanded, **tok_kwargs))
+        if image_list:
+            data.update(self.process_images(image_list, bands))
+        return BatchFeature(data=data, tensor_type=return_tensors)
+
+    def batch_decode(self, *args, **kwargs):
+        return self.tokenizer.batch_decode(*args, **kwargs)
+
+    def decode(self, *args, **kwargs):
+        return self.tokenizer.decode(*args, **kwargs)
+
+
+__all__ = ["AerithProcessor", "square_image_processor"]

@@ -1,0 +1,93 @@
+import numpy as np
+import pytest
+import tifffile
+import torch
+from PIL import Image
+from typer.testing import CliRunner
+
+from aerith.cli import app
+from aerith.data.errors import ImageReadError
+from aerith.infer.vlm import AerithVLM
+from aerith.models.build import build_processor
+from aerith.models.presets import get_preset
+from aerith.models.tokenizer import build_tiny_tokenizer
+
+
+@pytest.fixture(scope="module")
+def processor():
+    return build_processor(get_preset("aerith-tiny").make_config(), build_tiny_tokenizer())
+
+
+def _write_modes(root):
+    rng = np.random.default_rng(0)
+    paths = {}
+    paths["rgb"] = root / "rgb.jpg"
+    Image.fromarray(rng.integers(0, 255, (30, 40, 3), dtype=np.uint8)).save(paths["rgb"])
+    paths["l"] = root / "grey.png"
+    Image.fromarray(rng.integers(0, 255, (30, 40), dtype=np.uint8), "L").save(paths["l"])
+    paths["rgba"] = root / "rgba.png"
+    Image.fromarray(rng.integers(0, 255, (30, 40, 4), dtype=np.uint8), "RGBA").save(paths["rgba"])
+    paths["u16"] = root / "u16.tif"
+    tifffile.imwrite(paths["u16"], rng.integers(0, 4000, (30, 40, 3), dtype=np.uint16))
+    paths["ms"] = root / "s2.tif"
+    tifffile.imwrite(paths["ms"], rng.integers(0, 10000, (13, 30, 40), dtype=np.uint16))
+    return paths
+
+
+def test_every_image_mode_goes_through(processor, tmp_path):
+    paths = _write_modes(tmp_path)
+    images = list(paths.values()) + [Image.open(paths["rgba"]), np.zeros((20, 20), np.uint8)]
+    text = [processor.format_prompt("[CAP] Describe this image.")] * len(images)
+    out = processor(images=images, text=text)
+    assert out["pixel_values"].shape == (len(images), 3, 64, 64)
+    assert out["dino_pixel_values"].shape == (len(images), 3, 56, 56)
+    assert torch.isfinite(out["pixel_values"]).all()
+    n_img_tokens = (out["input_ids"] == processor.image_token_id).sum(1)
+    assert (n_img_tokens == processor.num_image_tokens).all()
+
+
+def test_band_choice_changes_pixels(processor, tmp_path):
+    path = tmp_path / "ms.tif"
+    arr = np.zeros((13, 16, 16), np.uint16)
+    arr[3] = np.linspace(0, 3000, 256).reshape(16, 16)  # only B04 has signal
+    tifffile.imwrite(path, arr)
+    text = [processor.format_prompt("[CAP] x")]
+    red = processor(images=[path], text=text, bands=[3, 2, 1])["pixel_values"]
+    other = processor(images=[path], text=text, bands=[0, 1, 2])["pixel_values"]
+    assert red[0, 0].std() > 0.1 and other[0, 0].std() < 1e-6
+    with pytest.raises(ImageReadError, match="out of range"):
+        processor(images=[path], text=text, bands=[20, 1, 2])
+
+
+def test_bad_images_name_the_path(processor, tmp_path):
+    bad = tmp_path / "broken.tif"
+    bad.write_bytes(b"II*\x00garbage")
+    text = [processor.format_prompt("[CAP] x")]
+    with pytest.raises(ImageReadError, match="broken.tif"):
+        processor(images=[bad], text=text)
+    with pytest.raises(ImageReadError, match="nope.png"):
+        processor(images=[tmp_path / "nope.png"], text=text)
+
+
+def test_image_and_prompt_counts_must_agree(processor, tmp_path):
+    img = Image.new("RGB", (8, 8))
+    with pytest.raises(ValueError, match="2 image"):
+        processor(images=[img, img], text=[processor.format_prompt("[CAP] x")])
+    vlm = AerithVLM.from_preset("aerith-tiny")
+    with pytest.raises(ValueError, match="3 image.*2 prompt"):
+        vlm.generate([img, img, img], ["[CAP] a", "[CAP] b"])
+
+
+def test_chat_template_matches_format_prompt(processor):
+    messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "[CAP] Describe this image."}]}]
+    assert processor.apply_chat_template(messages, tokenize=False) == processor.format_prompt("[CAP] Describe this image.")
+
+
+def test_predict_command_says_weights_are_random(tmp_path):
+    img = tmp_path / "scene.png"
+    Image.new("RGB", (32, 32), (30, 120, 40)).save(img)
+    result = CliRunner().invoke(app, ["predict", "aerith-tiny", str(img), "[CAP] Describe this image.", "--max-new-tokens", "5"])
+    assert result.exit_code == 0, result.output
+    assert "RANDOM weights" in result.output
+    missing = CliRunner().invoke(app, ["predict", "aerith-tiny", str(tmp_path / "none.png"), "[CAP] x"])
+    assert missing.exit_code == 2 and "none.png" in missing.output
