@@ -1,0 +1,1 @@
+"""Reinforcement learning for captions: self-critical sequence training (SCST)."""
