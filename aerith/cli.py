@@ -53,6 +53,22 @@ def predict(
     typer.echo(answer)
 
 
+@app.command()
+def bench(
+    only: Annotated[list[str] | None, typer.Option("--only", help="Run only this benchmark (repeatable).")] = None,
+    bench_dir: Annotated[Path, typer.Option("--dir", help="Folder of bench_*.py scripts.")] = Path("benchmarks"),
+    out: Annotated[Path | None, typer.Option(help="Results file (default: DIR/RESULTS.md).")] = None,
+) -> None:
+    """Run the speed and memory benchmarks and rewrite benchmarks/RESULTS.md."""
+    from aerith.bench import run_benchmarks
+
+    try:
+        run_benchmarks(bench_dir, out or bench_dir / "RESULTS.md", only=only, echo=typer.echo)
+    except (FileNotFoundError, KeyError) as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from err
+
+
 def main() -> None:
     app()
 
