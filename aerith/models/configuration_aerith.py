@@ -49,6 +49,9 @@ class AerithConfig(PreTrainedConfig):
             ``None`` lets every query attend to every level.
         num_queries, pooler_layers, pooler_heads, pooler_mlp_ratio: the attention pooler.
         pooler_pos_embed: add a learned 2-D position embedding to the fused grid before pooling.
+        pooler_locality_prior: start each query attending around its own point of the grid
+            (see :class:`aerith.models.pooler.AttentionPooler`); without it a fresh pooler
+            averages position away and grounding is slow to learn from scratch.
         image_token_id: id of the ``<image>`` placeholder in the tokenizer.
         lora: LoRA on the language model (``r``, ``alpha``, ``dropout``, ``target_modules``) or ``None``.
         training_state: provenance of the weights, shown to users. ``"random-init"`` means
@@ -75,6 +78,7 @@ class AerithConfig(PreTrainedConfig):
     pooler_heads: int = 16
     pooler_mlp_ratio: float = 4.0
     pooler_pos_embed: bool = True
+    pooler_locality_prior: bool = True
     image_token_id: int = 32000
     training_state: str = "random-init"
     lora: dict | None = None

@@ -71,6 +71,7 @@ class AerithForConditionalGeneration(AerithPreTrainedModel, GenerationMixin):
             num_levels=levels,
             queries_per_level=config.queries_per_level,
             pos_embed=config.pooler_pos_embed,
+            locality_prior=config.pooler_locality_prior,
         )
         self.projector = nn.Linear(dim, config.text_config.hidden_size)
         self.language_model = AutoModelForCausalLM.from_config(config.text_config)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -17,7 +19,7 @@ class CrossAttention(nn.Module):
         self.out = nn.Linear(dim, dim)
 
     def forward(self, queries: torch.Tensor, keys: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        """queries ``(B, Q, D)``, keys ``(B, N, D)``, mask ``(Q, N)`` bool, True where attending is allowed."""
+        """queries ``(B, Q, D)``, keys ``(B, N, D)``; mask ``(Q, N)``: bool (True = may attend) or additive float."""
         b, q_len, dim = queries.shape
         split = lambda x: x.view(b, -1, self.heads, dim // self.heads).transpose(1, 2)  # noqa: E731
         q, k, v = split(self.q(queries)), split(self.k(keys)), split(self.v(keys))
@@ -37,7 +39,11 @@ class PoolerLayer(nn.Module):
         hidden = int(dim * mlp_ratio)
         self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
 
-    def forward(self, queries: torch.Tensor, tokens: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        # strength of the locality prior (see AttentionPooler); learnable, so training can drop it
+        self.locality = nn.Parameter(torch.ones(()))
+
+    def forward(self, queries: torch.Tensor, tokens: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+        mask = None if bias is None else bias * self.locality
         queries = queries + self.attn(self.norm_q(queries), self.norm_kv(tokens), mask)
         return queries + self.mlp(self.norm_mlp(queries))
 
@@ -48,6 +54,13 @@ class AttentionPooler(nn.Module):
     With ``queries_per_level`` the queries are split into groups, group ``i``
     attending only to level ``i`` (LHRS-Bot's multi-level design); otherwise
     every query sees every level.
+
+    With ``locality_prior`` each query gets a centre on the patch grid (queries
+    spread over a square grid, per level) and its attention logits a Gaussian
+    bias ``-d^2 / (2 sigma^2)`` towards it, scaled by a learnable strength per
+    layer. Freshly initialised cross-attention is nearly uniform, i.e. global
+    average pooling, which erases where things are; the prior keeps position
+    from the first step, so boxes can be learned (grounding from scratch).
     """
 
     def __init__(
@@ -61,6 +74,7 @@ class AttentionPooler(nn.Module):
         num_levels: int,
         queries_per_level: list[int] | None = None,
         pos_embed: bool = True,
+        locality_prior: bool = False,
     ) -> None:
         super().__init__()
         self.queries = nn.Parameter(torch.zeros(num_queries, dim))
@@ -68,14 +82,24 @@ class AttentionPooler(nn.Module):
         self.level_embed = nn.Parameter(torch.zeros(num_levels, dim)) if num_levels > 1 else None
         self.layers = nn.ModuleList(PoolerLayer(dim, heads, mlp_ratio) for _ in range(layers))
         self.norm = nn.LayerNorm(dim)
-        mask = None
-        if queries_per_level is not None and num_levels > 1:
-            mask = torch.zeros(num_queries, num_levels * grid_tokens, dtype=torch.bool)
+        groups = queries_per_level if queries_per_level is not None and num_levels > 1 else None
+        bias = None
+        if groups is not None:
+            bias = torch.full((num_queries, num_levels * grid_tokens), float("-inf"))
             start = 0
-            for level, count in enumerate(queries_per_level):
-                mask[start : start + count, level * grid_tokens : (level + 1) * grid_tokens] = True
+            for level, count in enumerate(groups):
+                bias[start : start + count, level * grid_tokens : (level + 1) * grid_tokens] = 0.0
                 start += count
-        self.register_buffer("level_mask", mask, persistent=False)
+        if locality_prior:
+            prior = locality_bias(num_queries, grid_tokens, num_levels, groups)
+            bias = prior if bias is None else bias + prior
+        # persistent: from_pretrained builds the model on the meta device, where a computed buffer would be lost
+        self.register_buffer("attn_bias", bias, persistent=True)
+
+    @property
+    def level_mask(self) -> torch.Tensor | None:
+        """``(Q, levels*N)`` bool: which tokens each query may attend to (None: all)."""
+        return None if self.attn_bias is None else torch.isfinite(self.attn_bias)
 
     def forward(self, levels: list[torch.Tensor]) -> torch.Tensor:
         """levels: one ``(B, N, D)`` fused grid per level -> pooled ``(B, num_queries, D)``."""
@@ -89,5 +113,24 @@ class AttentionPooler(nn.Module):
         kv = torch.cat(tokens, dim=1)
         queries = self.queries.unsqueeze(0).expand(kv.shape[0], -1, -1).to(kv.dtype)
         for layer in self.layers:
-            queries = layer(queries, kv, self.level_mask)
+            queries = layer(queries, kv, None if self.attn_bias is None else self.attn_bias.to(kv.dtype))
         return self.norm(queries)
+
+
+def _centres(count: int) -> torch.Tensor:
+    """``count`` points spread over the unit square, row by row on the smallest square grid that holds them."""
+    side = math.ceil(math.sqrt(count))
+    idx = torch.arange(count)
+    return torch.stack([(idx % side + 0.5) / side, (idx // side + 0.5) / side], dim=1)
+
+
+def locality_bias(num_queries: int, grid_tokens: int, num_levels: int, groups: list[int] | None) -> torch.Tensor:
+    """Additive attention bias ``(Q, levels*N)`` pulling each query towards its centre on the patch grid."""
+    side = math.isqrt(grid_tokens)
+    ys, xs = torch.meshgrid(torch.arange(side), torch.arange(side), indexing="ij")
+    tokens = torch.stack([(xs.flatten() + 0.5) / side, (ys.flatten() + 0.5) / side], dim=1)  # (N, 2)
+    counts = groups if groups is not None else [num_queries]
+    centres = torch.cat([_centres(c) for c in counts])  # (Q, 2)
+    sigma = 1.0 / math.ceil(math.sqrt(max(counts)))  # about one query cell
+    d2 = ((centres[:, None, :] - tokens[None, :, :]) ** 2).sum(-1)  # (Q, N)
+    return (-d2 / (2 * sigma**2)).repeat(1, num_levels)

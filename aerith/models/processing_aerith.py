@@ -71,6 +71,14 @@ class AerithProcessor(ProcessorMixin):
         self.image_token_id = tokenizer.convert_tokens_to_ids(IMAGE_TOKEN)
         self.task_tokens = dict(TASK_TOKENS)
 
+    @classmethod
+    def _load_tokenizer_from_pretrained(cls, sub_processor_type, pretrained_model_name_or_path, subfolder="", **kwargs):
+        # The folder's config.json is an AerithConfig, which AutoTokenizer would try to read as a
+        # text model's config; the saved tokenizer is always a fast one, so load it directly.
+        from transformers import PreTrainedTokenizerFast
+
+        return PreTrainedTokenizerFast.from_pretrained(pretrained_model_name_or_path, subfolder=subfolder, **kwargs)
+
     # -- text ---------------------------------------------------------------------------------------
     def format_prompt(self, prompt: str) -> str:
         """The chat text for one user turn with one image: ``[INST] <image>\\n{prompt} [/INST]``."""

@@ -164,3 +164,24 @@ def test_config_validation():
     for bad in (dict(fusion="max"), dict(queries_per_level=[10, 10]), dict(clip_feature_layers=[-1, -2])):
         with pytest.raises(ValueError):
             AerithConfig(**{**base, **bad})
+
+
+@pytest.mark.parametrize("prior", [True, False])
+def test_locality_prior_keeps_position_at_init(prior):
+    from aerith.models.pooler import AttentionPooler
+
+    torch.manual_seed(0)
+    pooler = AttentionPooler(dim=32, num_queries=16, layers=2, heads=4, mlp_ratio=2.0, grid_tokens=64, num_levels=1,
+                             pos_embed=False, locality_prior=prior).eval()
+    grid = torch.randn(1, 64, 32)
+    near, far = grid.clone(), grid.clone()
+    near[0, 0] += 5.0  # the top-left patch, at query 0's centre
+    far[0, 63] += 5.0  # the bottom-right patch
+    with torch.no_grad():
+        base = pooler([grid])[0, 0]
+        d_near = (pooler([near])[0, 0] - base).norm()
+        d_far = (pooler([far])[0, 0] - base).norm()
+    if prior:
+        assert d_near > 20 * d_far  # query 0 reads its own neighbourhood
+    else:
+        assert d_near < 3 * d_far  # uniform attention: position is averaged away
