@@ -105,7 +105,7 @@ def _tiny_config() -> AerithConfig:
             tie_word_embeddings=False,
         ),
         fusion_dim=64,
-        num_queries=32,
+        num_queries=36,  # a 6x6 grid of query centres for the locality prior (the seed: 12x12 = 144)
         pooler_layers=2,
         pooler_heads=4,
         image_token_id=4,
