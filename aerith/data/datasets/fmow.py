@@ -14,7 +14,9 @@ Datasheet:
         ``cloud_cover``, ``timestamp``, ``img_width``, ``img_height``, angles.
     Classes: the 62 categories below, in alphabetical order (as WILDS orders
         them). ``false_detection``, the challenge's 63rd label, is not a
-        class: its images are left out with a warning giving their count.
+        class: its images are left out with a warning giving their count
+        (whether fmow-rgb ships any is unconfirmed; the test ground truth of
+        the challenge used it).
     Splits: official: ``train``, ``val``, ``test``, ``seq`` (many RS-VLM papers
         report on ``val``). ``test/`` and ``seq/`` hold ``<split>/<secret id>/``
         folders without categories: their labels ship separately in
@@ -22,7 +24,8 @@ Datasheet:
         plus ``<split>_gt_mapping.json`` (a list of ``{"input":
         "test_gt/<category>/<instance>", "output": "test/<secret id>"}``).
         They are looked for in the fMoW folder and in ``root``, or in the
-        folder given as ``labels=``.
+        folder given as ``labels=``. (The mapping's shape is taken from public
+        scripts that read it, not from a specification: unconfirmed.)
     Choices: one sample per ``_rgb`` image; ``targets`` is its category (the
         folder's, or the ground truth's for test/seq) and ``box`` the first box
         of that category, as ``(x1, y1, x2, y2)`` pixels. If no box names a
@@ -33,8 +36,8 @@ Datasheet:
     Bad records: a missing or malformed JSON, a missing field, a box that is
         not four numbers, of zero area or outside the image -> RecordError
         naming the JSON file, the image and the field (or a counted skip).
-    Root: the download folder holding ``fmow-rgb/`` (or ``fmow/``), or that
-        folder itself.
+    Root: the download folder holding ``fmow-rgb/`` (or ``fmow/``, a renamed
+        copy: unconfirmed), or that folder itself.
 """
 
 from __future__ import annotations
