@@ -1,14 +1,23 @@
 """Answer parsers and metrics for evaluation (DESIGN §6) and SCST rewards (§4)."""
 
+from aerith.eval.cider import CiderD
 from aerith.eval.classification import classification_scores, match_class
 from aerith.eval.grounding import grounding_scores
 from aerith.eval.parse_boxes import parse_boxes
+from aerith.eval.scene_graph import SceneGraph, SceneGraphParser, object_errors, sg_f1
+from aerith.eval.scene_graph import parse as parse_scene_graph
 from aerith.eval.vqa import vqa_scores
 
 __all__ = [
+    "CiderD",
+    "SceneGraph",
+    "SceneGraphParser",
     "classification_scores",
     "grounding_scores",
     "match_class",
+    "object_errors",
     "parse_boxes",
+    "parse_scene_graph",
+    "sg_f1",
     "vqa_scores",
 ]
