@@ -1,5 +1,9 @@
-"""Answer parsers and metrics for evaluation (DESIGN §6) and SCST rewards (§4)."""
+"""Answer parsers and metrics for evaluation (DESIGN §6) and SCST rewards (§4).
 
+Pure functions and small classes; pycocoevalcap is imported only when captions are scored.
+"""
+
+from aerith.eval.captioning import caption_scores
 from aerith.eval.cider import CiderD
 from aerith.eval.classification import classification_scores, match_class
 from aerith.eval.grounding import grounding_scores
@@ -12,6 +16,7 @@ __all__ = [
     "CiderD",
     "SceneGraph",
     "SceneGraphParser",
+    "caption_scores",
     "classification_scores",
     "grounding_scores",
     "match_class",
