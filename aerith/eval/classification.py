@@ -167,7 +167,7 @@ def classification_scores(
     matrix = [[0] * c for _ in range(c)]
     unmatched_per_class = [0] * c
     match_counts = dict.fromkeys(MATCH_KINDS, 0)
-    for n, (pred, ref) in enumerate(zip(predictions, references)):
+    for n, (pred, ref) in enumerate(zip(predictions, references, strict=True)):
         true = index.by_key.get(_key(ref))
         if true is None:
             raise ValueError(f"references[{n}] = {ref!r} is not one of the classes {list(index.classes)}")
@@ -177,7 +177,7 @@ def classification_scores(
             unmatched_per_class[true] += 1
         else:
             matrix[true][guess] += 1
-    support = [sum(row) + u for row, u in zip(matrix, unmatched_per_class)]
+    support = [sum(row) + u for row, u in zip(matrix, unmatched_per_class, strict=True)]
     per_class = {index.classes[i]: matrix[i][i] / support[i] for i in range(c) if support[i]}
     correct = sum(matrix[i][i] for i in range(c))
     return {

@@ -41,7 +41,7 @@ def grounding_scores(
         raise ValueError("no predictions to score")
     ious = []
     unparsable = 0
-    for i, (preds, gt) in enumerate(zip(pred_boxes, gt_boxes)):
+    for i, (preds, gt) in enumerate(zip(pred_boxes, gt_boxes, strict=True)):
         if len(preds) and isinstance(preds[0], Real):
             raise ValueError(
                 f"pred_boxes[{i}] = {preds!r} is a single box; pass a list of boxes per sample, e.g. [box]"

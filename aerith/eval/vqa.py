@@ -42,7 +42,9 @@ _UNITS = {
         "fourteen fifteen sixteen seventeen eighteen nineteen".split()
     )
 }
-_TENS = {w: 10 * (i + 2) for i, w in enumerate("twenty thirty forty fifty sixty seventy eighty ninety".split())}
+_TENS = {
+    w: 10 * (i + 2) for i, w in enumerate("twenty thirty forty fifty sixty seventy eighty ninety".split())
+}
 _SCALES = {"hundred": 100, "thousand": 1000, "million": 1_000_000}
 _NUMBER_WORDS = frozenset(_UNITS) | frozenset(_TENS) | frozenset(_SCALES)
 _TOKEN = re.compile(r"\d+(?:[.,]\d+)*|[^\W_]+")
@@ -173,7 +175,7 @@ def vqa_scores(
     bucketed: dict[str, list[bool]] = {}
     per_bucket: dict[str, dict[str, list[bool]]] = {}
     unparsed: dict[str, int] = {}
-    for pred, refs, qtype in zip(predictions, references, types):
+    for pred, refs, qtype in zip(predictions, references, types, strict=True):
         accepted = [refs] if isinstance(refs, str) else list(refs)
         if qtype in numeric:
             is_count = qtype in count_types
@@ -196,7 +198,8 @@ def vqa_scores(
         entry: dict[str, Any] = {"accuracy": _mean(oks), "n": len(oks)}
         if qtype in numeric:
             entry["accuracy_bucketed"] = _mean(bucketed[qtype])
-            entry["per_bucket"] = {b: _mean(v) for b, v in sorted(per_bucket[qtype].items(), key=_bucket_order)}
+            buckets = sorted(per_bucket[qtype].items(), key=_bucket_order)
+            entry["per_bucket"] = {b: _mean(v) for b, v in buckets}
             entry["unparsed"] = unparsed[qtype]
         per_type[qtype] = entry
     kept = [t for t in raw if t not in count_types]
