@@ -10,9 +10,12 @@ from typing import Any
 import torch
 
 from aerith.atomic import atomic_dir
+from aerith.boxes import PixelBox
+from aerith.data.io import load_rgb
 from aerith.models.configuration_aerith import AerithConfig
 from aerith.models.modeling_aerith import AerithForConditionalGeneration
 from aerith.models.processing_aerith import AerithProcessor
+from aerith.prompts import caption_prompt, classify_prompt, ground_prompt, vqa_prompt
 
 logger = logging.getLogger(__name__)
 
@@ -160,3 +163,44 @@ class AerithVLM:
             new_tokens = out[:, inputs["input_ids"].shape[1] :]
             outputs.extend(t.strip() for t in tokenizer.batch_decode(new_tokens, skip_special_tokens=True))
         return outputs[0] if single else outputs
+
+    # -- one call per task --------------------------------------------------------------------------
+    def _many(self, images: Any, prompts: Any, **kwargs: Any) -> tuple[bool, list[str]]:
+        single = not isinstance(images, (list, tuple))
+        out = self.generate(images if not single else [images], prompts, **kwargs)
+        return single, out
+
+    def classify(self, images: Any, classes: Sequence[str], **kwargs: Any) -> str | list[str]:
+        """Scene class of each image, one of ``classes``; an answer naming no class is returned as said."""
+        from aerith.eval.classification import match_class
+
+        single, answers = self._many(images, classify_prompt(classes), **kwargs)
+        out = [match_class(a, list(classes))[0] or a for a in answers]
+        return out[0] if single else out
+
+    def answer(self, images: Any, questions: str | Sequence[str], **kwargs: Any) -> str | list[str]:
+        """Short answer to a question about each image (RSVQA style)."""
+        prompts = vqa_prompt(questions) if isinstance(questions, str) else [vqa_prompt(q) for q in questions]
+        single, out = self._many(images, prompts, **kwargs)
+        return out[0] if single else out
+
+    def caption(self, images: Any, **kwargs: Any) -> str | list[str]:
+        """A caption of each image."""
+        single, out = self._many(images, caption_prompt(), **kwargs)
+        return out[0] if single else out
+
+    def ground(
+        self, images: Any, expressions: str | Sequence[str], **kwargs: Any
+    ) -> list[PixelBox] | list[list[PixelBox]]:
+        """Boxes ``(x1, y1, x2, y2)`` in pixels of the original image for each referring expression.
+
+        The model answers on the 0-1000 grid; an answer with no box gives ``[]``.
+        """
+        from aerith.eval.parse_boxes import parse_boxes
+
+        prompts = ground_prompt(expressions) if isinstance(expressions, str) else [ground_prompt(e) for e in expressions]
+        single, answers = self._many(images, prompts, **kwargs)
+        image_list = [images] if single else list(images)
+        sizes = [load_rgb(im, kwargs.get("bands")).size for im in image_list]
+        boxes = [parse_boxes(a, size, fmt="aerith") for a, size in zip(answers, sizes)]
+        return boxes[0] if single else boxes
