@@ -69,6 +69,65 @@ def bench(
         raise typer.Exit(2) from err
 
 
+def _train_command(stage: str, recipe: Path, overrides, out_dir, init, max_steps, resume) -> None:
+    from aerith.data.errors import DataError
+    from aerith.train.commands import build_config, run_stage
+    from aerith.train.loop import NonFiniteLossError
+
+    try:
+        config = build_config(stage, recipe, overrides, out_dir=out_dir, init=init, max_steps=max_steps)
+        result = run_stage(config, resume=resume)
+    except NonFiniteLossError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(3) from err
+    except (DataError, FileNotFoundError, FileExistsError, KeyError, ValueError) as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from err
+    if result is not None:
+        last = f", val loss {result.val_loss[-1][1]:.4f}" if result.val_loss else ""
+        typer.echo(f"{stage}: {result.steps} steps{last}; model in {result.final_dir}")
+
+
+_Recipe = Annotated[Path, typer.Argument(help="YAML recipe, e.g. configs/sft-aerith-tiny.yaml.")]
+_Set = Annotated[list[str] | None, typer.Option("--set", help="Override a recipe field: --set optim.lr=1e-4 (repeatable).")]
+_OutDir = Annotated[Path | None, typer.Option(help="Run folder (overrides out_dir).")]
+_Init = Annotated[str | None, typer.Option(help="Start from this preset or saved folder (overrides model.init).")]
+_Steps = Annotated[int | None, typer.Option(help="Optimizer steps (overrides schedule.max_steps).")]
+_Resume = Annotated[bool, typer.Option("--resume", help="Continue from the newest checkpoint of the run folder.")]
+
+
+@app.command()
+def align(
+    recipe: _Recipe, overrides: _Set = None, out_dir: _OutDir = None, init: _Init = None, max_steps: _Steps = None, resume: _Resume = False
+) -> None:
+    """Stage 1: train the DINOv3 -> CLIP head (label-free cosine distance to CLIP's patch features)."""
+    _train_command("align", recipe, overrides, out_dir, init, max_steps, resume)
+
+
+@app.command()
+def sft(
+    recipe: _Recipe, overrides: _Set = None, out_dir: _OutDir = None, init: _Init = None, max_steps: _Steps = None, resume: _Resume = False
+) -> None:
+    """Stage 2: multi-task instruction tuning (loss on answer tokens only). Runs under `accelerate launch` too."""
+    _train_command("sft", recipe, overrides, out_dir, init, max_steps, resume)
+
+
+@app.command("merge-lora")
+def merge_lora(
+    source: Annotated[Path, typer.Argument(help="A run folder (uses checkpoint-final) or a checkpoint folder.")],
+    out: Annotated[Path, typer.Option(help="Folder for the merged model.")],
+) -> None:
+    """Fold LoRA adapters into the language model; the result loads with AerithVLM.from_pretrained."""
+    from aerith.train.merge import merge_lora_checkpoint
+
+    try:
+        path = merge_lora_checkpoint(source, out)
+    except (FileNotFoundError, ValueError) as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from err
+    typer.echo(f"merged model in {path}")
+
+
 def main() -> None:
     app()
 

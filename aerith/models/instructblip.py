@@ -1,0 +1,201 @@
+"""The second backbone: transformers' InstructBLIP (Flan-T5), with Aerith's data, prompts and trainer.
+
+Presets:
+- ``instructblip-rs``: Salesforce's InstructBLIP Flan-T5-XL from the hub
+  (``Salesforce/instructblip-flan-t5-xl``); SFT trains the Q-Former, the query tokens
+  and the language projection on RS instructions.
+- ``instructblip-tiny``: the same classes at toy width (Flan-T5-style gated-GELU T5)
+  with RANDOM weights and the offline tiny tokenizer (for both the T5 and the Q-Former
+  tokenizers), for tests; its config says ``training_state="random-init"``.
+
+The image processor resizes the whole image to a square without a centre crop, so
+boxes stay relative to the whole image.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import BlipImageProcessorPil, InstructBlipConfig, InstructBlipForConditionalGeneration, InstructBlipProcessor
+
+from aerith.atomic import atomic_dir
+from aerith.data.io import load_rgb
+from aerith.models.processing_aerith import CLIP_MEAN, CLIP_STD
+
+logger = logging.getLogger(__name__)
+
+TINY_QUERIES = 16
+
+
+@dataclass(frozen=True)
+class InstructBlipPreset:
+    """A named InstructBLIP: the hub id of its weights and processor, or ``None`` for the random tiny one."""
+
+    name: str
+    description: str
+    hub_id: str | None = None
+
+
+INSTRUCTBLIP_PRESETS: dict[str, InstructBlipPreset] = {
+    "instructblip-rs": InstructBlipPreset(
+        "instructblip-rs",
+        "Salesforce InstructBLIP Flan-T5-XL; SFT trains Q-Former + query tokens + projection on RS instructions",
+        hub_id="Salesforce/instructblip-flan-t5-xl",
+    ),
+    "instructblip-tiny": InstructBlipPreset(
+        "instructblip-tiny", "toy-width InstructBLIP (T5) with RANDOM weights and an offline tokenizer (tests)"
+    ),
+}
+
+
+def tiny_instructblip_config(vocab_size: int, image_token_id: int) -> InstructBlipConfig:
+    """Toy InstructBLIP: 64 px images, a 2-layer ViT and Q-Former, a 2+2-layer gated-GELU T5."""
+    return InstructBlipConfig(
+        vision_config=dict(
+            hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, image_size=64, patch_size=8
+        ),
+        qformer_config=dict(
+            vocab_size=vocab_size,
+            hidden_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            intermediate_size=128,
+            max_position_embeddings=256,
+        ),
+        text_config=dict(
+            model_type="t5",
+            vocab_size=vocab_size,
+            d_model=128,
+            d_kv=32,
+            d_ff=256,
+            num_layers=2,
+            num_decoder_layers=2,
+            num_heads=4,
+            feed_forward_proj="gated-gelu",
+            pad_token_id=0,
+            eos_token_id=2,
+            decoder_start_token_id=0,
+            tie_word_embeddings=False,
+        ),
+        num_query_tokens=TINY_QUERIES,
+        image_token_index=image_token_id,
+    )
+
+
+def _tiny_processor() -> InstructBlipProcessor:
+    from aerith.models.tokenizer import build_tiny_tokenizer
+
+    image_processor = BlipImageProcessorPil(
+        size={"height": 64, "width": 64}, image_mean=list(CLIP_MEAN), image_std=list(CLIP_STD), do_convert_rgb=True
+    )
+    return InstructBlipProcessor(
+        image_processor=image_processor,
+        tokenizer=build_tiny_tokenizer(),
+        qformer_tokenizer=build_tiny_tokenizer(),
+        num_query_tokens=TINY_QUERIES,
+    )
+
+
+def encode_inputs(
+    processor: InstructBlipProcessor, config: InstructBlipConfig, images: Sequence[Any], prompts: Sequence[str]
+) -> dict[str, torch.Tensor]:
+    """Images and prompts -> model inputs: ``num_query_tokens`` image tokens, then the prompt (right-padded).
+
+    Returns ``pixel_values (B, 3, H, W)``, ``input_ids``/``attention_mask (B, Q + T)`` and
+    ``qformer_input_ids``/``qformer_attention_mask (B, T')``.
+    """
+    rgb = [load_rgb(im) for im in images]
+    pixel_values = processor.image_processor(images=rgb, return_tensors="pt")["pixel_values"]
+    qformer = processor.qformer_tokenizer(list(prompts), padding=True, return_tensors="pt")
+    text = processor.tokenizer(list(prompts), padding=True, padding_side="right", return_tensors="pt")
+    batch, queries = len(rgb), config.num_query_tokens
+    image_ids = torch.full((batch, queries), config.image_token_index, dtype=torch.long)
+    return {
+        "pixel_values": pixel_values,
+        "input_ids": torch.cat([image_ids, text["input_ids"]], dim=1),
+        "attention_mask": torch.cat([torch.ones_like(image_ids), text["attention_mask"]], dim=1),
+        "qformer_input_ids": qformer["input_ids"],
+        "qformer_attention_mask": qformer["attention_mask"],
+    }
+
+
+class InstructBlipVLM:
+    """An InstructBLIP model and its processor, loaded and saved like :class:`aerith.AerithVLM`.
+
+    Example::
+
+        vlm = InstructBlipVLM.from_preset("instructblip-tiny")   # offline, random weights
+        vlm.generate("scene.png", "[CAP] Describe this image.")
+    """
+
+    def __init__(self, model: InstructBlipForConditionalGeneration, processor: InstructBlipProcessor, name: str = "model"):
+        self.model = model
+        self.processor = processor
+        self.name = name
+
+    @classmethod
+    def from_preset(cls, name: str, *, seed: int = 0, device: str | torch.device = "cpu", dtype: torch.dtype | None = None):
+        """Build preset ``name``: random and offline for ``instructblip-tiny``, hub weights otherwise."""
+        if name not in INSTRUCTBLIP_PRESETS:
+            raise KeyError(f"unknown InstructBLIP preset {name!r}; known: {', '.join(sorted(INSTRUCTBLIP_PRESETS))}")
+        preset = INSTRUCTBLIP_PRESETS[name]
+        if preset.hub_id is None:
+            processor = _tiny_processor()
+            tok = processor.tokenizer
+            config = tiny_instructblip_config(len(tok), tok.convert_tokens_to_ids("<image>"))
+            config.training_state = "random-init"
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed)
+                model = InstructBlipForConditionalGeneration(config)
+        else:
+            dtype = dtype or (torch.bfloat16 if torch.cuda.is_available() else torch.float32)
+            processor = InstructBlipProcessor.from_pretrained(preset.hub_id)
+            model = InstructBlipForConditionalGeneration.from_pretrained(preset.hub_id, dtype=dtype)
+            model.config.training_state = f"pretrained {preset.hub_id}; not tuned on RS data"
+        model = model.to(device=device, dtype=dtype) if dtype is not None else model.to(device)
+        return cls(model.eval(), processor, name=name)
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path, *, device: str | torch.device = "cpu", dtype: torch.dtype | None = None):
+        path = Path(path)
+        model = InstructBlipForConditionalGeneration.from_pretrained(path, dtype=dtype or torch.float32)
+        processor = InstructBlipProcessor.from_pretrained(path)
+        return cls(model.to(device).eval(), processor, name=str(path))
+
+    def save_pretrained(self, path: str | Path) -> Path:
+        """Config, safetensors and processor, written atomically (temp folder + rename)."""
+        path = Path(path)
+        with atomic_dir(path) as tmp:
+            self.model.save_pretrained(tmp)
+            self.processor.save_pretrained(tmp)
+        return path
+
+    @property
+    def is_random_init(self) -> bool:
+        return getattr(self.model.config, "training_state", None) == "random-init"
+
+    @torch.inference_mode()
+    def generate(
+        self, images: Any, prompts: str | Sequence[str], *, max_new_tokens: int = 64, **generate_kwargs: Any
+    ) -> str | list[str]:
+        """Answer ``prompts`` (one, or one per image) about ``images`` (greedy by default)."""
+        single = not isinstance(images, (list, tuple))
+        image_list = [images] if single else list(images)
+        prompt_list = [prompts] * len(image_list) if isinstance(prompts, str) else list(prompts)
+        if len(prompt_list) != len(image_list):
+            raise ValueError(f"{len(image_list)} image(s) but {len(prompt_list)} prompt(s)")
+        inputs = encode_inputs(self.processor, self.model.config, image_list, prompt_list)
+        device = next(self.model.parameters()).device
+        inputs = {k: v.to(device) for k, v in inputs.items()}
+        inputs["pixel_values"] = inputs["pixel_values"].to(self.model.dtype)
+        out = self.model.generate(**inputs, max_new_tokens=max_new_tokens, **generate_kwargs)
+        texts = [t.strip() for t in self.processor.tokenizer.batch_decode(out, skip_special_tokens=True)]
+        return texts[0] if single else texts
+
+
+__all__ = ["INSTRUCTBLIP_PRESETS", "InstructBlipVLM", "encode_inputs", "tiny_instructblip_config"]

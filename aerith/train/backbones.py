@@ -1,0 +1,171 @@
+"""One small adapter per model family, so the training loop never asks which model it trains.
+
+A :class:`Backbone` knows its named parameter groups, how to collate a stage's
+items, the objective module (whose ``forward(batch)`` returns the summed loss, so
+the loop can normalise by the token or patch count of the whole global batch),
+and how to save itself in the ``save_pretrained`` format.
+
+The objectives themselves live with their stage: :mod:`aerith.train.align` and
+:mod:`aerith.train.sft`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from aerith.train.align import AlignObjective
+from aerith.train.collate import IGNORE, collate_aerith_sft, collate_images, collate_instructblip_sft
+from aerith.train.sft import CausalSFTObjective, Seq2SeqSFTObjective
+
+AERITH_GROUPS = ("towers", "clip_tower", "dino_tower", "clip_proj", "dino_head", "fuse", "pooler", "projector", "lora", "language_model")
+INSTRUCTBLIP_GROUPS = ("vision_model", "qformer", "query_tokens", "language_projection", "language_model", "lora")
+ALIGN_GROUPS = ("dino_head", "dino_tower")
+
+
+@dataclass
+class Backbone:
+    """A model, its processor and the family they belong to (``aerith`` or ``instructblip``)."""
+
+    kind: str
+    model: nn.Module
+    processor: Any
+
+    # -- parameters -------------------------------------------------------------------------------
+    def groups(self) -> dict[str, list[nn.Parameter]]:
+        """Named parameter groups a recipe can train (a parameter may sit in several)."""
+        m = self.model
+        lm_named = list(m.language_model.named_parameters())
+        lora = [p for n, p in lm_named if "lora_" in n]
+        if self.kind == "aerith":
+            groups = {
+                "clip_tower": list(m.clip_tower.parameters()),
+                "dino_tower": list(m.dino_tower.parameters()),
+                "clip_proj": list(m.clip_proj.parameters()),
+                "dino_head": list(m.dino_head.parameters()),
+                "fuse": list(m.fuse.parameters()) if m.fuse is not None else [],
+                "pooler": list(m.pooler.parameters()),
+                "projector": list(m.projector.parameters()),
+                "lora": lora,
+                "language_model": [p for n, p in lm_named if "lora_" not in n],
+            }
+            groups["towers"] = groups["clip_tower"] + groups["dino_tower"]
+            return groups
+        return {
+            "vision_model": list(m.vision_model.parameters()),
+            "qformer": list(m.qformer.parameters()),
+            "query_tokens": [m.query_tokens],
+            "language_projection": list(m.language_projection.parameters()),
+            "language_model": [p for n, p in lm_named if "lora_" not in n],
+            "lora": lora,
+        }
+
+    def set_trainable(self, names: Sequence[str], stage: str) -> int:
+        """Freeze everything, then unfreeze the named groups; returns the trainable parameter count."""
+        groups = self.groups()
+        unknown = [n for n in names if n not in groups]
+        if unknown:
+            raise ValueError(f"unknown trainable group(s) {unknown} for {self.kind}; valid groups: {sorted(groups)}")
+        if stage == "align":
+            if self.kind != "aerith":
+                raise ValueError("the align stage trains AerithVLM's DINOv3 -> CLIP head; InstructBLIP has no such head")
+            wrong = [n for n in names if n not in ALIGN_GROUPS]
+            if wrong:
+                raise ValueError(
+                    f"align trains only {ALIGN_GROUPS} (CLIP's frozen projection is the target space); got {wrong}"
+                )
+        if "lora" in names and not groups["lora"]:
+            raise ValueError("trainable names 'lora' but the model has no LoRA adapters: set model.lora in the recipe")
+        self.model.requires_grad_(False)
+        for name in names:
+            for p in groups[name]:
+                p.requires_grad_(True)
+        return sum(p.numel() for p in self.model.parameters() if p.requires_grad)
+
+    def add_lora(self, settings: dict[str, Any]) -> None:
+        """Add LoRA to the language model (AerithVLM only: its config rebuilds the adapters on load)."""
+        if self.kind != "aerith":
+            raise ValueError(
+                "LoRA is supported on AerithVLM; for InstructBLIP the recipe trains the Q-Former, query tokens and "
+                "projection (set model.lora: null)"
+            )
+        from aerith.models.lora import LoraSettings
+
+        if self.model.config.lora is None:
+            self.model.add_lora(LoraSettings(**settings))
+        elif self.model.config.lora != LoraSettings(**settings).to_dict():
+            raise ValueError(f"the model already has LoRA {self.model.config.lora}, the recipe asks for {settings}")
+
+    def enable_gradient_checkpointing(self) -> None:
+        self.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        self.model.config.use_cache = False
+
+    # -- data -------------------------------------------------------------------------------------
+    def objective(self, stage: str) -> nn.Module:
+        if stage == "align":
+            return AlignObjective(self.model)
+        return CausalSFTObjective(self.model) if self.kind == "aerith" else Seq2SeqSFTObjective(self.model)
+
+    def collate(self, stage: str, items: Sequence[Any], max_length: int) -> dict[str, torch.Tensor]:
+        """Align: items are Samples (only the image is read). SFT: items are Instructions."""
+        if stage == "align":
+            return collate_images(self.processor, [s.image for s in items])
+        if self.kind == "aerith":
+            return collate_aerith_sft(self.processor, items, max_length)
+        return collate_instructblip_sft(self.processor, self.model.config, items, max_length)
+
+    def count(self, stage: str, batch: dict[str, torch.Tensor]) -> int:
+        """How many terms the objective sums over this batch (answer tokens, or patches x levels)."""
+        if stage == "align":
+            cfg = self.model.config
+            return batch["pixel_values"].shape[0] * cfg.clip_grid**2 * cfg.num_levels
+        labels = batch["labels"][:, 1:] if self.kind == "aerith" else batch["labels"]
+        return int((labels != IGNORE).sum())
+
+    # -- saving -----------------------------------------------------------------------------------
+    def save(self, folder: Path, model: nn.Module | None = None, state_dict: dict | None = None) -> None:
+        """Write ``model`` (default: ours) and the processor into ``folder`` (a temp folder the caller renames)."""
+        (model or self.model).save_pretrained(folder, state_dict=state_dict)
+        self.processor.save_pretrained(folder)
+
+
+def model_kind(path: Path) -> str:
+    """``aerith`` or ``instructblip``, from a saved folder's config.json."""
+    config = path / "config.json"
+    if not config.is_file():
+        raise FileNotFoundError(f"{path}: no config.json; expected a folder written by save_pretrained or a checkpoint")
+    model_type = json.loads(config.read_text()).get("model_type")
+    if model_type not in ("aerith", "instructblip"):
+        raise ValueError(f"{config}: model_type {model_type!r} is neither 'aerith' nor 'instructblip'")
+    return model_type
+
+
+def load_backbone(
+    init: str, *, seed: int = 0, dtype: torch.dtype | None = None, load_in_4bit: bool = False, device: str = "cpu"
+) -> Backbone:
+    """A preset name (AerithVLM or InstructBLIP) or a saved folder -> :class:`Backbone`."""
+    from aerith.infer.vlm import AerithVLM
+    from aerith.models.instructblip import INSTRUCTBLIP_PRESETS, InstructBlipVLM
+    from aerith.models.presets import PRESETS
+
+    if init in PRESETS:
+        vlm = AerithVLM.from_preset(init, seed=seed, device=device, dtype=dtype, load_in_4bit=load_in_4bit)
+        return Backbone("aerith", vlm.model, vlm.processor)
+    if init in INSTRUCTBLIP_PRESETS:
+        ib = InstructBlipVLM.from_preset(init, seed=seed, device=device, dtype=dtype)
+        return Backbone("instructblip", ib.model, ib.processor)
+    path = Path(init)
+    if not path.is_dir():
+        known = sorted([*PRESETS, *INSTRUCTBLIP_PRESETS])
+        raise FileNotFoundError(f"model.init {init!r} is neither a preset ({', '.join(known)}) nor a saved folder")
+    if model_kind(path) == "aerith":
+        vlm = AerithVLM.from_pretrained(path, device=device, dtype=dtype)
+        return Backbone("aerith", vlm.model, vlm.processor)
+    ib = InstructBlipVLM.from_pretrained(path, device=device, dtype=dtype)
+    return Backbone("instructblip", ib.model, ib.processor)

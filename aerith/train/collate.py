@@ -1,0 +1,91 @@
+"""Instructions -> training batches, with the loss on answer tokens only.
+
+AerithVLM (causal LM): the chat prompt ``[INST] <image>\\n{prompt} [/INST]`` is
+tokenised with its image tokens expanded, the answer separately (``" " + target``
+and the end-of-sequence token), and the two are concatenated. Labels are -100 on
+the prompt, the image tokens and the padding; padding is on the right.
+
+InstructBLIP (encoder-decoder): the prompt goes to the encoder after the query
+tokens, the answer + end-of-sequence is the decoder's labels (-100 on padding).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import torch
+
+IGNORE = -100
+
+
+class InstructionLike(Protocol):
+    """What ``aerith.data.instructions.to_instruction`` returns."""
+
+    task: str
+    prompt: str
+    target: str
+    sample: Any
+
+
+def _answer_ids(tokenizer, target: str) -> list[int]:
+    return tokenizer(" " + target.strip(), add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+
+
+def collate_aerith_sft(processor, instructions: Sequence[InstructionLike], max_length: int) -> dict[str, torch.Tensor]:
+    """Batch for :class:`AerithForConditionalGeneration`.
+
+    Returns:
+        ``input_ids``, ``attention_mask``, ``labels`` ``(B, T)``; ``pixel_values`` and
+        ``dino_pixel_values`` ``(B, 3, H, W)``.
+    Raises:
+        ValueError: a prompt alone is longer than ``max_length`` (names the image).
+    """
+    tokenizer = processor.tokenizer
+    rows: list[tuple[list[int], list[int]]] = []
+    for ins in instructions:
+        prompt_text = processor.expand_image_tokens(processor.format_prompt(ins.prompt))
+        prompt_ids = tokenizer(prompt_text)["input_ids"]
+        if len(prompt_ids) >= max_length:
+            raise ValueError(
+                f"{ins.sample.image}: the prompt takes {len(prompt_ids)} tokens, data.max_length is {max_length}"
+            )
+        answer = _answer_ids(tokenizer, ins.target)[: max_length - len(prompt_ids)]
+        rows.append((prompt_ids + answer, [IGNORE] * len(prompt_ids) + answer))
+    width = max(len(ids) for ids, _ in rows)
+    pad = tokenizer.pad_token_id
+    input_ids = torch.full((len(rows), width), pad, dtype=torch.long)
+    labels = torch.full((len(rows), width), IGNORE, dtype=torch.long)
+    attention = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, (ids, lab) in enumerate(rows):
+        input_ids[i, : len(ids)] = torch.tensor(ids)
+        labels[i, : len(lab)] = torch.tensor(lab)
+        attention[i, : len(ids)] = 1
+    pixels = processor.process_images([ins.sample.image for ins in instructions])
+    return {"input_ids": input_ids, "attention_mask": attention, "labels": labels, **pixels}
+
+
+def collate_instructblip_sft(processor, config, instructions: Sequence[InstructionLike], max_length: int) -> dict[str, torch.Tensor]:
+    """Batch for ``InstructBlipForConditionalGeneration`` with a T5 language model.
+
+    Returns:
+        the model inputs of :func:`aerith.models.instructblip.encode_inputs` plus ``labels (B, L)``.
+    """
+    from aerith.models.instructblip import encode_inputs
+
+    batch = encode_inputs(processor, config, [i.sample.image for i in instructions], [i.prompt for i in instructions])
+    if batch["input_ids"].shape[1] > max_length:
+        raise ValueError(f"a prompt takes {batch['input_ids'].shape[1]} tokens, data.max_length is {max_length}")
+    tokenizer = processor.tokenizer
+    answers = [tokenizer(i.target.strip(), add_special_tokens=False)["input_ids"][: max_length - 1] for i in instructions]
+    answers = [a + [tokenizer.eos_token_id] for a in answers]
+    labels = torch.full((len(answers), max(len(a) for a in answers)), IGNORE, dtype=torch.long)
+    for i, a in enumerate(answers):
+        labels[i, : len(a)] = torch.tensor(a)
+    batch["labels"] = labels
+    return batch
+
+
+def collate_images(processor, images: Sequence[Any]) -> dict[str, torch.Tensor]:
+    """Both towers' pixels for the align stage: ``pixel_values``, ``dino_pixel_values`` ``(B, 3, H, W)``."""
+    return processor.process_images(list(images))

@@ -1,0 +1,73 @@
+"""Shared pieces of the training tests: fake data, a recipe writer, a command runner."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Instruction:
+    task: str
+    prompt: str
+    target: str
+    sample: Any
+
+
+def cls_instruction(sample, *, classes=None, seed: int = 0, index: int = 0) -> Instruction:
+    """Classification instruction in the DESIGN §3 format (stands in until aerith.data.instructions lands)."""
+    prompt = "[CLS] Choose the category that best describes the image from: " + ", ".join(classes or ()) + "."
+    return Instruction("cls", prompt, sample.targets[0], sample)
+
+
+def instruction_fn():
+    try:
+        from aerith.data.instructions import to_instruction
+    except ImportError:
+        return cls_instruction
+    return to_instruction
+
+
+def write_recipe(path: Path, data_root: Path, out_dir: Path, stage: str = "sft", **sections: Any) -> Path:
+    """A small recipe on the fake UCM data; ``sections`` update the defaults (one level deep)."""
+    recipe: dict[str, Any] = {
+        "stage": stage,
+        "out_dir": str(out_dir),
+        "seed": 0,
+        "model": {"init": "aerith-tiny", "seed": 0, "lora": {"r": 4, "alpha": 8, "dropout": 0.0} if stage == "sft" else None},
+        "trainable": ["dino_head"] if stage == "align" else ["towers", "clip_proj", "dino_head", "pooler", "projector", "lora", "language_model"],
+        "data": {
+            "batch_size": 4,
+            "max_val_samples": 21,
+            "train": [{"name": "ucm", "root": str(data_root), "split": "train"}],
+            "val": [{"name": "ucm", "root": str(data_root), "split": "val"}],
+        },
+        "optim": {"lr": 1.0e-3, "grad_clip": 1.0},
+        "schedule": {"max_steps": 20, "warmup_steps": 2, "schedule": "cosine"},
+        "checkpoint": {"every": 0, "keep_last": 2},
+        "logging": {"every": 1, "val_every": 0, "tensorboard": True, "progress": False},
+    }
+    for key, value in sections.items():
+        if isinstance(value, dict) and isinstance(recipe.get(key), dict):
+            recipe[key] = {**recipe[key], **value}
+        else:
+            recipe[key] = value
+    path.write_text(yaml.safe_dump(recipe))
+    return path
+
+
+def run_command(args: list[str], *, timeout: float = 240, launcher: list[str] | None = None, threads: int = 2, wait: bool = True):
+    """Run ``aerith <args>`` (through ``tests/train/run_stage.py``) in a subprocess."""
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONPATH": str(REPO)}
+    cmd = [*(launcher or [sys.executable]), str(REPO / "tests" / "train" / "run_stage.py"), *args]
+    if not wait:
+        return subprocess.Popen(cmd, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, timeout=timeout)

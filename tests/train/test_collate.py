@@ -1,0 +1,31 @@
+import torch
+
+from aerith.models.build import build_from_preset
+from aerith.train.collate import IGNORE, collate_aerith_sft
+from tests.train.helpers import Instruction
+
+
+def test_labels_cover_answer_tokens_only(ucm_root):
+    from aerith.data import load_dataset
+
+    _, processor = build_from_preset("aerith-tiny")
+    ds = load_dataset("ucm", ucm_root, split="train")
+    tok = processor.tokenizer
+    items = [
+        Instruction("cls", "[CLS] Choose from: a, b.", "forest", ds[0]),
+        Instruction("cap", "[CAP] Describe this image.", "a long white building next to a road", ds[1]),
+    ]
+    batch = collate_aerith_sft(processor, items, max_length=256)
+    ids, labels, mask = batch["input_ids"], batch["labels"], batch["attention_mask"]
+    assert ids.shape == labels.shape == mask.shape and batch["pixel_values"].shape[0] == 2
+    for row, item in enumerate(items):
+        answer = tok(" " + item.target, add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
+        kept = labels[row][labels[row] != IGNORE].tolist()
+        assert kept == answer  # the answer and its end token, nothing else
+        n = int(mask[row].sum())
+        assert ids[row, n - len(answer) : n].tolist() == answer  # right after the prompt, before the padding
+        assert (ids[row, n:] == tok.pad_token_id).all() and (labels[row, n:] == IGNORE).all()
+        image = ids[row] == processor.image_token_id
+        assert int(image.sum()) == processor.num_image_tokens and (labels[row][image] == IGNORE).all()
+    assert mask[0].sum() < mask[1].sum()  # padding on the right of the shorter row
+    assert torch.equal(mask[0, : int(mask[0].sum())], torch.ones(int(mask[0].sum()), dtype=torch.long))

@@ -1,0 +1,98 @@
+"""SFT end to end on the tiny preset: the loss falls, merge-lora is exact, NaN stops cleanly."""
+
+import json
+
+import pytest
+import torch
+
+from aerith.infer.vlm import AerithVLM
+from aerith.train.commands import build_config
+from aerith.train.loop import NonFiniteLossError, train
+from aerith.train.merge import merge_lora_checkpoint
+from tests.train.helpers import instruction_fn, write_recipe
+
+
+@pytest.fixture(scope="module")
+def sft_run(ucm_root, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("sft")
+    recipe = write_recipe(
+        tmp / "sft.yaml", ucm_root, tmp / "run",
+        schedule={"max_steps": 120, "warmup_steps": 10},
+        checkpoint={"every": 40, "keep_last": 2},
+        logging={"every": 10, "val_every": 40, "tensorboard": True, "progress": True},
+    )  # fmt: skip
+    return train(build_config("sft", recipe), instruction_fn=instruction_fn())
+
+
+def test_sft_lowers_validation_loss_clearly(sft_run):
+    steps = [s for s, _ in sft_run.val_loss]
+    assert steps == [0, 40, 80, 120]
+    first, last = sft_run.val_loss[0][1], sft_run.val_loss[-1][1]
+    assert last < 0.5 * first, sft_run.val_loss
+
+
+def test_run_folder_holds_config_metrics_tensorboard_checkpoints(sft_run):
+    run = sft_run.run_dir
+    assert (run / "config.yaml").is_file()
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert {"loss", "lr", "samples_per_s", "grad_norm"} <= set(records[1]) and records[-1]["step"] == 120
+    assert any("val_loss" in r for r in records)
+    assert any(p.name.startswith("events.out.tfevents") for p in (run / "tensorboard").iterdir())
+    kept = sorted(p.name for p in run.glob("checkpoint-0*"))
+    assert kept == ["checkpoint-000040", "checkpoint-000080"]  # keep_last=2; the end is checkpoint-final
+    assert (run / "checkpoint-000080" / "accelerate_state" / "optimizer.bin").is_file()
+    assert not list(run.glob(".checkpoint-*"))  # no temp folders left behind
+    state = AerithVLM.from_pretrained(sft_run.final_dir, device="cpu").model.config.training_state
+    assert state.startswith("sft: 120 steps on ucm/train") and "random-init" in state
+
+
+def test_merge_lora_matches_unmerged(sft_run, tmp_path):
+    unmerged = AerithVLM.from_pretrained(sft_run.final_dir, device="cpu")
+    merged_dir = merge_lora_checkpoint(sft_run.run_dir, tmp_path / "merged")
+    merged = AerithVLM.from_pretrained(merged_dir, device="cpu")
+    assert unmerged.model.config.lora is not None and merged.model.config.lora is None
+    assert not any("lora_" in n for n, _ in merged.model.named_parameters())
+    image = "aerith/assets/sample.png"
+    inputs = unmerged.processor(images=[image], text=[unmerged.processor.format_prompt("[CAP] Describe this image.")])
+    with torch.no_grad():
+        a = unmerged.model(**inputs).logits
+        b = merged.model(**inputs).logits
+    torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+    assert unmerged.generate(image, "[CAP] Describe this image.", max_new_tokens=8) == merged.generate(
+        image, "[CAP] Describe this image.", max_new_tokens=8
+    )
+
+
+def test_non_finite_loss_stops_with_checkpoint_and_step(ucm_root, tmp_path):
+    class NaNAtStep4(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner, self.calls = inner, 0
+
+        @property
+        def model(self):
+            return self.inner.model
+
+        def forward(self, batch):
+            self.calls += 1
+            loss = self.inner(batch)
+            return loss * float("nan") if self.calls == 4 and self.training else loss
+
+    recipe = write_recipe(tmp_path / "r.yaml", ucm_root, tmp_path / "run", data={"val": []}, schedule={"max_steps": 10})
+    with pytest.raises(NonFiniteLossError, match=r"at step 4\b.*after step 3.*checkpoint-000003"):
+        train(build_config("sft", recipe), instruction_fn=instruction_fn(), objective_hook=NaNAtStep4)
+    ckpt = tmp_path / "run" / "checkpoint-000003"
+    assert json.loads((ckpt / "trainer_state.json").read_text())["step"] == 3
+    weights = AerithVLM.from_pretrained(ckpt, device="cpu").model.state_dict()
+    assert all(torch.isfinite(v).all() for v in weights.values())
+
+
+def test_gradient_checkpointing_gives_the_same_loss(ucm_root, tmp_path):
+    losses = []
+    for flag in (False, True):
+        recipe = write_recipe(
+            tmp_path / f"r{flag}.yaml", ucm_root, tmp_path / f"run{flag}", data={"val": []},
+            schedule={"max_steps": 3}, model={"gradient_checkpointing": flag},
+        )  # fmt: skip
+        losses.append([v for _, v in train(build_config("sft", recipe), instruction_fn=instruction_fn()).train_loss])
+    torch.testing.assert_close(torch.tensor(losses[0]), torch.tensor(losses[1]), rtol=1e-5, atol=1e-5)
