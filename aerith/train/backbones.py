@@ -88,6 +88,15 @@ class Backbone:
                 p.requires_grad_(True)
         return sum(p.numel() for p in self.model.parameters() if p.requires_grad)
 
+    def train_mode(self) -> None:
+        """Training mode, except fully frozen vision towers stay in eval mode (DINOv3 jitters RoPE in training)."""
+        self.model.train()
+        towers = ("clip_tower", "dino_tower") if self.kind == "aerith" else ("vision_model",)
+        for name in towers:
+            tower = getattr(self.model, name)
+            if not any(p.requires_grad for p in tower.parameters()):
+                tower.eval()
+
     def add_lora(self, settings: dict[str, Any]) -> None:
         """Add LoRA to the language model (AerithVLM only: its config rebuilds the adapters on load)."""
         if self.kind != "aerith":

@@ -187,6 +187,8 @@ class TrainConfig:
             everything else is frozen.
         seed: seeds the data order and the RNGs (each process adds its rank).
         mixed_precision: ``auto`` (bf16 where the GPU has it, else none), ``no``, ``bf16``, ``fp16``.
+        find_unused_parameters: DDP's flag; ``None``: on when a whole vision tower trains (its last
+            layers may feed no feature level and get no gradient), off otherwise.
     """
 
     stage: str = "sft"
@@ -200,6 +202,7 @@ class TrainConfig:
     trainable: list[str] = field(default_factory=lambda: ["pooler", "projector", "lora"])
     seed: int = 0
     mixed_precision: str = "auto"
+    find_unused_parameters: bool | None = None
 
     def __post_init__(self) -> None:
         for name, cls in _SECTIONS.items():
@@ -215,6 +218,9 @@ class TrainConfig:
         if not self.trainable:
             raise ValueError("trainable is empty: name the parameter groups to train")
         self.trainable = list(self.trainable)
+        if self.find_unused_parameters is None:
+            towers = {"towers", "clip_tower", "dino_tower", "vision_model"}
+            self.find_unused_parameters = bool(towers & set(self.trainable))
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)

@@ -166,10 +166,12 @@ def train(
         NonFiniteLossError: the loss became NaN/inf; the message names the step and the checkpoint.
     """
     from accelerate import Accelerator
-    from accelerate.utils import broadcast_object_list, set_seed
+    from accelerate.utils import DistributedDataParallelKwargs, broadcast_object_list, set_seed
 
     accelerator = Accelerator(
-        mixed_precision=resolve_mixed_precision(config.mixed_precision), step_scheduler_with_optimizer=False
+        mixed_precision=resolve_mixed_precision(config.mixed_precision),
+        step_scheduler_with_optimizer=False,
+        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=bool(config.find_unused_parameters))],
     )
     rank, world, main = accelerator.process_index, accelerator.num_processes, accelerator.is_main_process
     run_dir = Path(config.out_dir)
@@ -195,7 +197,7 @@ def train(
     n_trainable = backbone.set_trainable(config.trainable, config.stage)
     if config.model.gradient_checkpointing:
         backbone.enable_gradient_checkpointing()
-    backbone.model.train()
+    backbone.train_mode()
 
     if main:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -244,6 +246,8 @@ def train(
         ),
         batch_size=None,
         num_workers=config.data.num_workers,
+        # Its own generator: iter() must not draw from the global RNG, or a resumed run's RNG would drift.
+        generator=torch.Generator().manual_seed(config.seed),
     )
     global_batch = config.data.batch_size * config.optim.grad_accum * world
 
@@ -382,6 +386,6 @@ def _validate(objective, backbone: Backbone, stage: str, batches: list[dict], ac
     for batch in batches:
         count += backbone.count(stage, batch)
         loss_sum += objective(_to_device(batch, accelerator.device, dtype)).float()
-    objective.train()
+    backbone.train_mode()
     total = accelerator.reduce(torch.stack([loss_sum, count]), reduction="sum")
     return (total[0] / total[1].clamp(min=1)).item()

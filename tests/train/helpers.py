@@ -64,9 +64,12 @@ def write_recipe(path: Path, data_root: Path, out_dir: Path, stage: str = "sft",
     return path
 
 
-def run_command(args: list[str], *, timeout: float = 240, launcher: list[str] | None = None, threads: int = 2, wait: bool = True):
+def run_command(
+    args: list[str], *, timeout: float = 240, launcher: list[str] | None = None, threads: int = 2, wait: bool = True,
+    env: dict[str, str] | None = None,
+):
     """Run ``aerith <args>`` (through ``tests/train/run_stage.py``) in a subprocess."""
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONPATH": str(REPO)}
+    env = {**os.environ, **(env or {}), "OMP_NUM_THREADS": str(threads), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONPATH": str(REPO)}
     cmd = [*(launcher or [sys.executable]), str(REPO / "tests" / "train" / "run_stage.py"), *args]
     if not wait:
         return subprocess.Popen(cmd, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

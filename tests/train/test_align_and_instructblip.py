@@ -1,0 +1,71 @@
+"""Align lowers the cosine distance; instructblip-tiny SFT runs and lowers its loss; the CLI wires it all."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from aerith.cli import app
+from aerith.train.commands import build_config
+from aerith.train.loop import train
+from tests.train.helpers import instruction_fn, write_recipe
+
+
+def test_align_lowers_cosine_distance_and_trains_only_the_head(ucm_root, tmp_path):
+    recipe = write_recipe(
+        tmp_path / "align.yaml", ucm_root, tmp_path / "run", stage="align",
+        schedule={"max_steps": 40, "warmup_steps": 2}, optim={"lr": 1.0e-2}, logging={"every": 10, "val_every": 20},
+    )  # fmt: skip
+    result = CliRunner().invoke(app, ["align", str(recipe)])
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    val = [r["val_loss"] for r in records if "val_loss" in r]
+    assert len(val) == 3 and val[-1] < 0.6 * val[0], val  # mean cosine distance per patch
+    state = json.loads((tmp_path / "run" / "checkpoint-final" / "trainer_state.json").read_text())
+    assert state["trainable"] == ["dino_head"] and state["trainable_parameters"] == 64 * 64 + 64
+
+
+def test_align_refuses_to_train_the_target_side(ucm_root, tmp_path):
+    recipe = write_recipe(tmp_path / "a.yaml", ucm_root, tmp_path / "run", stage="align", trainable=["dino_head", "clip_proj"])
+    result = CliRunner().invoke(app, ["align", str(recipe)])
+    assert result.exit_code == 2 and "CLIP's frozen projection is the target" in result.output
+
+
+def test_instructblip_tiny_sft_lowers_loss(ucm_root, tmp_path):
+    recipe = write_recipe(
+        tmp_path / "ib.yaml", ucm_root, tmp_path / "run",
+        model={"init": "instructblip-tiny", "lora": None},
+        trainable=["vision_model", "qformer", "query_tokens", "language_projection", "language_model"],
+        schedule={"max_steps": 60, "warmup_steps": 5}, logging={"every": 10, "val_every": 30},
+    )  # fmt: skip
+    result = train(build_config("sft", recipe), instruction_fn=instruction_fn())
+    first, last = result.val_loss[0][1], result.val_loss[-1][1]
+    assert last < 0.5 * first, result.val_loss
+    from aerith.models.instructblip import InstructBlipVLM
+
+    vlm = InstructBlipVLM.from_pretrained(result.final_dir)
+    assert vlm.model.config.training_state.startswith("sft: 60 steps") and not vlm.is_random_init
+    assert isinstance(vlm.generate("aerith/assets/sample.png", "[CAP] Describe this image.", max_new_tokens=4), str)
+
+
+def test_instructblip_recipe_trains_only_qformer_queries_projection():
+    from aerith.train.backbones import load_backbone
+
+    backbone = load_backbone("instructblip-tiny")
+    n = backbone.set_trainable(["qformer", "query_tokens", "language_projection"], "sft")
+    m = backbone.model
+    expected = sum(p.numel() for p in [*m.qformer.parameters(), m.query_tokens, *m.language_projection.parameters()])
+    assert n == expected
+    assert not any(p.requires_grad for p in [*m.vision_model.parameters(), *m.language_model.parameters()])
+    with pytest.raises(ValueError, match="LoRA is supported on AerithVLM"):
+        backbone.add_lora({"r": 4})
+
+
+def test_cli_errors_are_clear(tmp_path):
+    runner = CliRunner()
+    result = runner.invoke(app, ["sft", str(tmp_path / "missing.yaml")])
+    assert result.exit_code == 2 and "not found" in result.output
+    result = runner.invoke(app, ["align", "configs/sft-aerith-tiny.yaml"])
+    assert result.exit_code == 2 and "recipe for `aerith sft`" in result.output
+    result = runner.invoke(app, ["merge-lora", str(tmp_path), "--out", str(tmp_path / "m")])
+    assert result.exit_code == 2 and "neither a checkpoint" in result.output

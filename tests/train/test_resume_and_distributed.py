@@ -1,0 +1,79 @@
+"""A killed run resumes exactly; two gloo processes match one process at the same global batch."""
+
+import json
+import shutil
+import signal
+import time
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from aerith.train.commands import build_config
+from aerith.train.loop import train
+from tests.train.helpers import instruction_fn, run_command, write_recipe
+
+
+def _losses(run):
+    return {r["step"]: r["loss"] for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines()) if "loss" in r}
+
+
+def _weights(folder):
+    return load_file(folder / "model.safetensors")
+
+
+def test_killed_run_resumes_to_the_same_weights_and_loss(ucm_root, tmp_path):
+    steps = 16
+    sections = dict(schedule={"max_steps": steps, "warmup_steps": 2}, checkpoint={"every": 4, "keep_last": 2})
+    straight = write_recipe(tmp_path / "a.yaml", ucm_root, tmp_path / "straight", **sections)
+    reference = train(build_config("sft", straight), instruction_fn=instruction_fn())
+
+    killed = write_recipe(tmp_path / "b.yaml", ucm_root, tmp_path / "killed", **sections)
+    proc = run_command(["sft", str(killed)], wait=False)
+    deadline = time.time() + 180
+    while not (tmp_path / "killed" / "checkpoint-000008").exists():
+        assert proc.poll() is None, proc.stdout.read()
+        assert time.time() < deadline, "no checkpoint-000008 within 180 s"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (tmp_path / "killed" / "checkpoint-final").exists(), "killed too late to test resuming"
+    out = run_command(["sft", str(killed), "--resume"])
+    assert out.returncode == 0, out.stdout + out.stderr
+
+    a, b = _weights(reference.final_dir), _weights(tmp_path / "killed" / "checkpoint-final")
+    assert a.keys() == b.keys()
+    for name in a:
+        assert torch.equal(a[name], b[name]), name  # bit for bit
+    la, lb = _losses(tmp_path / "straight"), _losses(tmp_path / "killed")
+    assert sorted(lb) == list(range(1, steps + 1))  # the resumed run rewrote what came after its checkpoint
+    torch.testing.assert_close(torch.tensor([lb[s] for s in la]), torch.tensor(list(la.values())), rtol=0, atol=0)
+    state = json.loads((tmp_path / "killed" / "checkpoint-final" / "trainer_state.json").read_text())
+    assert state["step"] == steps
+
+
+@pytest.mark.slow
+def test_two_gloo_processes_match_one_process(ucm_root, tmp_path):
+    accelerate = shutil.which("accelerate")
+    assert accelerate, "the accelerate launcher is not installed"
+    sections = dict(data={"val": [], "batch_size": 2}, schedule={"max_steps": 12, "warmup_steps": 2}, checkpoint={"every": 6})
+    two = write_recipe(tmp_path / "two.yaml", ucm_root, tmp_path / "two", **sections)
+    out = run_command(
+        ["sft", str(two)],
+        # accelerate 1.15's `launch --cpu --num_processes 2` starts ONE process unless MPI is set up;
+        # the torchrun launcher with ACCELERATE_USE_CPU=1 gives two gloo processes (MULTI_CPU).
+        launcher=[accelerate, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+                  "--mixed_precision", "no", "--dynamo_backend", "no"],
+        threads=1,
+        env={"ACCELERATE_USE_CPU": "1"},
+        timeout=240,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    state = json.loads((tmp_path / "two" / "checkpoint-final" / "trainer_state.json").read_text())
+    assert state["world_size"] == 2 and state["global_batch"] == 4
+
+    one = write_recipe(tmp_path / "one.yaml", ucm_root, tmp_path / "one", **{**sections, "data": {"val": [], "batch_size": 4}})
+    train(build_config("sft", one), instruction_fn=instruction_fn())
+    l1, l2 = _losses(tmp_path / "one"), _losses(tmp_path / "two")
+    assert sorted(l1) == sorted(l2) == list(range(1, 13))
+    torch.testing.assert_close(torch.tensor([l2[s] for s in l1]), torch.tensor(list(l1.values())), rtol=1e-5, atol=1e-5)
