@@ -112,7 +112,7 @@ class Backbone:
             raise ValueError(f"the model already has LoRA {self.model.config.lora}, the recipe asks for {settings}")
 
     def enable_gradient_checkpointing(self) -> None:
-        self.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        self.model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
         self.model.config.use_cache = False
 
     # -- data -------------------------------------------------------------------------------------
