@@ -86,7 +86,7 @@ def run() -> dict:
     from aerith.train.commands import build_config
     from aerith.train.loop import train
     from tests.data.ucm.data import write_fake
-    from tests.train.helpers import cls_instruction
+    from aerith.train.data import canonical_instruction
 
     peak = matmul_peak()
     rows = []
@@ -97,11 +97,11 @@ def run() -> dict:
             recipe = Path(tmp) / f"{init}-{batch}.yaml"
             recipe.write_text(yaml.safe_dump(_recipe(root, out, init, batch)))
             config = build_config("sft", recipe)
-            train(config, instruction_fn=cls_instruction)
+            train(config, instruction_fn=canonical_instruction)
             records = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
             steady = [r["samples_per_s"] for r in records if "samples_per_s" in r and r["step"] > WINDOW]
             sps = sum(steady) / len(steady)
-            flops = _flops_per_step(config, cls_instruction)
+            flops = _flops_per_step(config, canonical_instruction)
             achieved = flops / batch * sps
             rows.append(
                 {

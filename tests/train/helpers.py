@@ -22,20 +22,6 @@ class Instruction:
     sample: Any
 
 
-def cls_instruction(sample, *, classes=None, seed: int = 0, index: int = 0) -> Instruction:
-    """Classification instruction in the DESIGN §3 format (stands in until aerith.data.instructions lands)."""
-    prompt = "[CLS] Choose the category that best describes the image from: " + ", ".join(classes or ()) + "."
-    return Instruction("cls", prompt, sample.targets[0], sample)
-
-
-def instruction_fn():
-    try:
-        from aerith.data.instructions import to_instruction
-    except ImportError:
-        return cls_instruction
-    return to_instruction
-
-
 def write_recipe(path: Path, data_root: Path, out_dir: Path, stage: str = "sft", **sections: Any) -> Path:
     """A small recipe on the fake UCM data; ``sections`` update the defaults (one level deep)."""
     recipe: dict[str, Any] = {
@@ -68,9 +54,9 @@ def run_command(
     args: list[str], *, timeout: float = 240, launcher: list[str] | None = None, threads: int = 2, wait: bool = True,
     env: dict[str, str] | None = None,
 ):
-    """Run ``aerith <args>`` (through ``tests/train/run_stage.py``) in a subprocess."""
+    """Run ``aerith <args>`` (``python -m aerith.cli``, or under ``launcher``) in a subprocess."""
     env = {**os.environ, **(env or {}), "OMP_NUM_THREADS": str(threads), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONPATH": str(REPO)}
-    cmd = [*(launcher or [sys.executable]), str(REPO / "tests" / "train" / "run_stage.py"), *args]
+    cmd = [*(launcher or [sys.executable]), "-m", "aerith.cli", *args]
     if not wait:
         return subprocess.Popen(cmd, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     return subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, timeout=timeout)

@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 from aerith.cli import app
 from aerith.train.commands import build_config
 from aerith.train.loop import train
-from tests.train.helpers import instruction_fn, write_recipe
+from tests.train.helpers import write_recipe
 
 
 def test_align_lowers_cosine_distance_and_trains_only_the_head(ucm_root, tmp_path):
@@ -38,7 +38,7 @@ def test_instructblip_tiny_sft_lowers_loss(ucm_root, tmp_path):
         trainable=["vision_model", "qformer", "query_tokens", "language_projection", "language_model"],
         schedule={"max_steps": 60, "warmup_steps": 5}, logging={"every": 10, "val_every": 30},
     )  # fmt: skip
-    result = train(build_config("sft", recipe), instruction_fn=instruction_fn())
+    result = train(build_config("sft", recipe))
     first, last = result.val_loss[0][1], result.val_loss[-1][1]
     assert last < 0.5 * first, result.val_loss
     from aerith.models.instructblip import InstructBlipVLM

@@ -11,7 +11,7 @@ from safetensors.torch import load_file
 
 from aerith.train.commands import build_config
 from aerith.train.loop import train
-from tests.train.helpers import instruction_fn, run_command, write_recipe
+from tests.train.helpers import run_command, write_recipe
 
 
 def _losses(run):
@@ -26,7 +26,7 @@ def test_killed_run_resumes_to_the_same_weights_and_loss(ucm_root, tmp_path):
     steps = 16
     sections = dict(schedule={"max_steps": steps, "warmup_steps": 2}, checkpoint={"every": 4, "keep_last": 2})
     straight = write_recipe(tmp_path / "a.yaml", ucm_root, tmp_path / "straight", **sections)
-    reference = train(build_config("sft", straight), instruction_fn=instruction_fn())
+    reference = train(build_config("sft", straight))
 
     killed = write_recipe(tmp_path / "b.yaml", ucm_root, tmp_path / "killed", **sections)
     proc = run_command(["sft", str(killed)], wait=False)
@@ -73,7 +73,7 @@ def test_two_gloo_processes_match_one_process(ucm_root, tmp_path):
     assert state["world_size"] == 2 and state["global_batch"] == 4
 
     one = write_recipe(tmp_path / "one.yaml", ucm_root, tmp_path / "one", **{**sections, "data": {"val": [], "batch_size": 4}})
-    train(build_config("sft", one), instruction_fn=instruction_fn())
+    train(build_config("sft", one))
     l1, l2 = _losses(tmp_path / "one"), _losses(tmp_path / "two")
     assert sorted(l1) == sorted(l2) == list(range(1, 13))
     torch.testing.assert_close(torch.tensor([l2[s] for s in l1]), torch.tensor(list(l1.values())), rtol=1e-5, atol=1e-5)

@@ -9,7 +9,7 @@ from aerith.infer.vlm import AerithVLM
 from aerith.train.commands import build_config
 from aerith.train.loop import NonFiniteLossError, train
 from aerith.train.merge import merge_lora_checkpoint
-from tests.train.helpers import instruction_fn, write_recipe
+from tests.train.helpers import write_recipe
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +21,7 @@ def sft_run(ucm_root, tmp_path_factory):
         checkpoint={"every": 40, "keep_last": 2},
         logging={"every": 10, "val_every": 40, "tensorboard": True, "progress": True},
     )  # fmt: skip
-    return train(build_config("sft", recipe), instruction_fn=instruction_fn())
+    return train(build_config("sft", recipe))
 
 
 def test_sft_lowers_validation_loss_clearly(sft_run):
@@ -80,7 +80,7 @@ def test_non_finite_loss_stops_with_checkpoint_and_step(ucm_root, tmp_path):
 
     recipe = write_recipe(tmp_path / "r.yaml", ucm_root, tmp_path / "run", data={"val": []}, schedule={"max_steps": 10})
     with pytest.raises(NonFiniteLossError, match=r"at step 4\b.*after step 3.*checkpoint-000003"):
-        train(build_config("sft", recipe), instruction_fn=instruction_fn(), objective_hook=NaNAtStep4)
+        train(build_config("sft", recipe), objective_hook=NaNAtStep4)
     ckpt = tmp_path / "run" / "checkpoint-000003"
     assert json.loads((ckpt / "trainer_state.json").read_text())["step"] == 3
     weights = AerithVLM.from_pretrained(ckpt, device="cpu").model.state_dict()
@@ -94,5 +94,5 @@ def test_gradient_checkpointing_gives_the_same_loss(ucm_root, tmp_path):
             tmp_path / f"r{flag}.yaml", ucm_root, tmp_path / f"run{flag}", data={"val": []},
             schedule={"max_steps": 3}, model={"gradient_checkpointing": flag},
         )  # fmt: skip
-        losses.append([v for _, v in train(build_config("sft", recipe), instruction_fn=instruction_fn()).train_loss])
+        losses.append([v for _, v in train(build_config("sft", recipe)).train_loss])
     torch.testing.assert_close(torch.tensor(losses[0]), torch.tensor(losses[1]), rtol=1e-5, atol=1e-5)
