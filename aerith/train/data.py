@@ -78,7 +78,10 @@ def load_sources(sources: Sequence[DataSource]) -> list[Any]:
 
     datasets = []
     for src in sources:
-        ds = load_dataset(src.name, src.root, split=src.split, **src.options)
+        try:
+            ds = load_dataset(src.name, src.root, split=src.split, **src.options)
+        except ImportError as err:  # a registered loader whose module is not in this installation
+            raise ValueError(f"data source {src.name}: its loader cannot be imported ({err})") from err
         if len(ds) == 0:
             raise ValueError(f"data source {src.name} ({src.root}, split {src.split}) has no samples")
         datasets.append(ds)

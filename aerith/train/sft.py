@@ -4,7 +4,16 @@ AerithVLM trains the pooler, the projector and LoRA on the language model (the
 recipe names the groups; ``aerith-tiny`` also trains its random towers).
 InstructBLIP trains the Q-Former, the query tokens and the language projection.
 Both read the same datasets and the same instructions
-(``aerith.data.instructions.to_instruction``).
+(``aerith.data.instructions.to_instruction``; the canonical prompts of
+:mod:`aerith.prompts` until that module is installed).
+
+Launching::
+
+    aerith sft configs/sft-aerith-tiny.yaml --set optim.lr=5e-4           # one process
+    accelerate launch --multi_gpu --num_processes 8 -m aerith.cli sft configs/sft-aerith-7b.yaml
+    # several CPU processes (gloo): accelerate 1.15's `launch --cpu --num_processes N` starts
+    # one process unless MPI is set up; the torchrun launcher with ACCELERATE_USE_CPU=1 works:
+    ACCELERATE_USE_CPU=1 accelerate launch --multi_gpu --num_processes 2 -m aerith.cli sft RECIPE
 """
 
 from __future__ import annotations
