@@ -14,8 +14,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-data_app = typer.Typer(help="Datasets: generate SynthRS, convert, inspect.", no_args_is_help=True)
-app.add_typer(data_app, name="data")
+data_app = typer.Typer(help="Dataset tools.", no_args_is_help=True)
 
 
 def _parse_bands(bands: str | None) -> list[int] | None:
@@ -126,6 +125,11 @@ def merge_lora(
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from err
     typer.echo(f"merged model in {path}")
+
+
+# Registered last, and only once it has commands, so --help never lists an empty group.
+if data_app.registered_commands:
+    app.add_typer(data_app, name="data")
 
 
 def main() -> None:
