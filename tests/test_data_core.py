@@ -30,9 +30,16 @@ def test_bad_records_raise_or_count():
 
 
 def test_unknown_dataset_lists_known(tmp_path):
-    with pytest.raises(KeyError, match="dior-rsvg"):
+    with pytest.raises(KeyError, match="ucm"):
         load_dataset("nope", tmp_path)
-    assert "rsvqa-hr" in list_datasets()
+    from aerith.data.registry import get_dataset_class, planned_datasets
+
+    assert {"ucm", "aid", "eurosat-ms", "fmow"} <= set(list_datasets())
+    for name in list_datasets():
+        assert get_dataset_class(name).name == name
+    for name in planned_datasets():
+        with pytest.raises(KeyError, match="not built yet"):
+            load_dataset(name, tmp_path)
 
 
 @pytest.mark.parametrize(
