@@ -17,7 +17,7 @@ from transformers.modeling_outputs import CausalLMOutputWithPast
 
 from aerith.models.configuration_aerith import AerithConfig
 from aerith.models.lora import LoraSettings, inject_lora, merge_lora
-from aerith.models.pooler import AttentionPooler
+from aerith.models.pooler import AttentionPooler, PoolerLayer
 
 
 class AerithPreTrainedModel(PreTrainedModel):
@@ -36,6 +36,9 @@ class AerithPreTrainedModel(PreTrainedModel):
         if isinstance(module, AttentionPooler):
             std = self.config.fusion_dim**-0.5
             nn.init.normal_(module.queries, std=std)
+            module.reset_attn_bias()
+        if isinstance(module, PoolerLayer):
+            nn.init.ones_(module.locality)
             if module.pos_embed is not None:
                 nn.init.normal_(module.pos_embed, std=0.02)
             if module.level_embed is not None:

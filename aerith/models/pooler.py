@@ -82,19 +82,15 @@ class AttentionPooler(nn.Module):
         self.level_embed = nn.Parameter(torch.zeros(num_levels, dim)) if num_levels > 1 else None
         self.layers = nn.ModuleList(PoolerLayer(dim, heads, mlp_ratio) for _ in range(layers))
         self.norm = nn.LayerNorm(dim)
-        groups = queries_per_level if queries_per_level is not None and num_levels > 1 else None
-        bias = None
-        if groups is not None:
-            bias = torch.full((num_queries, num_levels * grid_tokens), float("-inf"))
-            start = 0
-            for level, count in enumerate(groups):
-                bias[start : start + count, level * grid_tokens : (level + 1) * grid_tokens] = 0.0
-                start += count
-        if locality_prior:
-            prior = locality_bias(num_queries, grid_tokens, num_levels, groups)
-            bias = prior if bias is None else bias + prior
+        self._layout = (num_queries, grid_tokens, num_levels, queries_per_level, locality_prior)
         # persistent: from_pretrained builds the model on the meta device, where a computed buffer would be lost
-        self.register_buffer("attn_bias", bias, persistent=True)
+        self.register_buffer("attn_bias", attention_bias(*self._layout), persistent=True)
+
+    def reset_attn_bias(self) -> None:
+        """Recompute the attention bias in place (after the module was materialised from the meta device)."""
+        if self.attn_bias is not None:
+            with torch.no_grad():
+                self.attn_bias.copy_(attention_bias(*self._layout).to(self.attn_bias.device))
 
     @property
     def level_mask(self) -> torch.Tensor | None:
@@ -115,6 +111,24 @@ class AttentionPooler(nn.Module):
         for layer in self.layers:
             queries = layer(queries, kv, None if self.attn_bias is None else self.attn_bias.to(kv.dtype))
         return self.norm(queries)
+
+
+def attention_bias(
+    num_queries: int, grid_tokens: int, num_levels: int, queries_per_level: list[int] | None, locality_prior: bool
+) -> torch.Tensor | None:
+    """Additive bias ``(Q, levels*N)``: -inf outside a query's level group, plus the locality prior."""
+    groups = queries_per_level if queries_per_level is not None and num_levels > 1 else None
+    bias = None
+    if groups is not None:
+        bias = torch.full((num_queries, num_levels * grid_tokens), float("-inf"))
+        start = 0
+        for level, count in enumerate(groups):
+            bias[start : start + count, level * grid_tokens : (level + 1) * grid_tokens] = 0.0
+            start += count
+    if locality_prior:
+        prior = locality_bias(num_queries, grid_tokens, num_levels, groups)
+        bias = prior if bias is None else bias + prior
+    return bias
 
 
 def _centres(count: int) -> torch.Tensor:

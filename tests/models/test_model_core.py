@@ -185,3 +185,19 @@ def test_locality_prior_keeps_position_at_init(prior):
         assert d_near > 20 * d_far  # query 0 reads its own neighbourhood
     else:
         assert d_near < 3 * d_far  # uniform attention: position is averaged away
+
+
+def test_new_parts_materialised_from_meta_get_their_attention_bias():
+    """The hub path builds the model on meta and materialises the new parts (pooler ...) itself."""
+    from aerith.models.build import NEW_PARTS
+
+    reference = AerithForConditionalGeneration(get_preset("aerith-tiny").make_config())
+    meta = build_meta_model("aerith-tiny")
+    for part in NEW_PARTS:
+        module = getattr(meta, part)
+        if module is not None:
+            module.to_empty(device="cpu")
+            module.apply(meta._init_weights)
+    torch.testing.assert_close(meta.pooler.attn_bias, reference.pooler.attn_bias)
+    assert meta.pooler.attn_bias.abs().sum() > 0
+    assert all(layer.locality.item() == 1.0 for layer in meta.pooler.layers)
