@@ -37,12 +37,12 @@ class AerithPreTrainedModel(PreTrainedModel):
             std = self.config.fusion_dim**-0.5
             nn.init.normal_(module.queries, std=std)
             module.reset_attn_bias()
-        if isinstance(module, PoolerLayer):
-            nn.init.ones_(module.locality)
             if module.pos_embed is not None:
                 nn.init.normal_(module.pos_embed, std=0.02)
             if module.level_embed is not None:
                 nn.init.normal_(module.level_embed, std=0.02)
+        if isinstance(module, PoolerLayer):
+            nn.init.ones_(module.locality)
 
 
 class AerithForConditionalGeneration(AerithPreTrainedModel, GenerationMixin):
