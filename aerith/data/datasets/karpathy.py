@@ -1,0 +1,171 @@
+"""Caption datasets in the Karpathy JSON format: RSICD, UCM-Captions, Sydney-Captions, RSITMD.
+
+Datasheet (shared format)::
+
+    {"images": [{"filename": "airport_1.jpg", "imgid": 0, "split": "train"|"val"|"test",
+                 "sentids": [...], "sentences": [{"tokens": [...], "raw": "...", "imgid", "sentid"}]}]}
+
+- References are the ``raw`` strings (never ``tokens``), stripped, with the
+  space before a final period removed (``"many planes ."`` -> ``"many planes."``).
+- RSICD and UCM-Captions pad every image to five captions with duplicates: all
+  five are kept as references (CIDEr-D weighs them so); ``meta["n_unique_captions"]``
+  counts the distinct ones for statistics.
+- Empty ``raw`` strings (a few in RSITMD) are left out of the references and
+  counted in one warning; an image left with no reference is a bad record.
+- The split comes from each record's ``split`` field, never from sizes;
+  ``"restval"`` (Karpathy's extra training images) counts as ``train``.
+- Root: the dataset folder or the folder holding it. Images are checked to
+  exist when the dataset is indexed; unreadable ones are reported when read.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import warnings
+from pathlib import Path
+from typing import Any, ClassVar
+
+from aerith.data.datasets.base import RSDataset
+from aerith.data.errors import DatasetNotFoundError, RecordError, SkippedRecordsWarning
+from aerith.data.sample import Sample
+
+_SPACE_BEFORE_PERIOD = re.compile(r"\s+\.$")
+SPLIT_ALIASES = {"restval": "train"}
+
+
+def clean_caption(raw: str) -> str:
+    """Strip a raw caption and remove the space before its final period."""
+    return _SPACE_BEFORE_PERIOD.sub(".", raw.strip())
+
+
+class KarpathyCaptions(RSDataset):
+    """A Karpathy-JSON caption set; subclasses name the annotation file and image folders."""
+
+    task = "cap"
+    annotation_names: ClassVar[tuple[str, ...]] = ("dataset.json",)
+    image_dirs: ClassVar[tuple[str, ...]] = ("images",)
+    folder_names: ClassVar[tuple[str, ...]] = ()
+
+    def _find_root(self) -> tuple[Path, Path]:
+        candidates = [self.root] + [self.root / name for name in self.folder_names]
+        candidates += sorted(p for p in self.root.iterdir() if p.is_dir()) if self.root.is_dir() else []
+        for folder in candidates:
+            for name in self.annotation_names:
+                if (folder / name).is_file():
+                    return folder, folder / name
+        raise DatasetNotFoundError(
+            self.root / self.annotation_names[0],
+            f"the {self.name} annotation file ({' or '.join(self.annotation_names)}) in this folder or one below it",
+        )
+
+    def _image_dir(self, folder: Path) -> Path:
+        for name in self.image_dirs:
+            if (folder / name).is_dir():
+                return folder / name
+        raise DatasetNotFoundError(folder / self.image_dirs[0], f"the {self.name} image folder ({' or '.join(self.image_dirs)})")
+
+    def _load(self) -> list[Sample]:
+        folder, ann_path = self._find_root()
+        image_dir = self._image_dir(folder)
+        try:
+            data = json.loads(ann_path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise RecordError(ann_path, None, None, f"not valid JSON ({err})") from err
+        if not isinstance(data, dict) or not isinstance(data.get("images"), list):
+            raise RecordError(ann_path, None, "images", "expected a top-level object with an 'images' list")
+        samples, empties = [], 0
+        for index, record in enumerate(data["images"]):
+            try:
+                sample, n_empty = self._parse(record, index, ann_path, image_dir)
+            except RecordError as err:
+                self.bad.handle(err)
+                continue
+            empties += n_empty
+            if sample is not None:
+                samples.append(sample)
+        if empties:
+            warnings.warn(
+                f"{self.name}: {empties} empty caption(s) left out of the references in {ann_path}",
+                SkippedRecordsWarning,
+                stacklevel=3,
+            )
+        return samples
+
+    def _parse(self, record: Any, index: int, ann_path: Path, image_dir: Path) -> tuple[Sample | None, int]:
+        if not isinstance(record, dict):
+            raise RecordError(ann_path, index, None, "an image record must be an object")
+        for field in ("filename", "split", "sentences"):
+            if field not in record:
+                raise RecordError(ann_path, index, field, "missing")
+        split = SPLIT_ALIASES.get(record["split"], record["split"])
+        if split not in self.splits:
+            raise RecordError(ann_path, index, "split", f"unknown split {record['split']!r}")
+        if split != self.split:
+            return None, 0
+        if not isinstance(record["sentences"], list):
+            raise RecordError(ann_path, index, "sentences", "expected a list")
+        refs, empties = [], 0
+        for j, sentence in enumerate(record["sentences"]):
+            raw = sentence.get("raw") if isinstance(sentence, dict) else None
+            if not isinstance(raw, str):
+                raise RecordError(ann_path, index, f"sentences[{j}].raw", "missing or not a string")
+            text = clean_caption(raw)
+            if text in ("", "."):
+                empties += 1
+                continue
+            refs.append(text)
+        if not refs:
+            raise RecordError(ann_path, index, "sentences", "no non-empty caption")
+        image = image_dir / str(record["filename"])
+        if not image.is_file():
+            raise RecordError(ann_path, index, "filename", f"image {image} not found")
+        meta = {"imgid": record.get("imgid", index), "filename": record["filename"], "n_unique_captions": len(set(refs))}
+        return Sample(image=image, task="cap", targets=tuple(refs), meta=meta), empties
+
+
+class RSICD(KarpathyCaptions):
+    """RSICD (Lu et al., "Exploring Models and Data for Remote Sensing Image Caption Generation", TGRS 2018).
+
+    10,921 images of 224x224 px, five captions each (padded with duplicates);
+    ``dataset_rsicd.json`` + ``RSICD_images/``. Common split 8,734 / 1,094 / 1,093 (read from the file).
+    """
+
+    name = "rsicd"
+    annotation_names = ("dataset_rsicd.json",)
+    image_dirs = ("RSICD_images", "images")
+    folder_names = ("RSICD",)
+
+
+class UCMCaptions(KarpathyCaptions):
+    """UCM-Captions (Qu et al., "Deep semantic understanding of high resolution remote sensing image", CITS 2016).
+
+    2,100 UC Merced images ``N.tif`` with five captions each; ``dataset.json`` + ``images/``
+    (some copies ``imgs/``). Common split 1,680 / 210 / 210 (read from the file).
+    """
+
+    name = "ucm-captions"
+    image_dirs = ("images", "imgs")
+    folder_names = ("UCM_captions", "UCM-Captions", "ucm_captions")
+
+
+class SydneyCaptions(KarpathyCaptions):
+    """Sydney-Captions (Qu et al. 2016): 613 images ``N.tif`` of 500x500 px over Sydney, five captions each.
+
+    ``dataset.json`` + ``images/``; split (unconfirmed sizes, about 497 / 58 / 58) read from the file.
+    """
+
+    name = "sydney-captions"
+    folder_names = ("Sydney_captions", "Sydney-Captions", "sydney_captions")
+
+
+class RSITMD(KarpathyCaptions):
+    """RSITMD (Yuan et al., "Exploring a Fine-Grained Multiscale Method for Cross-Modal RS Image Retrieval", TGRS 2022).
+
+    4,743 images with five captions each; ``dataset_RSITMD.json`` (some copies lower-case) +
+    ``images/``. A few ``raw`` captions are empty: they are left out and counted.
+    """
+
+    name = "rsitmd"
+    annotation_names = ("dataset_RSITMD.json", "dataset_rsitmd.json")
+    folder_names = ("RSITMD",)

@@ -1,0 +1,11 @@
+"""Fake Sydney_captions in its real layout (Karpathy JSON); see tests/data/karpathy_fake.py for the quirks."""
+
+from pathlib import Path
+
+from tests.data.karpathy_fake import write_karpathy
+
+
+def write_fake(root: Path, seed: int = 0) -> Path:
+    """Write the fake under ``root/Sydney_captions`` and return ``root`` (the folder a user passes)."""
+    write_karpathy(Path(root) / "Sydney_captions", json_name="dataset.json", image_dir="images", ext=".tif", seed=seed, duplicate_to_five=False, empty_raw=False)
+    return Path(root)
