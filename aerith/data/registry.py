@@ -21,7 +21,7 @@ _LOADERS: dict[str, tuple[str, str]] = {
     "rsvg": ("aerith.data.datasets.rsvg", "RSVG"),
     "dior-rsvg": ("aerith.data.datasets.dior_rsvg", "DIORRSVG"),
     "rsicap": ("aerith.data.datasets.rsicap", "RSICap"),
-    "rsieval": ("aerith.data.datasets.rsieval", "RSIEval"),
+    "rsieval": ("aerith.data.datasets.rsicap", "RSIEval"),
     "rsvqa-lr": ("aerith.data.datasets.rsvqa", "RSVQALR"),
     "rsvqa-hr": ("aerith.data.datasets.rsvqa", "RSVQAHR"),
     "rsitmd": ("aerith.data.datasets.karpathy", "RSITMD"),
