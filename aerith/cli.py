@@ -127,6 +127,83 @@ def merge_lora(
     typer.echo(f"merged model in {path}")
 
 
+_DataName = Annotated[str, typer.Argument(help="Dataset name: ucm, aid, dior-rsvg, rsvqa-lr, rsicd, ...")]
+_DataRoot = Annotated[Path, typer.Argument(help="The dataset folder as downloaded.")]
+_DATA_ERRORS = (KeyError, ValueError, FileNotFoundError)  # DataError is a ValueError
+
+
+def _data_error(err: Exception) -> typer.Exit:
+    """Print a data command's error (a KeyError without its quotes) and give the exit to raise."""
+    typer.echo(f"error: {err.args[0] if isinstance(err, KeyError) and err.args else err}", err=True)
+    return typer.Exit(2)
+
+
+@data_app.command("convert")
+def data_convert(
+    name: _DataName,
+    root: _DataRoot,
+    out: Annotated[Path, typer.Option(help="JSON file to write.")],
+    split: Annotated[str, typer.Option(help="Split to convert.")] = "train",
+    fmt: Annotated[str, typer.Option("--format", help="llava (GeoChat_Instruct style) or lhrs (LHRS-Bot).")] = "llava",
+    seed: Annotated[int, typer.Option(help="Seed of the phrasing choice.")] = 0,
+) -> None:
+    """Write a split as instruction JSON; image paths are relative to ROOT."""
+    from aerith.data.commands import convert
+
+    try:
+        path = convert(name, root, split, out, fmt=fmt, seed=seed)  # type: ignore[arg-type]
+    except _DATA_ERRORS as err:
+        raise _data_error(err) from err
+    typer.echo(f"wrote {path}")
+
+
+@data_app.command("stats")
+def data_stats(
+    name: _DataName,
+    root: _DataRoot,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Counts per split, class, question type and task; unique captions; problems found."""
+    import json
+
+    from rich.console import Console
+    from rich.markup import escape
+
+    from aerith.data.commands import stats, stats_table
+
+    try:
+        result = stats(name, root)
+    except _DATA_ERRORS as err:
+        raise _data_error(err) from err
+    if as_json:
+        typer.echo(json.dumps(result, indent=2, ensure_ascii=False))
+        return
+    console = Console()
+    console.print(stats_table(result))
+    for problem in result["problems"]:
+        console.print(f"[yellow]problem:[/yellow] {escape(problem)}", highlight=False)
+    if not result["problems"]:
+        console.print("no problems found")
+
+
+@data_app.command("show")
+def data_show(
+    name: _DataName,
+    root: _DataRoot,
+    out: Annotated[Path, typer.Option(help="PNG file to write.")],
+    index: Annotated[int, typer.Option(help="Sample index in the split.")] = 0,
+    split: Annotated[str, typer.Option(help="Split to read.")] = "train",
+) -> None:
+    """Draw one sample: the image with its box in red, its class, question and answer, or captions below."""
+    from aerith.data.commands import show
+
+    try:
+        path = show(name, root, split, index, out)
+    except _DATA_ERRORS as err:
+        raise _data_error(err) from err
+    typer.echo(f"wrote {path}")
+
+
 # Registered last, and only once it has commands, so --help never lists an empty group.
 if data_app.registered_commands:
     app.add_typer(data_app, name="data")
