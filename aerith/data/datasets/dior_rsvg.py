@@ -1,29 +1,17 @@
-"""DIOR-RSVG (Zhan et al., "RSVG: Exploring Data and Models for Visual Grounding on Remote Sensing Data", TGRS 2023).
-
-Datasheet:
-    Size: 17,402 DIOR images of 800x800 px, 38,320 referring expressions over 20 categories.
-    Format: ``DIOR_RSVG/Annotations/NNNNN.xml`` (VOC-like, one file per image, several
-        ``<object>`` each with ``<name>``, ``<bndbox>`` of integer pixels and
-        ``<description>``, the referring expression), ``DIOR_RSVG/JPEGImages/NNNNN.jpg``.
-    Splits: ``DIOR_RSVG/{train,val,test}.txt`` (26,991 / 3,829 / 7,500 lines). Each line is
-        the 0-based index of an ``<object>`` counted over ALL XML files in sorted order and
-        over objects in document order - not an image id (the maintainers confirm this).
-    Quirks handled: elements are found by tag, never by position (``<pose>``,
-        ``<difficult>`` and others appear); some code calls this dataset "RSVG" - that
-        name is a different dataset here (``rsvg``).
-    Samples: ``task="vg"``, ``prompt`` = the expression, ``box`` = ``(xmin, ymin, xmax, ymax)``
-        pixels; ``meta``: ``object_index``, ``category``, ``image_id``, ``image_size``.
-    Root: the ``DIOR_RSVG`` folder or its parent.
-"""
+"""DIOR-RSVG visual grounding, and the VOC-XML reading that RSVG shares."""
 
 from __future__ import annotations
 
+import math
+import re
 import xml.etree.ElementTree as ET
+from dataclasses import dataclass
 from pathlib import Path
 
 from aerith.data.datasets.base import RSDataset
-from aerith.data.errors import DatasetNotFoundError, RecordError
-from aerith.data.sample import Sample
+from aerith.data.errors import DatasetNotFoundError, ImageReadError, RecordError
+from aerith.data.io import image_size as read_image_size
+from aerith.data.sample import Box, Sample
 
 CATEGORIES = (
     "Expressway-Service-area", "Expressway-toll-station", "airplane", "airport", "baseballfield",
@@ -31,94 +19,212 @@ CATEGORIES = (
     "overpass", "ship", "stadium", "storagetank", "tenniscourt", "trainstation", "vehicle", "windmill",
 )  # fmt: skip
 
+_OBJECT_TAG = re.compile(rb"<object[\s>/]")
+
+
+@dataclass(frozen=True)
+class VOCObject:
+    """One ``<object>`` of a VOC-like grounding annotation."""
+
+    category: str | None
+    description: str
+    box: Box
+
+
+def read_xml(path: Path) -> ET.Element:
+    """Parse an annotation file; a malformed one raises :class:`RecordError` naming it."""
+    try:
+        return ET.parse(path).getroot()
+    except ET.ParseError as err:
+        raise RecordError(path, None, None, f"malformed XML ({err})") from err
+
+
+def count_object_tags(path: Path) -> int:
+    """Number of ``<object>`` opening tags in a file that may not parse (keeps later indices aligned)."""
+    return len(_OBJECT_TAG.findall(path.read_bytes()))
+
 
 def _text(element: ET.Element, tag: str, file: Path, record: object) -> str:
     child = element.find(tag)
     if child is None or child.text is None or not child.text.strip():
-        raise RecordError(file, record, tag, "missing")
+        raise RecordError(file, record, tag, "missing or empty")
     return child.text.strip()
 
 
 def _number(element: ET.Element, tag: str, file: Path, record: object) -> float:
     value = _text(element, tag, file, record)
     try:
-        return float(value)
+        number = float(value)
     except ValueError as err:
         raise RecordError(file, record, tag, f"not a number: {value!r}") from err
+    if not math.isfinite(number):
+        raise RecordError(file, record, tag, f"not a finite number: {value!r}")
+    return number
+
+
+def xml_image_size(root: ET.Element, file: Path) -> tuple[int, int] | None:
+    """``(width, height)`` from ``<size>``, or ``None`` when the file has no ``<size>``."""
+    size = root.find("size")
+    if size is None:
+        return None
+    width, height = (int(_number(size, tag, file, "size")) for tag in ("width", "height"))
+    if width <= 0 or height <= 0:
+        raise RecordError(file, "size", "width", f"image size must be positive, got {(width, height)}")
+    return width, height
+
+
+def check_box(box: Box, size: tuple[int, int] | None, file: Path, record: object, field: str) -> Box:
+    """Reject a box of zero or negative area, or one that leaves the image (``size`` = ``(w, h)``)."""
+    x1, y1, x2, y2 = box
+    if x2 <= x1 or y2 <= y1:
+        raise RecordError(file, record, field, f"zero or negative area: {box}")
+    if x1 < 0 or y1 < 0 or (size is not None and (x2 > size[0] or y2 > size[1])):
+        where = f"the {size[0]}x{size[1]} image" if size is not None else "the image"
+        raise RecordError(file, record, field, f"{box} lies outside {where}")
+    return box
+
+
+def parse_object(obj: ET.Element, file: Path, record: object, size: tuple[int, int] | None) -> VOCObject:
+    """Read ``<name>``, ``<description>`` and ``<bndbox>`` by tag, whatever other children exist."""
+    name = obj.find("name")
+    category = name.text.strip() if name is not None and name.text and name.text.strip() else None
+    description = _text(obj, "description", file, record)
+    bndbox = obj.find("bndbox")
+    if bndbox is None:
+        raise RecordError(file, record, "bndbox", "missing")
+    x1, y1, x2, y2 = (_number(bndbox, tag, file, record) for tag in ("xmin", "ymin", "xmax", "ymax"))
+    return VOCObject(category, description, check_box((x1, y1, x2, y2), size, file, record, "bndbox"))
+
+
+def header_size(image: Path, file: Path, record: object) -> tuple[int, int]:
+    """Image ``(width, height)`` from its header, as a :class:`RecordError` of ``file`` when unreadable."""
+    try:
+        return read_image_size(image)
+    except ImageReadError as err:
+        raise RecordError(file, record, "image", str(err)) from err
 
 
 class DIORRSVG(RSDataset):
+    """DIOR-RSVG (Zhan, Xiong and Yuan, "RSVG: Exploring Data and Models for Visual Grounding on Remote Sensing Data", TGRS 2023).
+
+    Datasheet:
+        Size: 17,402 DIOR images of 800x800 px; 38,320 referring expressions over
+            20 categories (:data:`CATEGORIES`).
+        Format: ``DIOR_RSVG/Annotations/NNNNN.xml`` (VOC-like, one file per image,
+            several ``<object>`` each with ``<name>``, ``<bndbox>`` of integer
+            pixels and ``<description>``, the referring expression) and
+            ``DIOR_RSVG/JPEGImages/NNNNN.jpg``.
+        Splits: ``DIOR_RSVG/{train,val,test}.txt`` (26,991 / 3,829 / 7,500 lines).
+            Each line is the 0-based index of an ``<object>`` counted over ALL XML
+            files in sorted order and over objects in document order - not an
+            image id (the maintainers confirm this; their loader counts the same way).
+        Quirks tolerated: elements are found by tag, never by position (``<pose>``,
+            ``<difficult>`` ... appear); a malformed XML file cannot be read, so its
+            objects are counted from its ``<object>`` tags to keep later indices
+            aligned (reported once per file); ``-`` in the folder name.
+        Choices: samples come in object order (the released split files are
+            sorted, so this is also file order); one sample per object of the
+            split; a box of zero area, with a negative corner, or beyond
+            ``<size>`` (or the image header when ``<size>`` is absent) is a bad
+            record, as are split lines that are not indices, repeat a line, or
+            point past the last object. A missing image is reported once per
+            object of the split that uses it. Some code calls this dataset "RSVG";
+            here ``rsvg`` is Sun et al.'s dataset.
+        Samples: ``task="vg"``, ``prompt`` = the expression, ``box`` =
+            ``(xmin, ymin, xmax, ymax)`` pixels, ``targets=()``; ``meta``:
+            ``object_index``, ``category``, ``image_id`` (file stem), ``image_size`` ``(w, h)``.
+        Root: the ``DIOR_RSVG`` folder or its parent.
+    """
+
     name = "dior-rsvg"
     task = "vg"
+    folder_names = ("DIOR_RSVG", "DIOR-RSVG")
 
     def _folder(self) -> Path:
-        for folder in (self.root, self.root / "DIOR_RSVG"):
+        for folder in (self.root, *(self.root / n for n in self.folder_names)):
             if (folder / "Annotations").is_dir():
                 return folder
-        raise DatasetNotFoundError(self.root / "DIOR_RSVG" / "Annotations", "the DIOR-RSVG annotation folder of XML files")
+        raise DatasetNotFoundError(
+            self.root / "DIOR_RSVG" / "Annotations",
+            "the DIOR-RSVG folder of XML annotations (root = DIOR_RSVG/ or its parent)",
+        )
+
+    def _read_split(self, split_file: Path) -> dict[int, int]:
+        """Object index -> line number; bad lines are reported."""
+        if not split_file.is_file():
+            raise DatasetNotFoundError(split_file, f"the DIOR-RSVG {self.split} split: one 0-based object index per line")
+        wanted: dict[int, int] = {}
+        for line_no, line in enumerate(split_file.read_text(encoding="utf-8").splitlines(), start=1):
+            value = line.strip()
+            if not value:
+                continue
+            if not value.isdigit():
+                self.bad.handle(RecordError(split_file, f"line {line_no}", None, f"not an object index: {value!r}"))
+            elif int(value) in wanted:
+                self.bad.handle(RecordError(split_file, f"line {line_no}", None, f"repeats object index {value} of line {wanted[int(value)]}"))
+            else:
+                wanted[int(value)] = line_no
+        return wanted
+
+    def _image(self, folder: Path, xml_path: Path, root: ET.Element) -> Path:
+        """``JPEGImages/<filename>`` when the XML names one that exists, else ``JPEGImages/<stem>.jpg``."""
+        candidates = [folder / "JPEGImages" / f"{xml_path.stem}.jpg"]
+        filename = root.find("filename")
+        if filename is not None and filename.text and filename.text.strip():
+            candidates.insert(0, folder / "JPEGImages" / Path(filename.text.strip()).name)
+        for image in candidates:
+            if image.is_file():
+                return image
+        raise RecordError(xml_path, None, "filename", f"image {candidates[0]} not found")
 
     def _load(self) -> list[Sample]:
         folder = self._folder()
         split_file = folder / f"{self.split}.txt"
-        if not split_file.is_file():
-            raise DatasetNotFoundError(split_file, f"the DIOR-RSVG {self.split} split: one object index per line")
-        wanted: dict[int, int] = {}
-        for line_no, line in enumerate(split_file.read_text().splitlines(), start=1):
-            if line.strip():
-                try:
-                    wanted[int(line.strip())] = line_no
-                except ValueError:
-                    self.bad.handle(RecordError(split_file, line_no, None, f"not an object index: {line.strip()!r}"))
+        wanted = self._read_split(split_file)
         samples: list[Sample] = []
-        object_index = 0
+        n_objects = 0
         for xml_path in sorted((folder / "Annotations").glob("*.xml")):
+            first = n_objects
             try:
-                root = ET.parse(xml_path).getroot()
-            except ET.ParseError as err:
-                # the file's objects cannot be counted, so every later index would shift: always an error
-                raise RecordError(xml_path, None, None, f"malformed XML ({err}); object indices after it cannot be counted") from err
-            objects = root.findall("object")
-            first, object_index = object_index, object_index + len(objects)
-            if not any(first + k in wanted for k in range(len(objects))):
+                root = read_xml(xml_path)
+            except RecordError as err:
+                n_objects += count_object_tags(xml_path)
+                lost = sum(1 for i in range(first, n_objects) if i in wanted)
+                message = (
+                    f"{err.message}; counted its {n_objects - first} <object> tag(s) to keep later indices aligned, "
+                    f"{lost} of them in this split"
+                )
+                self.bad.handle(RecordError(xml_path, f"objects {first}-{n_objects - 1}", None, message))
                 continue
+            objects = root.findall("object")
+            n_objects += len(objects)
+            hits = [k for k in range(len(objects)) if first + k in wanted]
+            if hits:
+                samples.extend(self._image_samples(folder, xml_path, root, objects, first, hits))
+        for index in sorted(i for i in wanted if i >= n_objects):
+            message = f"object index {index} is beyond the {n_objects} objects in {folder / 'Annotations'}"
+            self.bad.handle(RecordError(split_file, f"line {wanted[index]}", None, message))
+        return samples
+
+    def _image_samples(self, folder: Path, xml_path: Path, root: ET.Element, objects: list[ET.Element], first: int, hits: list[int]) -> list[Sample]:
+        """The split's samples of one annotation file (its image is checked once)."""
+        try:
+            image = self._image(folder, xml_path, root)
+            size = xml_image_size(root, xml_path) or header_size(image, xml_path, "size")
+        except RecordError as err:
+            for k in hits:  # reported for each object of the split it costs
+                self.bad.handle(RecordError(xml_path, f"object {first + k}", err.field, err.message))
+            return []
+        samples = []
+        for k in hits:
+            record = f"object {first + k}"
             try:
-                size = root.find("size")
-                image_size = None
-                if size is not None:
-                    image_size = (int(_number(size, "width", xml_path, "size")), int(_number(size, "height", xml_path, "size")))
-                image = folder / "JPEGImages" / f"{xml_path.stem}.jpg"
-                if not image.is_file():
-                    raise RecordError(xml_path, xml_path.stem, "filename", f"image {image} not found")
+                obj = parse_object(objects[k], xml_path, record, size)
+                if obj.category is None:
+                    raise RecordError(xml_path, record, "name", "missing or empty")
             except RecordError as err:
                 self.bad.handle(err)
                 continue
-            for k, obj in enumerate(objects):
-                if first + k not in wanted:
-                    continue
-                try:
-                    samples.append(self._sample(obj, first + k, xml_path, image, image_size))
-                except RecordError as err:
-                    self.bad.handle(err)
-        beyond = [i for i in wanted if i >= object_index]
-        if beyond:
-            self.bad.handle(
-                RecordError(split_file, wanted[min(beyond)], None, f"{len(beyond)} object index(es) beyond the {object_index} objects in Annotations/")
-            )
+            meta = {"object_index": first + k, "category": obj.category, "image_id": xml_path.stem, "image_size": size}
+            samples.append(Sample(image=image, task="vg", prompt=obj.description, box=obj.box, meta=meta))
         return samples
-
-    def _sample(self, obj: ET.Element, index: int, xml_path: Path, image: Path, image_size) -> Sample:
-        record = f"object {index}"
-        category = _text(obj, "name", xml_path, record)
-        description = _text(obj, "description", xml_path, record)
-        bndbox = obj.find("bndbox")
-        if bndbox is None:
-            raise RecordError(xml_path, record, "bndbox", "missing")
-        x1, y1, x2, y2 = (_number(bndbox, t, xml_path, record) for t in ("xmin", "ymin", "xmax", "ymax"))
-        if x2 <= x1 or y2 <= y1:
-            raise RecordError(xml_path, record, "bndbox", f"zero or negative area: {(x1, y1, x2, y2)}")
-        if image_size is not None and (x1 < 0 or y1 < 0 or x2 > image_size[0] or y2 > image_size[1]):
-            raise RecordError(xml_path, record, "bndbox", f"{(x1, y1, x2, y2)} lies outside the {image_size} image")
-        meta = {"object_index": index, "category": category, "image_id": xml_path.stem}
-        if image_size is not None:
-            meta["image_size"] = image_size
-        return Sample(image=image, task="vg", prompt=description, box=(x1, y1, x2, y2), meta=meta)
