@@ -5,8 +5,10 @@ from __future__ import annotations
 import math
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 from aerith.data.datasets.base import RSDataset
 from aerith.data.errors import DatasetNotFoundError, ImageReadError, RecordError
@@ -104,7 +106,120 @@ def header_size(image: Path, file: Path, record: object) -> tuple[int, int]:
         raise RecordError(file, record, "image", str(err)) from err
 
 
-class DIORRSVG(RSDataset):
+class VOCGrounding(RSDataset):
+    """Grounding from per-image VOC XML (``Annotations/*.xml``) with object-index split files.
+
+    Subclasses set ``folder_names`` (accepted sub-folders of ``root``),
+    ``image_dirs``, ``image_exts`` and whether ``<name>`` is required. Object indices count ``<object>``s over
+    all XML files in sorted order, then in document order.
+    """
+
+    task = "vg"
+    folder_names: ClassVar[tuple[str, ...]] = ()
+    image_dirs: ClassVar[tuple[str, ...]] = ("JPEGImages",)
+    image_exts: ClassVar[tuple[str, ...]] = (".jpg",)
+    require_category: ClassVar[bool] = True
+
+    def _image_dir(self, folder: Path) -> Path:
+        for name in self.image_dirs:
+            if (folder / name).is_dir():
+                return folder / name
+        raise DatasetNotFoundError(folder / self.image_dirs[0], f"the {self.name} image folder ({' or '.join(self.image_dirs)})")
+
+    def _read_object_split(self, split_file: Path) -> dict[int, int]:
+        """Object index -> line number; bad lines are reported."""
+        if not split_file.is_file():
+            raise DatasetNotFoundError(split_file, f"the {self.name} {self.split} split: one 0-based object index per line")
+        wanted: dict[int, int] = {}
+        for line_no, line in enumerate(split_file.read_text(encoding="utf-8-sig").splitlines(), start=1):
+            value = line.strip()
+            if not value:
+                continue
+            if not value.isdigit():
+                self.bad.handle(RecordError(split_file, f"line {line_no}", None, f"not an object index: {value!r}"))
+            elif int(value) in wanted:
+                self.bad.handle(RecordError(split_file, f"line {line_no}", None, f"repeats object index {value} of line {wanted[int(value)]}"))
+            else:
+                wanted[int(value)] = line_no
+        return wanted
+
+    def _image(self, image_dir: Path, xml_path: Path, root: ET.Element) -> Path:
+        """``<image_dir>/<filename>`` when the XML names one that exists, else ``<image_dir>/<stem><ext>``."""
+        candidates = [image_dir / f"{xml_path.stem}{ext}" for ext in self.image_exts]
+        filename = root.find("filename")
+        if filename is not None and filename.text and filename.text.strip():
+            candidates.insert(0, image_dir / Path(filename.text.strip()).name)
+        for image in candidates:
+            if image.is_file():
+                return image
+        raise RecordError(xml_path, None, "filename", f"image {candidates[0]} not found")
+
+    def _load_object_split(self, folder: Path, split_file: Path) -> list[Sample]:
+        """The samples of a split file of object indices, in object order."""
+        wanted = self._read_object_split(split_file)
+        samples, n_objects = self._walk(folder, lambda xml_path, first, n: [k for k in range(n) if first + k in wanted])
+        for index in sorted(i for i in wanted if i >= n_objects):
+            message = f"object index {index} is beyond the {n_objects} objects in {folder / 'Annotations'}"
+            self.bad.handle(RecordError(split_file, f"line {wanted[index]}", None, message))
+        return samples
+
+    def _walk(self, folder: Path, pick: Callable[[Path, int, int], list[int]]) -> tuple[list[Sample], int]:
+        """Read every annotation file in sorted order; return the picked samples and the number of objects.
+
+        Args:
+            pick: ``(xml_path, first_object_index, n_objects) -> positions`` of the
+                file's objects that belong to the split.
+        """
+        image_dir = self._image_dir(folder)
+        samples: list[Sample] = []
+        n_objects = 0
+        for xml_path in sorted((folder / "Annotations").glob("*.xml")):
+            first = n_objects
+            try:
+                root = read_xml(xml_path)
+            except RecordError as err:
+                n_objects += count_object_tags(xml_path)
+                lost = len(pick(xml_path, first, n_objects - first))
+                message = (
+                    f"{err.message}; counted its {n_objects - first} <object> tag(s) to keep later indices aligned, "
+                    f"{lost} of them in this split"
+                )
+                self.bad.handle(RecordError(xml_path, f"objects {first}-{n_objects - 1}", None, message))
+                continue
+            objects = root.findall("object")
+            n_objects += len(objects)
+            hits = pick(xml_path, first, len(objects))
+            if hits:
+                samples.extend(self._image_samples(image_dir, xml_path, root, objects, first, hits))
+        return samples, n_objects
+
+    def _image_samples(
+        self, image_dir: Path, xml_path: Path, root: ET.Element, objects: list[ET.Element], first: int, hits: list[int]
+    ) -> list[Sample]:
+        """Samples of the objects ``hits`` of one annotation file (its image is checked once)."""
+        try:
+            image = self._image(image_dir, xml_path, root)
+            size = xml_image_size(root, xml_path) or header_size(image, xml_path, "size")
+        except RecordError as err:
+            for k in hits:  # reported for each object of the split it costs
+                self.bad.handle(RecordError(xml_path, f"object {first + k}", err.field, err.message))
+            return []
+        samples = []
+        for k in hits:
+            record = f"object {first + k}"
+            try:
+                obj = parse_object(objects[k], xml_path, record, size)
+                if obj.category is None and self.require_category:
+                    raise RecordError(xml_path, record, "name", "missing or empty")
+            except RecordError as err:
+                self.bad.handle(err)
+                continue
+            meta = {"object_index": first + k, "category": obj.category, "image_id": xml_path.stem, "image_size": size}
+            samples.append(Sample(image=image, task="vg", prompt=obj.description, box=obj.box, meta=meta))
+        return samples
+
+
+class DIORRSVG(VOCGrounding):
     """DIOR-RSVG (Zhan, Xiong and Yuan, "RSVG: Exploring Data and Models for Visual Grounding on Remote Sensing Data", TGRS 2023).
 
     Datasheet:
@@ -137,94 +252,13 @@ class DIORRSVG(RSDataset):
     """
 
     name = "dior-rsvg"
-    task = "vg"
     folder_names = ("DIOR_RSVG", "DIOR-RSVG")
 
-    def _folder(self) -> Path:
+    def _load(self) -> list[Sample]:
         for folder in (self.root, *(self.root / n for n in self.folder_names)):
             if (folder / "Annotations").is_dir():
-                return folder
+                return self._load_object_split(folder, folder / f"{self.split}.txt")
         raise DatasetNotFoundError(
             self.root / "DIOR_RSVG" / "Annotations",
             "the DIOR-RSVG folder of XML annotations (root = DIOR_RSVG/ or its parent)",
         )
-
-    def _read_split(self, split_file: Path) -> dict[int, int]:
-        """Object index -> line number; bad lines are reported."""
-        if not split_file.is_file():
-            raise DatasetNotFoundError(split_file, f"the DIOR-RSVG {self.split} split: one 0-based object index per line")
-        wanted: dict[int, int] = {}
-        for line_no, line in enumerate(split_file.read_text(encoding="utf-8").splitlines(), start=1):
-            value = line.strip()
-            if not value:
-                continue
-            if not value.isdigit():
-                self.bad.handle(RecordError(split_file, f"line {line_no}", None, f"not an object index: {value!r}"))
-            elif int(value) in wanted:
-                self.bad.handle(RecordError(split_file, f"line {line_no}", None, f"repeats object index {value} of line {wanted[int(value)]}"))
-            else:
-                wanted[int(value)] = line_no
-        return wanted
-
-    def _image(self, folder: Path, xml_path: Path, root: ET.Element) -> Path:
-        """``JPEGImages/<filename>`` when the XML names one that exists, else ``JPEGImages/<stem>.jpg``."""
-        candidates = [folder / "JPEGImages" / f"{xml_path.stem}.jpg"]
-        filename = root.find("filename")
-        if filename is not None and filename.text and filename.text.strip():
-            candidates.insert(0, folder / "JPEGImages" / Path(filename.text.strip()).name)
-        for image in candidates:
-            if image.is_file():
-                return image
-        raise RecordError(xml_path, None, "filename", f"image {candidates[0]} not found")
-
-    def _load(self) -> list[Sample]:
-        folder = self._folder()
-        split_file = folder / f"{self.split}.txt"
-        wanted = self._read_split(split_file)
-        samples: list[Sample] = []
-        n_objects = 0
-        for xml_path in sorted((folder / "Annotations").glob("*.xml")):
-            first = n_objects
-            try:
-                root = read_xml(xml_path)
-            except RecordError as err:
-                n_objects += count_object_tags(xml_path)
-                lost = sum(1 for i in range(first, n_objects) if i in wanted)
-                message = (
-                    f"{err.message}; counted its {n_objects - first} <object> tag(s) to keep later indices aligned, "
-                    f"{lost} of them in this split"
-                )
-                self.bad.handle(RecordError(xml_path, f"objects {first}-{n_objects - 1}", None, message))
-                continue
-            objects = root.findall("object")
-            n_objects += len(objects)
-            hits = [k for k in range(len(objects)) if first + k in wanted]
-            if hits:
-                samples.extend(self._image_samples(folder, xml_path, root, objects, first, hits))
-        for index in sorted(i for i in wanted if i >= n_objects):
-            message = f"object index {index} is beyond the {n_objects} objects in {folder / 'Annotations'}"
-            self.bad.handle(RecordError(split_file, f"line {wanted[index]}", None, message))
-        return samples
-
-    def _image_samples(self, folder: Path, xml_path: Path, root: ET.Element, objects: list[ET.Element], first: int, hits: list[int]) -> list[Sample]:
-        """The split's samples of one annotation file (its image is checked once)."""
-        try:
-            image = self._image(folder, xml_path, root)
-            size = xml_image_size(root, xml_path) or header_size(image, xml_path, "size")
-        except RecordError as err:
-            for k in hits:  # reported for each object of the split it costs
-                self.bad.handle(RecordError(xml_path, f"object {first + k}", err.field, err.message))
-            return []
-        samples = []
-        for k in hits:
-            record = f"object {first + k}"
-            try:
-                obj = parse_object(objects[k], xml_path, record, size)
-                if obj.category is None:
-                    raise RecordError(xml_path, record, "name", "missing or empty")
-            except RecordError as err:
-                self.bad.handle(err)
-                continue
-            meta = {"object_index": first + k, "category": obj.category, "image_id": xml_path.stem, "image_size": size}
-            samples.append(Sample(image=image, task="vg", prompt=obj.description, box=obj.box, meta=meta))
-        return samples
