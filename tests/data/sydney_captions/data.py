@@ -1,11 +1,12 @@
-"""Fake Sydney_captions in its real layout (Karpathy JSON); see tests/data/karpathy_fake.py for the quirks."""
+"""Fake Sydney-Captions: ``Sydney_captions/dataset.json`` with ``images/N.tif``, five distinct captions per image."""
 
 from pathlib import Path
 
-from tests.data.karpathy_fake import write_karpathy
+from tests.data.rsicd.data import fake_records, write_karpathy
 
 
 def write_fake(root: Path, seed: int = 0) -> Path:
-    """Write the fake under ``root/Sydney_captions`` and return ``root`` (the folder a user passes)."""
-    write_karpathy(Path(root) / "Sydney_captions", json_name="dataset.json", image_dir="images", ext=".tif", seed=seed, duplicate_to_five=False, empty_raw=False)
+    """Write ``root/Sydney_captions`` (6 TIFF images split 3/1/2) and return ``root``."""
+    records = fake_records(seed, [f"{i}.tif" for i in range(1, 7)], unique=5)
+    write_karpathy(Path(root) / "Sydney_captions", json_name="dataset.json", image_dir="images", records=records)
     return Path(root)

@@ -1,11 +1,12 @@
-"""Fake UCM_captions in its real layout (Karpathy JSON); see tests/data/karpathy_fake.py for the quirks."""
+"""Fake UCM-Captions: ``UCM_captions/dataset.json`` with ``imgs/N.tif`` (the variant some copies have), padded captions."""
 
 from pathlib import Path
 
-from tests.data.karpathy_fake import write_karpathy
+from tests.data.rsicd.data import fake_records, write_karpathy
 
 
 def write_fake(root: Path, seed: int = 0) -> Path:
-    """Write the fake under ``root/UCM_captions`` and return ``root`` (the folder a user passes)."""
-    write_karpathy(Path(root) / "UCM_captions", json_name="dataset.json", image_dir="imgs", ext=".tif", seed=seed, duplicate_to_five=True, empty_raw=False)
+    """Write ``root/UCM_captions`` (6 TIFF images split 3/1/2) and return ``root``."""
+    records = fake_records(seed, [f"{i}.tif" for i in range(1, 7)], unique=2)
+    write_karpathy(Path(root) / "UCM_captions", json_name="dataset.json", image_dir="imgs", records=records)
     return Path(root)
