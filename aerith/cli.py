@@ -138,6 +138,31 @@ def _data_error(err: Exception) -> typer.Exit:
     return typer.Exit(2)
 
 
+@data_app.command("synth")
+def data_synth(
+    out: Annotated[Path, typer.Option(help="Output folder (absent or empty, or a SynthRS folder with --overwrite).")],
+    n: Annotated[int, typer.Option(help="Number of scenes.")] = 1000,
+    size: Annotated[int, typer.Option(help="Image side in pixels.")] = 128,
+    seed: Annotated[int, typer.Option(help="Seed; the same seed gives byte-identical files.")] = 0,
+    workers: Annotated[int, typer.Option(help="Processes drawing scenes (the output does not depend on it).")] = 1,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing SynthRS folder.")] = False,
+) -> None:
+    """Generate SynthRS scenes in the UCM, DIOR-RSVG, RSVQA-LR and RSICD formats, with their scene graphs."""
+    from aerith.data.synthrs import generate
+
+    try:
+        summary = generate(out, n, size, seed, workers=workers, overwrite=overwrite)
+    except (ValueError, FileExistsError) as err:
+        raise _data_error(err) from err
+    splits = ", ".join(f"{k} {summary.splits.get(k, 0)}" for k in ("train", "val", "test"))
+    typer.echo(
+        f"wrote {summary.n} scenes of {summary.size} px to {summary.out_dir} in {summary.seconds:.1f} s "
+        f"({splits}; {len(summary.classes)} classes, {sum(summary.categories.values())} objects, "
+        f"{sum(summary.question_types.values())} questions, {summary.captions} captions, "
+        f"{summary.expressions} referring expressions); see {summary.out_dir / 'README.md'}"
+    )
+
+
 @data_app.command("convert")
 def data_convert(
     name: _DataName,
