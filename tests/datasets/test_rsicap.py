@@ -3,40 +3,65 @@ import json
 import pytest
 
 from aerith.data import DatasetNotFoundError, RecordError, SkippedRecordsWarning, load_dataset
-from tests.data.rsicap.data import write_fake as fake_rsicap
-from tests.data.rsieval.data import write_fake as fake_rsieval
+from aerith.data.io import load_rgb
+from tests.data.rsicap.data import write_fake
 
 
-def test_rsicap_captions_with_string_ids(tmp_path):
-    root = fake_rsicap(tmp_path)
+def test_captions_with_string_ids(tmp_path):
+    root = write_fake(tmp_path)
     ds = load_dataset("rsicap", root, "train")
-    assert len(ds) == 3 and ds[0].task == "cap" and ds[0].targets == ("This is scene 0 with many buildings.",)
-    assert ds[0].meta["image_id"] == "0"
-    assert len(load_dataset("rsicap", root / "dataset" / "RSICap", "train")) == 3
-    with pytest.raises(ValueError, match="train"):
+    assert len(ds) == 3 and ds[0].task == "cap" and ds[0].prompt is None
+    assert ds[0].targets == ("This is scene 0 with many buildings.",)
+    assert ds[2].meta == {"image_id": "2", "filename": "P0380_0001.png", "text_input": "Describe this image in detail."}
+    assert load_rgb(ds[1].image).size == (16, 16)
+    for other_root in (root / "dataset", root / "dataset" / "RSICap"):
+        assert len(load_dataset("rsicap", other_root, "train")) == 3
+    with pytest.raises(ValueError, match="valid splits: train"):
         load_dataset("rsicap", root, "test")
 
 
-def test_rsieval_vqa_and_caption_views(tmp_path):
-    root = fake_rsieval(tmp_path)
-    vqa = load_dataset("rsieval", root, "test")
-    assert len(vqa) == 4 and {s.targets[0] for s in vqa if s.kind == "presence"} == {"Yes.", "yes"}
-    cap = load_dataset("rsieval", root, "test", task="cap")
-    assert [s.targets for s in cap] == [("An airport 0.",), ("An airport 1.",)]
-    with pytest.raises(ValueError, match="task"):
-        load_dataset("rsieval", root, "test", task="vg")
-
-
-def test_bad_records(tmp_path):
-    root = fake_rsieval(tmp_path)
-    path = root / "dataset" / "RSIEval" / "annotations.json"
+def test_numeric_ids_are_read_as_text(tmp_path):
+    root = write_fake(tmp_path)
+    path = root / "dataset" / "RSICap" / "captions.json"
     data = json.loads(path.read_text())
-    del data["annotations"][0]["qa_pairs"][1]["answer"]
-    data["annotations"][1]["filename"] = "gone.png"
+    data["annotations"][0]["image_id"] = 7
     path.write_text(json.dumps(data))
-    with pytest.raises(RecordError, match=r"annotations.json: record '0.qa_pairs\[1\]', field 'answer'"):
-        load_dataset("rsieval", root, "test")
-    with pytest.warns(SkippedRecordsWarning, match="skipped 2"):
-        assert len(load_dataset("rsieval", root, "test", on_bad="skip")) == 1
-    with pytest.raises(DatasetNotFoundError, match="captions.json"):
-        load_dataset("rsicap", tmp_path / "dataset", "train")
+    assert load_dataset("rsicap", root, "train")[0].meta["image_id"] == "7"
+
+
+@pytest.mark.parametrize(
+    ("edit", "field", "message"),
+    [
+        (lambda r: r.pop("text_output"), "text_output", "missing or empty"),
+        (lambda r: r.update(text_output="  "), "text_output", "missing or empty"),
+        (lambda r: r.pop("image_id"), "image_id", "missing or empty"),
+        (lambda r: r.update(filename="gone.png"), "filename", "image .*gone.png not found"),
+    ],
+)
+def test_bad_records_name_file_record_and_field(tmp_path, edit, field, message):
+    root = write_fake(tmp_path)
+    path = root / "dataset" / "RSICap" / "captions.json"
+    data = json.loads(path.read_text())
+    edit(data["annotations"][1])
+    path.write_text(json.dumps(data))
+    with pytest.raises(RecordError, match=rf"captions.json: record 1, field '{field}': {message}"):
+        load_dataset("rsicap", root, "train")
+    with pytest.warns(SkippedRecordsWarning, match="skipped 1 bad record"):
+        assert [s.meta["image_id"] for s in load_dataset("rsicap", root, "train", on_bad="skip")] == ["0", "2"]
+
+
+def test_bad_and_missing_files(tmp_path):
+    root = write_fake(tmp_path)
+    folder = root / "dataset" / "RSICap"
+    (folder / "captions.json").write_text('{"captions": []}')
+    with pytest.raises(RecordError, match="field 'annotations': expected a top-level object"):
+        load_dataset("rsicap", root, "train")
+    (folder / "captions.json").write_text("[")
+    with pytest.raises(RecordError, match="captions.json: record None: not valid JSON"):
+        load_dataset("rsicap", root, "train")
+    (folder / "images").rename(folder / "imgs")
+    with pytest.raises(DatasetNotFoundError, match="RSICap/images: not found; expected the rsicap image folder"):
+        load_dataset("rsicap", root, "train")
+    with pytest.raises(DatasetNotFoundError, match=r"elsewhere/dataset/RSICap/captions.json: not found"):
+        (tmp_path / "elsewhere").mkdir()
+        load_dataset("rsicap", tmp_path / "elsewhere", "train")
