@@ -173,7 +173,7 @@ class VOCGrounding(RSDataset):
         image_dir = self._image_dir(folder)
         samples: list[Sample] = []
         n_objects = 0
-        for xml_path in sorted((folder / "Annotations").glob("*.xml")):
+        for xml_path in sorted((folder / "Annotations").glob("*.xml"), key=lambda p: p.name):
             first = n_objects
             try:
                 root = read_xml(xml_path)

@@ -92,11 +92,14 @@ class RSVQA(RSDataset):
             return self._index(q_path, a_path, i_path, image_dir)
 
     def _index(self, q_path: Path, a_path: Path, i_path: Path, image_dir: Path) -> list[Sample]:
+        # answers and questions repeat a lot (templates): one shared object per distinct text saves memory
+        shared_targets: dict[str, tuple[str]] = {}
         answers = {
-            a["id"]: a["answer"]
+            a["id"]: shared_targets.setdefault(str(a["answer"]), (str(a["answer"]),))
             for a in self._read(a_path, "answers")
             if type(a) is dict and a.get("active") and "id" in a and "answer" in a
         }
+        texts: dict[str, str] = {}
         active_images = {i["id"] for i in self._read(i_path, "images") if type(i) is dict and i.get("active") and "id" in i}
         questions = self._read(q_path, "questions")
         kinds: dict[Any, str] = {}
@@ -109,16 +112,16 @@ class RSVQA(RSDataset):
             qid = q.get("id", index)
             try:
                 img_id, raw_type, text, answer_ids = q["img_id"], q["type"], q["question"], q["answers_ids"]
-                answer = answers[answer_ids[0]]
+                targets = answers[answer_ids[0]]
                 kind = kinds[raw_type]
                 image = image_paths[img_id]
             except (KeyError, IndexError, TypeError):
                 try:
-                    answer, kind, image = self._slow_path(q, qid, q_path, a_path, answers, kinds, image_paths, active_images, image_dir)
+                    targets, kind, image = self._slow_path(q, qid, q_path, a_path, answers, kinds, image_paths, active_images, image_dir)
                 except RecordError as err:
                     handle(err)
                     continue
-                text = q["question"]
+                img_id, text = q["img_id"], q["question"]
             if isinstance(image, RecordError):  # cached per image, reported per question
                 handle(RecordError(q_path, qid, "img_id", image.message))
                 continue
@@ -126,7 +129,7 @@ class RSVQA(RSDataset):
                 handle(RecordError(q_path, qid, "question", "not a non-empty string"))
                 continue
             meta = {"question_id": qid, "image_id": img_id}
-            append(Sample(image=image, task="vqa", prompt=text, targets=(str(answer),), kind=kind, meta=meta))
+            append(Sample(image=image, task="vqa", prompt=texts.setdefault(text, text), targets=targets, kind=kind, meta=meta))
         return samples
 
     def _slow_path(
@@ -135,12 +138,12 @@ class RSVQA(RSDataset):
         qid: Any,
         q_path: Path,
         a_path: Path,
-        answers: dict[Any, Any],
+        answers: dict[Any, tuple[str]],
         kinds: dict[Any, str],
         image_paths: dict[Any, Path | RecordError],
         active_images: set[Any],
         image_dir: Path,
-    ) -> tuple[Any, str, Path | RecordError]:
+    ) -> tuple[tuple[str], str, Path | RecordError]:
         """Diagnose a question the fast path could not read, filling the per-type and per-image caches."""
         for field in _FIELDS:
             if field not in q:
