@@ -1,8 +1,9 @@
 import re
+import shutil
 
 import pytest
 
-from aerith.data import DatasetNotFoundError, RecordError, SkippedRecordsWarning, load_dataset
+from aerith.data import DatasetNotFoundError, ImageReadError, RecordError, SkippedRecordsWarning, load_dataset
 from aerith.data.io import load_rgb
 from tests.data.dior_rsvg.data import write_fake
 
@@ -107,3 +108,21 @@ def test_missing_files_name_the_path(tmp_path, root):
         load_dataset("dior-rsvg", root, "test")
     with pytest.raises(DatasetNotFoundError, match="nowhere"):
         load_dataset("dior-rsvg", tmp_path / "nowhere", "test")
+
+
+def test_unreadable_image_header_without_size_is_a_bad_record(root):
+    xml = root / "Annotations" / "00002.xml"
+    xml.write_text(re.sub(r"<size>.*?</size>", "", xml.read_text(), flags=re.S))
+    (root / "JPEGImages" / "00002.jpg").write_bytes(b"not a jpeg")
+    with pytest.raises(RecordError, match=r"00002.xml: record 'object 2', field 'image': .*00002.jpg: cannot read image header"):
+        load_dataset("dior-rsvg", root, "train")
+
+
+def test_corrupt_image_is_reported_when_read(root):
+    (root / "JPEGImages" / "00001.jpg").write_bytes(b"\xff\xd8 truncated")
+    sample = load_dataset("dior-rsvg", root, "train")[0]  # <size> is there: the image is not opened to index
+    with pytest.raises(ImageReadError, match=r"00001.jpg: cannot read image"):
+        load_rgb(sample.image)
+    shutil.rmtree(root / "JPEGImages")
+    with pytest.raises(DatasetNotFoundError, match=r"JPEGImages: not found; expected the dior-rsvg image folder"):
+        load_dataset("dior-rsvg", root, "train")

@@ -3,7 +3,7 @@ import warnings
 
 import pytest
 
-from aerith.data import DatasetNotFoundError, RecordError, SkippedRecordsWarning, load_dataset
+from aerith.data import DatasetNotFoundError, ImageReadError, RecordError, SkippedRecordsWarning, load_dataset
 from aerith.data.datasets.karpathy import clean_caption
 from aerith.data.io import load_rgb
 from tests.data.rsicd.data import write_fake as fake_rsicd
@@ -104,3 +104,11 @@ def test_bad_files_and_missing_paths(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(DatasetNotFoundError, match=r"empty/dataset_rsicd.json: not found; expected the rsicd annotation file"):
         load_dataset("rsicd", tmp_path / "empty", "train")
+
+
+def test_corrupt_image_is_reported_when_read(tmp_path):
+    root = fake_ucm(tmp_path)
+    (root / "UCM_captions" / "imgs" / "1.tif").write_bytes(b"")
+    sample = load_dataset("ucm-captions", root, "train")[0]
+    with pytest.raises(ImageReadError, match=r"imgs/1.tif: cannot read image"):
+        load_rgb(sample.image)

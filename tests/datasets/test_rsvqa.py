@@ -3,7 +3,7 @@ import shutil
 
 import pytest
 
-from aerith.data import DatasetNotFoundError, RecordError, SkippedRecordsWarning, load_dataset
+from aerith.data import DatasetNotFoundError, ImageReadError, RecordError, SkippedRecordsWarning, load_dataset
 from aerith.data.datasets.rsvqa import normalise_type
 from aerith.data.io import load_rgb
 from tests.data.rsvqa_hr.data import write_fake as fake_hr
@@ -123,3 +123,10 @@ def test_bad_files(lr, tmp_path):
         load_dataset("rsvqa-lr", tmp_path / "RSVQA_LR" / "Images_LR", "test")
     with pytest.raises(ValueError, match="test_phili"):
         load_dataset("rsvqa-lr", lr, "test_phili")
+
+
+def test_corrupt_image_is_reported_when_read(lr):
+    (lr / "Images_LR" / "0.tif").write_bytes(b"II*\x00 truncated tiff")
+    sample = load_dataset("rsvqa-lr", lr, "train")[0]
+    with pytest.raises(ImageReadError, match=r"Images_LR/0.tif: cannot read image"):
+        load_rgb(sample.image)

@@ -110,8 +110,9 @@ class VOCGrounding(RSDataset):
     """Grounding from per-image VOC XML (``Annotations/*.xml``) with object-index split files.
 
     Subclasses set ``folder_names`` (accepted sub-folders of ``root``),
-    ``image_dirs``, ``image_exts`` and whether ``<name>`` is required. Object indices count ``<object>``s over
-    all XML files in sorted order, then in document order.
+    ``image_dirs``, ``image_exts`` and whether ``<name>`` is required. Object
+    indices count ``<object>``s over all XML files in sorted order, then in
+    document order.
     """
 
     task = "vg"
