@@ -127,6 +127,60 @@ def merge_lora(
     typer.echo(f"merged model in {path}")
 
 
+@app.command("eval")
+def eval_(
+    model: Annotated[str | None, typer.Argument(help="Preset name or saved model folder (omit with --predictions).")] = None,
+    benchmark: Annotated[str | None, typer.Option(help="Benchmark name (see --list), e.g. dior-rsvg, aid, rsvqa-lr.")] = None,
+    suite: Annotated[str | None, typer.Option(help="A suite of benchmarks: 'seed' is the seed's results table.")] = None,
+    root: Annotated[list[str] | None, typer.Option(help="Dataset folder: DIR with --benchmark, NAME=DIR per dataset with --suite (repeatable).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Run folder; an interrupted run there is resumed. With --predictions default: FILE-eval/.")] = None,
+    split: Annotated[str | None, typer.Option(help="Split (default: the benchmark's).")] = None,
+    limit: Annotated[int | None, typer.Option(help="Only the first N samples.")] = None,
+    batch_size: Annotated[int, typer.Option(help="Images per generate call.")] = 16,
+    max_new_tokens: Annotated[int, typer.Option(help="Longest answer, in tokens.")] = 64,
+    predictions: Annotated[Path | None, typer.Option(help='Score this JSONL of {"id", "answer"} lines from another model instead.')] = None,
+    box_format: Annotated[str, typer.Option(help="How --predictions boxes are written: auto, geochat, vhm, lhrs-nova, qwen, pixel, norm, aerith.")] = "auto",
+    write_prompts: Annotated[Path | None, typer.Option(help="Write the benchmark's ids and prompts as JSONL, for another model to answer.")] = None,
+    list_benchmarks: Annotated[bool, typer.Option("--list", help="List benchmarks and suites.")] = False,
+    seed: Annotated[int, typer.Option(help="Seed of a random-weight preset.")] = 0,
+    device: Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1 ... (default: cuda if present).")] = None,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Evaluate a model on a benchmark or suite, or score another model's predictions; writes results.md/json."""
+    from rich.console import Console
+
+    from aerith.data.errors import DataError
+    from aerith.eval.commands import benchmarks_text, run_eval, summary_table
+
+    if list_benchmarks:
+        typer.echo(benchmarks_text())
+        return
+    try:
+        results, suite_summary = run_eval(
+            model, benchmark=benchmark, suite=suite, roots=root or [], out=out, split=split, limit=limit,
+            batch_size=batch_size, max_new_tokens=max_new_tokens, predictions=predictions, box_format=box_format,
+            write_prompts_to=write_prompts, seed=seed, device=device, progress=progress,
+            echo=lambda m: typer.echo(m, err=True),
+        )
+    except (DataError, FileNotFoundError, KeyError, ValueError) as err:
+        typer.echo(f"error: {err.args[0] if isinstance(err, KeyError) and err.args else err}", err=True)
+        raise typer.Exit(2) from err
+    if results:
+        Console().print(summary_table(results))
+    for r in results:
+        c = r["counts"]
+        typer.echo(f"{r['benchmark']}: {c['samples']} samples, {c['missing']} missing, {c['extra']} extra, "
+                   f"{c['unparsable']} unparsable; results in {Path(r['run_dir']) / 'results.md'}")
+    if suite_summary is not None:
+        for name, dataset in suite_summary["missing"].items():
+            typer.echo(f"not run: {name} (no --root {dataset}=DIR)")
+        for name, err in suite_summary["failed"].items():
+            typer.echo(f"FAILED {name}: {err}", err=True)
+        typer.echo(f"suite table in {out / 'results.md'}")
+        if suite_summary["failed"]:
+            raise typer.Exit(1)
+
+
 _DataName = Annotated[str, typer.Argument(help="Dataset name: ucm, aid, dior-rsvg, rsvqa-lr, rsicd, ...")]
 _DataRoot = Annotated[Path, typer.Argument(help="The dataset folder as downloaded.")]
 _DATA_ERRORS = (KeyError, ValueError, FileNotFoundError)  # DataError is a ValueError

@@ -256,8 +256,9 @@ def _finish(
 ) -> dict[str, Any]:
     from aerith.eval.report import write_figures, write_results
 
-    results["files"] = write_figures(out_dir, results, items, per_sample, ctx, benchmark) + [predictions_name]
-    results["files"] = ["results.md", "results.json"] + results["files"]
+    results["run_dir"] = str(out_dir)
+    figures = write_figures(out_dir, results, items, per_sample, ctx, benchmark)
+    results["files"] = ["results.md", "results.json", predictions_name, *figures]
     write_results(out_dir, results)
     return results
 
