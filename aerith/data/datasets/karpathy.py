@@ -160,7 +160,7 @@ class RSICD(KarpathyCaptions):
 
 
 class UCMCaptions(KarpathyCaptions):
-    """UCM-Captions (Qu, Wu, Li and Li, "Deep semantic understanding of high resolution remote sensing image", CITS 2016).
+    """UCM-Captions (Qu, Li, Tao and Lu, "Deep semantic understanding of high resolution remote sensing image", CITS 2016).
 
     Datasheet:
         Size: the 2,100 UC Merced images (256x256 px, 21 land-use classes), five
@@ -178,7 +178,7 @@ class UCMCaptions(KarpathyCaptions):
 
 
 class SydneyCaptions(KarpathyCaptions):
-    """Sydney-Captions (Qu, Wu, Li and Li, "Deep semantic understanding of high resolution remote sensing image", CITS 2016).
+    """Sydney-Captions (Qu, Li, Tao and Lu, "Deep semantic understanding of high resolution remote sensing image", CITS 2016).
 
     Datasheet:
         Size: 613 images of 500x500 px cut from one Google Earth scene of Sydney,
