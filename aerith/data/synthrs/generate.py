@@ -2,9 +2,11 @@
 
 Determinism: scene ``i`` is drawn from its own generator seeded with
 ``(seed, i)``; classes (balanced, in shuffled order) and splits come from a
-generator seeded with ``seed`` alone. So the same ``(n, size, seed)`` always
-gives byte-identical files, whatever the number of worker processes, and
-scene ``i`` does not change when ``n`` grows (only the split assignment does).
+generator seeded with ``seed`` alone. So the same ``(n, size, seed)`` gives
+byte-identical files, whatever the number of worker processes (with the same
+numpy, Pillow, tifffile and zlib versions: their encoders make the bytes).
+Scene ``i`` keeps its content when ``n`` changes as long as its class does;
+classes and splits are drawn for the whole set.
 """
 
 from __future__ import annotations

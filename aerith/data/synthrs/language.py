@@ -331,9 +331,9 @@ def _overview(graph: SceneGraph, opener: str) -> str:
 
 
 def _colour_breakdown(graph: SceneGraph, cat: str) -> str:
-    groups = Counter(o.colour for o in graph.objects if o.category == cat)
-    items = [counted(n, cat, colour) for colour, n in sorted(groups.items(), key=lambda kv: (-kv[1], kv[0]))]
-    verb = "is" if len(items) == 1 and groups.most_common(1)[0][1] == 1 else "are"
+    groups = sorted(Counter(o.colour for o in graph.objects if o.category == cat).items(), key=lambda kv: (-kv[1], kv[0]))
+    items = [counted(n, cat, colour) for colour, n in groups]
+    verb = "is" if groups[0][1] == 1 else "are"  # agrees with the first item: "there is a red car and a blue car"
     return _sentence(f"there {verb} {join_list(items)}")
 
 

@@ -124,6 +124,7 @@ SCENE_CLASSES: Mapping[str, SceneClass] = MappingProxyType(
 )  # fmt: skip
 CLASS_NAMES: tuple[str, ...] = tuple(SCENE_CLASSES)
 
+
 @dataclass(frozen=True)
 class _Placed:
     category: str
