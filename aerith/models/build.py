@@ -15,6 +15,7 @@ from aerith.models.processing_aerith import (
     AerithProcessor,
     square_image_processor,
 )
+from aerith.models.coordinate_tokens import init_coordinate_embeddings
 from aerith.models.tokenizer import IMAGE_TOKEN, add_aerith_tokens, build_tiny_tokenizer
 
 NEW_PARTS = ("clip_proj", "dino_head", "fuse", "pooler", "projector")
@@ -81,6 +82,8 @@ def build_from_preset(
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             model = AerithForConditionalGeneration(config)
+        # every grid integer is one token here: start those tokens ordered (see coordinate_tokens)
+        init_coordinate_embeddings(model, tokenizer, torch.Generator().manual_seed(seed))
         model = model.to(device=device, dtype=dtype) if dtype is not None else model.to(device)
         return model.eval(), build_processor(config, tokenizer)
     return _from_hub(preset, seed=seed, device=device, dtype=dtype, load_in_4bit=load_in_4bit)

@@ -72,7 +72,7 @@ def _seed_config(dino: dict) -> AerithConfig:
     )
 
 
-TINY_VOCAB = 3327  # size of build_tiny_tokenizer(); checked when the preset is built
+TINY_VOCAB = 3382  # size of build_tiny_tokenizer(); checked when the preset is built
 
 
 def _tiny_config() -> AerithConfig:

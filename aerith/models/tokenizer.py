@@ -48,6 +48,8 @@ def _corpus(seed: int = 0) -> list[str]:
         for i in range(0, len(numbers) - 3, 4):
             lines.append("[{}, {}, {}, {}]".format(*numbers[i : i + 4]))
             lines.append("[{}, {}, {}, {}]".format(*numbers[i + 1 : i + 4], numbers[i]))
+    # the first coordinate follows "[" without a space: every integer also appears bare, so each gets its merge
+    lines += [f"[{v}" for v in range(1001) for _ in range(4)]
     lines += [f"{t} {w}" for t in (*TASK_TOKENS.values(), *CHAT_TOKENS) for w in _WORDS[:40]]
     return lines
 
