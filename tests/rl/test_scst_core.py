@@ -80,16 +80,17 @@ def test_shared_features_match_re_encoding_and_teacher_forcing(tiny):
     assert torch.equal(shared.sample_ids, out[:, ids.shape[1]:])
     assert shared.sample_ids.shape[0] == 6 and feats.shape[0] == 2
 
-    # teacher-forced log-probs equal the greedy decoder's own scores
+    # teacher-forced log-probs equal the greedy decoder's raw logits (the processed
+    # `scores` renormalise over the tokens that trigram blocking leaves)
     greedy = sample_captions(model, inputs["input_ids"], inputs["attention_mask"], feats, **{**kwargs, "k": 1}, do_sample=False)
     logp = sequence_logprobs(model, greedy)
     with torch.no_grad():
         gen = model.generate(
             input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"], image_features=feats,
-            max_new_tokens=8, do_sample=False, no_repeat_ngram_size=3, output_scores=True, return_dict_in_generate=True,
+            max_new_tokens=8, do_sample=False, no_repeat_ngram_size=3, output_logits=True, return_dict_in_generate=True,
             eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
         )
-    ref = torch.stack([torch.log_softmax(s.float(), -1) for s in gen.scores], 1)
+    ref = torch.stack([torch.log_softmax(s.float(), -1) for s in gen.logits], 1)
     ref = ref.gather(-1, greedy.sample_ids[:, : ref.shape[1]].unsqueeze(-1)).squeeze(-1) * greedy.sample_mask[:, : ref.shape[1]]
     finite = torch.isfinite(ref)
     torch.testing.assert_close(logp[:, : ref.shape[1]][finite], ref[finite], atol=1e-4, rtol=1e-4)
