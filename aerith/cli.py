@@ -84,6 +84,8 @@ def _train_command(stage: str, recipe: Path, overrides, out_dir, init, max_steps
         raise typer.Exit(2) from err
     if result is not None:
         last = f", val loss {result.val_loss[-1][1]:.4f}" if result.val_loss else ""
+        if result.val_metrics:
+            last = ", " + ", ".join(f"{k} {v:.4f}" for k, v in result.val_metrics[-1][1].items())
         typer.echo(f"{stage}: {result.steps} steps{last}; model in {result.final_dir}")
 
 
@@ -109,6 +111,14 @@ def sft(
 ) -> None:
     """Stage 2: multi-task instruction tuning (loss on answer tokens only). Runs under `accelerate launch` too."""
     _train_command("sft", recipe, overrides, out_dir, init, max_steps, resume)
+
+
+@app.command()
+def scst(
+    recipe: _Recipe, overrides: _Set = None, out_dir: _OutDir = None, init: _Init = None, max_steps: _Steps = None, resume: _Resume = False
+) -> None:
+    """Stage 3: self-critical RL on captions (CIDEr-D + SG-F1 - hallucination rewards). Start from an SFT checkpoint."""
+    _train_command("scst", recipe, overrides, out_dir, init, max_steps, resume)
 
 
 @app.command("merge-lora")

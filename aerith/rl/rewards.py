@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 from aerith.eval.cider import CiderD
-from aerith.eval.scene_graph import SceneGraph, object_errors, sg_f1
+from aerith.eval.scene_graph import SceneGraph, SceneGraphParser, object_errors, sg_f1
 from aerith.eval.scene_graph import parse as parse_scene_graph
 
 TERMS = ("cider", "sg_f1", "hallucination", "missing")
@@ -47,17 +47,20 @@ class CaptionReward:
     Args:
         cider: CIDEr-D fitted on the training references.
         weights: how the terms combine.
+        parser: scene-graph parser (default: the built-in rule parser; see
+            :func:`aerith.rl.factual.load_parser` for the optional FACTUAL one).
     """
 
-    def __init__(self, cider: CiderD, weights: RewardWeights | None = None) -> None:
+    def __init__(self, cider: CiderD, weights: RewardWeights | None = None, parser: SceneGraphParser | None = None) -> None:
         self.cider = cider
         self.weights = weights or RewardWeights()
+        self.parser = parser
         self._ref_graphs: dict[tuple[str, ...], list[SceneGraph]] = {}
 
     def _graphs(self, references: Sequence[str]) -> list[SceneGraph]:
         key = tuple(references)
         if key not in self._ref_graphs:
-            self._ref_graphs[key] = [parse_scene_graph(r) for r in references]
+            self._ref_graphs[key] = [parse_scene_graph(r, self.parser) for r in references]
         return self._ref_graphs[key]
 
     def terms(self, candidates: Sequence[str], references: Sequence[Sequence[str]]) -> dict[str, list[float]]:
@@ -69,7 +72,7 @@ class CaptionReward:
         w = self.weights
         for i, (cand, refs) in enumerate(zip(candidates, references)):
             graphs = self._graphs(refs)
-            graph = parse_scene_graph(cand)
+            graph = parse_scene_graph(cand, self.parser)
             errors = object_errors(graph, graphs)
             out["sg_f1"].append(sg_f1(graph, graphs)["f1"])
             out["hallucination"].append(errors["hallucination_rate"])

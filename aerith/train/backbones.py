@@ -5,8 +5,9 @@ items, the objective module (whose ``forward(batch)`` returns the summed loss, s
 the loop can normalise by the token or patch count of the whole global batch),
 and how to save itself in the ``save_pretrained`` format.
 
-The objectives themselves live with their stage: :mod:`aerith.train.align` and
-:mod:`aerith.train.sft`.
+The objectives themselves live with their stage: :mod:`aerith.train.align`,
+:mod:`aerith.train.sft` and :mod:`aerith.train.scst` (whose policy, from
+:mod:`aerith.rl.scst`, is the one model-specific piece of SCST).
 """
 
 from __future__ import annotations
@@ -116,21 +117,34 @@ class Backbone:
         self.model.config.use_cache = False
 
     # -- data -------------------------------------------------------------------------------------
-    def objective(self, stage: str) -> nn.Module:
+    def objective(self, stage: str, **options: Any) -> nn.Module:
+        """The stage's loss module; ``scst`` takes ``reward`` and ``settings`` (the recipe's scst section)."""
         if stage == "align":
             return AlignObjective(self.model)
+        if stage == "scst":
+            from aerith.rl.scst import CausalPolicy, Seq2SeqPolicy
+            from aerith.train.scst import SCSTObjective
+
+            policy = (CausalPolicy if self.kind == "aerith" else Seq2SeqPolicy)(self.model, self.processor.tokenizer)
+            return SCSTObjective(self.model, policy, options["reward"], options["settings"])
         return CausalSFTObjective(self.model) if self.kind == "aerith" else Seq2SeqSFTObjective(self.model)
 
     def collate(self, stage: str, items: Sequence[Any], max_length: int) -> dict[str, torch.Tensor]:
-        """Align: items are Samples (only the image is read). SFT: items are Instructions."""
+        """Align: items are Samples (only the image is read). SFT: Instructions. SCST: caption Samples."""
         if stage == "align":
             return collate_images(self.processor, [s.image for s in items])
+        if stage == "scst":
+            from aerith.train.scst import collate_scst
+
+            return collate_scst(self.kind, self.processor, self.model.config, items, max_length)
         if self.kind == "aerith":
             return collate_aerith_sft(self.processor, items, max_length)
         return collate_instructblip_sft(self.processor, self.model.config, items, max_length)
 
     def count(self, stage: str, batch: dict[str, torch.Tensor]) -> int:
-        """How many terms the objective sums over this batch (answer tokens, or patches x levels)."""
+        """How many terms the objective sums over this batch (answer tokens, sampled tokens, or patches x levels)."""
+        if stage == "scst":  # after the rollout
+            return int(batch["sample_mask"].sum())
         if stage == "align":
             cfg = self.model.config
             return batch["pixel_values"].shape[0] * cfg.clip_grid**2 * cfg.num_levels

@@ -1,4 +1,4 @@
-"""Library functions behind `aerith align`, `aerith sft` and `aerith merge-lora`."""
+"""Library functions behind `aerith align`, `aerith sft`, `aerith scst` and `aerith merge-lora`."""
 
 from __future__ import annotations
 
@@ -34,6 +34,7 @@ def build_config(
 def run_stage(config: TrainConfig, *, resume: bool = False) -> TrainResult:
     """Run the recipe's stage."""
     from aerith.train.align import run_align
+    from aerith.train.scst import run_scst
     from aerith.train.sft import run_sft
 
-    return (run_align if config.stage == "align" else run_sft)(config, resume=resume)
+    return {"align": run_align, "sft": run_sft, "scst": run_scst}[config.stage](config, resume=resume)

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-STAGES = ("align", "sft")
+STAGES = ("align", "sft", "scst")
 SCHEDULES = ("cosine", "linear", "constant")
 MIXED_PRECISION = ("auto", "no", "bf16", "fp16")
 
@@ -177,11 +177,65 @@ class LoggingConfig:
 
 
 @dataclass
+class SCSTConfig:
+    """Stage 3 (``scst``): self-critical sequence training on captions (read only when ``stage: scst``).
+
+    Attributes:
+        k: captions sampled per image (one image encoding shared by all ``k``).
+        temperature: sampling temperature.
+        max_new_tokens: longest sampled (and validation greedy) caption.
+        baseline: ``loo`` (mean reward of the image's other ``k - 1`` samples; needs ``k >= 2``)
+            or ``greedy`` (the reward of the image's greedy caption, decoded in the same rollout).
+        block_trigrams: no trigram repeated within a sample.
+        bad_endings: no end-of-sequence right after "a", "the", "of", "with" ...
+        rewards: weights of ``cider`` (CIDEr-D), ``sg_f1`` (scene-graph F1) and the
+            ``hallucination`` / ``missing`` object penalties (:class:`aerith.rl.rewards.RewardWeights`).
+        parser: scene-graph parser of the reward: ``rule`` (built in, offline) or ``factual``
+            (the FACTUAL model of the optional ``factualscenegraph`` package; see :mod:`aerith.rl.factual`).
+    """
+
+    k: int = 5
+    temperature: float = 1.0
+    max_new_tokens: int = 32
+    baseline: str = "loo"
+    block_trigrams: bool = True
+    bad_endings: bool = True
+    rewards: dict[str, float] = field(
+        default_factory=lambda: {"cider": 1.0, "sg_f1": 0.5, "hallucination": 0.5, "missing": 0.0}
+    )
+    parser: str = "rule"
+
+    def __post_init__(self) -> None:
+        from aerith.rl.rewards import RewardWeights
+
+        self.temperature = float(self.temperature)
+        if self.baseline not in ("loo", "greedy"):
+            raise ValueError(f"scst.baseline must be 'loo' or 'greedy', got {self.baseline!r}")
+        if self.k < 1 or (self.baseline == "loo" and self.k < 2):
+            raise ValueError(f"scst.k must be >= 2 with the leave-one-out baseline (>= 1 with greedy), got {self.k}")
+        if self.temperature <= 0 or self.max_new_tokens < 1:
+            raise ValueError(
+                f"scst: need temperature > 0 and max_new_tokens >= 1, got {self.temperature}, {self.max_new_tokens}"
+            )
+        if self.parser not in ("rule", "factual"):
+            raise ValueError(f"scst.parser must be 'rule' or 'factual', got {self.parser!r}")
+        weights = {"cider": 1.0, "sg_f1": 0.5, "hallucination": 0.5, "missing": 0.0, **dict(self.rewards or {})}
+        try:
+            RewardWeights(**{k: float(v) for k, v in weights.items()})
+        except TypeError as err:
+            raise ValueError(f"scst.rewards: {err}; valid terms: cider, sg_f1, hallucination, missing") from err
+        except ValueError as err:
+            raise ValueError(f"scst.rewards: {err}") from err
+        self.rewards = {k: float(v) for k, v in weights.items()}
+
+
+@dataclass
 class TrainConfig:
     """A whole recipe.
 
     Attributes:
-        stage: ``align`` (DINOv3 -> CLIP head, label-free) or ``sft`` (instruction tuning).
+        stage: ``align`` (DINOv3 -> CLIP head, label-free), ``sft`` (instruction tuning) or
+            ``scst`` (self-critical RL on captions, settings in ``scst``).
         out_dir: the run folder.
         trainable: named parameter groups that train (see ``aerith.train.backbones``);
             everything else is frozen.
@@ -199,6 +253,7 @@ class TrainConfig:
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+    scst: SCSTConfig = field(default_factory=SCSTConfig)
     trainable: list[str] = field(default_factory=lambda: ["pooler", "projector", "lora"])
     seed: int = 0
     mixed_precision: str = "auto"
@@ -235,6 +290,7 @@ _SECTIONS = {
     "schedule": ScheduleConfig,
     "checkpoint": CheckpointConfig,
     "logging": LoggingConfig,
+    "scst": SCSTConfig,
 }
 
 

@@ -47,6 +47,7 @@ class TrainResult:
     steps: int
     train_loss: list[tuple[int, float]] = field(default_factory=list)
     val_loss: list[tuple[int, float]] = field(default_factory=list)
+    val_metrics: list[tuple[int, dict[str, float]]] = field(default_factory=list)
     samples_per_s: float = 0.0
 
 
@@ -89,8 +90,12 @@ def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str,
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
-def _to_device(batch: dict[str, torch.Tensor], device: torch.device, dtype: torch.dtype) -> dict[str, torch.Tensor]:
-    return {k: v.to(device, dtype=dtype if v.is_floating_point() else None) for k, v in batch.items()}
+def _to_device(batch: dict[str, Any], device: torch.device, dtype: torch.dtype) -> dict[str, Any]:
+    """Tensors to the device (floats to the model's dtype); other values (SCST's references) pass through."""
+    return {
+        k: v.to(device, dtype=dtype if v.is_floating_point() else None) if isinstance(v, torch.Tensor) else v
+        for k, v in batch.items()
+    }
 
 
 class _Logger:
@@ -192,7 +197,7 @@ def train(
         load_in_4bit=config.model.load_in_4bit,
     )
     provenance = state.get("provenance") or getattr(backbone.model.config, "training_state", "random-init")
-    if config.model.lora is not None and config.stage == "sft":
+    if config.model.lora is not None and config.stage != "align":
         backbone.add_lora(config.model.lora)
     n_trainable = backbone.set_trainable(config.trainable, config.stage)
     if config.model.gradient_checkpointing:
@@ -202,13 +207,14 @@ def train(
     if main:
         run_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(run_dir / "config.yaml", dump_config(config))
-    fn = instruction_fn or (default_instruction_fn() if config.stage == "sft" else None)
+    raw_samples = config.stage in ("align", "scst")  # items are Samples, not instructions
+    fn = instruction_fn or (default_instruction_fn() if not raw_samples else None)
     train_sets = load_sources(config.data.train)
     mixture = Mixture(train_sets, [s.weight for s in config.data.train], seed=config.seed)
     sources = ", ".join(f"{s.name}/{s.split}" for s in config.data.train)
 
     def make_item(d: int, sample: Any, pos: int) -> Any:
-        if config.stage == "align":
+        if raw_samples:
             return sample
         classes = getattr(train_sets[d], "classes", None) or None
         return fn(sample, classes=classes, seed=config.seed, index=pos)
@@ -218,7 +224,13 @@ def train(
 
     val_batches = _validation_batches(config, backbone, fn, collate, rank, world)
 
-    objective = backbone.objective(config.stage)
+    if config.stage == "scst":
+        from aerith.train.scst import prepare_reward
+
+        reward = prepare_reward(config, train_sets, run_dir, resume=resume_from is not None, main=main, provenance=provenance)
+        objective = backbone.objective("scst", reward=reward, settings=config.scst)
+    else:
+        objective = backbone.objective(config.stage)
     if objective_hook is not None:
         objective = objective_hook(objective)
     optimizer = torch.optim.AdamW(
@@ -235,7 +247,10 @@ def train(
     if resume_from is not None:
         accelerator.load_state(str(resume_from / "accelerate_state"))
 
-    unwrapped = accelerator.unwrap_model(objective).model
+    core = accelerator.unwrap_model(objective)
+    unwrapped = core.model
+    # SCST: sample and score under no_grad first; the loss normaliser (sampled tokens) is known only after it.
+    rollout = getattr(core, "rollout", None)
     prefix = next(n for n, m in accelerator.unwrap_model(objective).named_modules() if m is unwrapped) + "."
     dtype = next(unwrapped.parameters()).dtype
     loader = DataLoader(
@@ -292,12 +307,21 @@ def train(
     device = accelerator.device
     batches = iter(loader)
     try:
+        def validate(at: int) -> None:
+            if hasattr(core, "validation_sums"):
+                values = _validate_metrics(core, val_batches, accelerator, dtype)
+                result.val_metrics.append((at, values))
+            else:
+                values = {"val_loss": _validate(objective, backbone, config.stage, val_batches, accelerator, dtype)}
+                result.val_loss.append((at, values["val_loss"]))
+            log.log(at, values)
+
         if val_batches and start_step == 0:  # the starting point, so the curve shows what training changed
-            val = _validate(objective, backbone, config.stage, val_batches, accelerator, dtype)
-            result.val_loss.append((0, val))
-            log.log(0, {"val_loss": val})
+            validate(0)
         while step < sched.max_steps:
             micro = [next(batches) for _ in range(config.optim.grad_accum)]
+            if rollout is not None:
+                micro = [rollout(_to_device(b, device, dtype)) for b in micro]
             local = torch.tensor(float(sum(backbone.count(config.stage, b) for b in micro)), device=device)
             total = accelerator.reduce(local, reduction="sum").item()
             loss_sum = torch.zeros((), device=device)
@@ -335,14 +359,16 @@ def train(
                 values = {"loss": window_loss / window_n, "lr": scheduler.get_last_lr()[0], "samples_per_s": sps}
                 if grad_norm is not None:
                     values["grad_norm"] = float(grad_norm)
+                if hasattr(core, "pop_stats"):  # e.g. SCST's reward terms, averaged over the processes
+                    stats = core.pop_stats()
+                    means = accelerator.reduce(torch.tensor(list(stats.values()), device=device), reduction="mean")
+                    values.update(zip(stats, means.tolist()))
                 log.log(step, values)
                 result.samples_per_s = sps
                 window_t, window_samples, window_loss, window_n = time.perf_counter(), 0, 0.0, 0
             val_due = config.logging.val_every and step % config.logging.val_every == 0
             if val_batches and (val_due or step == sched.max_steps):
-                val = _validate(objective, backbone, config.stage, val_batches, accelerator, dtype)
-                result.val_loss.append((step, val))
-                log.log(step, {"val_loss": val})
+                validate(step)
             if config.checkpoint.every and step % config.checkpoint.every == 0 and step < sched.max_steps:
                 save(f"{CHECKPOINT_PREFIX}{step:06d}", step, with_state=True)
         result.steps = step
@@ -371,7 +397,8 @@ def _validation_batches(config: TrainConfig, backbone: Backbone, fn, collate, ra
         for i, sample in enumerate(ds):
             if len(items) >= config.data.max_val_samples:
                 break
-            items.append(sample if config.stage == "align" else fn(sample, classes=classes, seed=config.seed, index=i))
+            raw = config.stage in ("align", "scst")
+            items.append(sample if raw else fn(sample, classes=classes, seed=config.seed, index=i))
     mine = items[rank::world]
     b = config.data.batch_size
     return [collate(mine[i : i + b]) for i in range(0, len(mine), b)]
@@ -389,3 +416,16 @@ def _validate(objective, backbone: Backbone, stage: str, batches: list[dict], ac
     backbone.train_mode()
     total = accelerator.reduce(torch.stack([loss_sum, count]), reduction="sum")
     return (total[0] / total[1].clamp(min=1)).item()
+
+
+@torch.no_grad()
+def _validate_metrics(core, batches: list[dict], accelerator, dtype) -> dict[str, float]:
+    """Stages that validate by scoring outputs (SCST): ``val_<name>`` = summed ``validation_sums`` / their ``n``."""
+    keys = list(core.validation_keys())  # fixed order, so every process reduces the same vector
+    totals = torch.zeros(len(keys), device=accelerator.device, dtype=torch.float64)
+    for batch in batches:
+        sums = core.validation_sums(_to_device(batch, accelerator.device, dtype))
+        totals += torch.tensor([sums[k] for k in keys], device=accelerator.device, dtype=torch.float64)
+    totals = accelerator.reduce(totals, reduction="sum")
+    n = max(totals[keys.index("n")].item(), 1.0)
+    return {f"val_{k}": totals[i].item() / n for i, k in enumerate(keys) if k != "n"}

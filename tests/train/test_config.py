@@ -30,7 +30,7 @@ def test_overrides_are_typed_and_dotted(tmp_path):
         ("optim.lrr=1", "unknown field"),
         ("nope=1", "unknown top-level"),
         ("optim.lr=-1", "lr > 0"),
-        ("stage=scst", "stage must be"),
+        ("stage=ppo", "stage must be"),
         ("schedule.warmup_steps=9999", "warmup_steps"),
         ("data.train.5.root=/x", "not an index"),
     ],

@@ -1,0 +1,272 @@
+"""Stage 3, ``scst``: self-critical sequence training of captions (Rennie et al. 2017).
+
+Runs in the same loop as align and SFT (:func:`aerith.train.loop.train`: accelerate,
+checkpoints, resume, logging). Each micro-batch of caption samples first goes through
+:meth:`SCSTObjective.rollout`, under ``no_grad`` on the unwrapped model in eval mode:
+
+1. each image is encoded once (AerithVLM: pooled image features; InstructBLIP: the T5
+   encoder's states) and the encoding is shared by its ``k`` samples;
+2. ``k`` captions per image are sampled (temperature, repeated-trigram and bad-ending
+   blocking), plus the greedy caption when ``baseline: greedy``;
+3. :class:`aerith.rl.rewards.CaptionReward` scores them (CIDEr-D with document
+   frequencies fitted once on the training references and saved as
+   ``cider_df.json`` in the run folder, SG-F1, hallucinated and missing objects);
+4. advantage = reward - baseline (leave-one-out mean of the image's other samples,
+   default, or the greedy caption's reward).
+
+The loop then counts the sampled tokens of the global batch and calls the objective,
+whose forward encodes each image once WITH gradients (pooler, projector, Q-Former ...
+train), repeats the encoding ``k`` times, recomputes the samples' log-probabilities in
+one teacher-forced pass (padding after the first EOS masked) and returns the summed
+``-advantage * log p``; the loop's normalisation by the global token count makes it the
+token mean. Every reward term (mean over samples) and the rollout's sampling and
+reward seconds go to ``metrics.jsonl``; validation decodes the val captions greedily
+and logs ``val_reward`` and ``val_cider``.
+
+Sampling draws from torch's global RNG only, which the checkpoints save and restore,
+so a resumed run samples what the uninterrupted one would have.
+
+Launching::
+
+    aerith scst configs/scst-aerith-tiny.yaml --init runs/sft-aerith-tiny/checkpoint-final
+    accelerate launch --multi_gpu --num_processes 8 -m aerith.cli scst configs/scst-aerith-7b.yaml
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from aerith.rl.rewards import TERMS, CaptionReward, RewardWeights
+
+logger = logging.getLogger(__name__)
+
+CIDER_DF_FILE = "cider_df.json"
+REFERENCES_KEY = "references"
+VALIDATION_KEYS = ("reward", "cider", "sg_f1", "hallucination", "missing")
+
+
+# -- data -----------------------------------------------------------------------------------------------
+def check_caption_samples(samples: Sequence[Any], where: str) -> None:
+    """Every item must be a caption Sample with references; the error names the data source."""
+    for s in samples:
+        if getattr(s, "task", None) != "cap":
+            raise ValueError(
+                f"data source {where} yields {getattr(s, 'task', type(s).__name__)!r} samples; scst trains on "
+                "captions only (a caption dataset, or options: {task: cap} for SynthRS)"
+            )
+        if not s.targets:
+            raise ValueError(f"data source {where}: {s.image} has no reference captions")
+
+
+def collate_scst(kind: str, processor, model_config, samples: Sequence[Any], max_length: int) -> dict[str, Any]:
+    """Caption Samples -> the canonical caption prompt per image (left-padded for AerithVLM), pixels, references."""
+    from aerith.prompts import caption_prompt
+
+    check_caption_samples(samples, "of this batch")
+    images = [s.image for s in samples]
+    if kind == "aerith":
+        texts = [processor.format_prompt(caption_prompt())] * len(samples)
+        batch = dict(processor(images=images, text=texts, padding_side="left"))
+    else:
+        from aerith.models.instructblip import encode_inputs
+
+        batch = encode_inputs(processor, model_config, images, [caption_prompt()] * len(samples))
+    if batch["input_ids"].shape[1] >= max_length:
+        raise ValueError(f"the caption prompt takes {batch['input_ids'].shape[1]} tokens, data.max_length is {max_length}")
+    batch[REFERENCES_KEY] = [list(s.targets) for s in samples]
+    return batch
+
+
+def prepare_reward(
+    config: Any, train_sets: Sequence[Any], run_dir: Path, *, resume: bool, main: bool, provenance: str
+) -> CaptionReward:
+    """CIDEr-D fitted once on the training references (saved as ``cider_df.json``; loaded on resume).
+
+    Also checks that every source yields captions and warns when SCST starts from random weights.
+    """
+    from aerith.eval.cider import CiderD
+    from aerith.rl.factual import load_parser
+
+    for ds, src in zip(train_sets, config.data.train, strict=True):
+        check_caption_samples(ds, f"{src.name} ({src.root}, split {src.split})")
+    for src in config.data.val:
+        from aerith.train.data import load_sources
+
+        (ds,) = load_sources([src])
+        check_caption_samples([ds[0]], f"{src.name} ({src.root}, split {src.split})")
+    if not resume and provenance == "random-init":
+        message = (
+            f"SCST starts from {config.model.init!r}, a preset with RANDOM weights: self-critical training needs a "
+            "captioner that already produces captions (an SFT checkpoint, e.g. --init runs/sft/checkpoint-final); "
+            "continuing anyway"
+        )
+        warnings.warn(message, stacklevel=2)
+        print(f"WARNING: {message}")
+    path = run_dir / CIDER_DF_FILE
+    if resume and path.is_file():
+        cider = CiderD.load(path)
+    else:
+        if resume:
+            print(f"WARNING: {path} is missing; refitting the CIDEr-D document frequencies on the training references")
+        refs: dict[str, list[str]] = {}
+        for ds in train_sets:
+            for s in ds:
+                refs.setdefault(str(s.image), list(s.targets))
+        cider = CiderD.fit(refs.values())
+        if main:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            cider.save(path)
+    return CaptionReward(cider, RewardWeights(**config.scst.rewards), parser=load_parser(config.scst.parser))
+
+
+# -- the objective --------------------------------------------------------------------------------------
+class SCSTObjective(nn.Module):
+    """Rollout (no grad) + teacher-forced policy-gradient loss, for either model family.
+
+    Args:
+        model: the model (trained through this module, so DDP/FSDP wrap it here).
+        policy: :class:`aerith.rl.scst.CausalPolicy` or :class:`aerith.rl.scst.Seq2SeqPolicy` over ``model``.
+        reward: scores captions against their references.
+        settings: the recipe's ``scst`` section (:class:`aerith.train.config.SCSTConfig`).
+    """
+
+    def __init__(self, model: nn.Module, policy: Any, reward: CaptionReward, settings: Any) -> None:
+        super().__init__()
+        self.model = model
+        self.policy = policy
+        self.reward = reward
+        self.settings = settings
+        from aerith.rl.scst import bad_ending_token_ids
+
+        self.bad_ending_ids = bad_ending_token_ids(policy.tokenizer) if settings.bad_endings else []
+        self._stats: dict[str, float] = {}
+        self._counts: dict[str, int] = {}
+
+    # -- rollout ---------------------------------------------------------------------------------------
+    def _sample_kwargs(self) -> dict[str, Any]:
+        s = self.settings
+        return dict(
+            max_new_tokens=s.max_new_tokens, temperature=s.temperature,
+            block_trigrams=s.block_trigrams, bad_ending_ids=self.bad_ending_ids,
+        )  # fmt: skip
+
+    def _eval_mode(self):
+        modes = [(m, m.training) for m in self.model.modules()]
+        self.model.eval()
+        return modes
+
+    def _add(self, name: str, total: float, n: int) -> None:
+        self._stats[name] = self._stats.get(name, 0.0) + total
+        self._counts[name] = self._counts.get(name, 0) + n
+
+    @torch.no_grad()
+    def rollout(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        """Sample, score and weigh ``k`` captions per image; returns the tensors the forward pass needs.
+
+        Returns:
+            the batch's model inputs plus ``sample_ids`` / ``sample_mask`` ``(B*k, L)`` and
+            ``advantages`` ``(B*k,)``.
+        """
+        from aerith.rl.scst import decode_samples, loo_baseline
+
+        s, k = self.settings, self.settings.k
+        references = batch[REFERENCES_KEY]
+        inputs = {n: v for n, v in batch.items() if n != REFERENCES_KEY}
+        modes = self._eval_mode()
+        try:
+            t0 = time.perf_counter()
+            encoded = self.policy.encode(inputs)
+            ids, mask = self.policy.sample(inputs, encoded, k=k, do_sample=True, **self._sample_kwargs())
+            greedy = None
+            if s.baseline == "greedy":
+                greedy = self.policy.sample(inputs, encoded, k=1, do_sample=False, **self._sample_kwargs())
+            t1 = time.perf_counter()
+            texts = decode_samples(self.policy.tokenizer, ids, mask)
+            terms = self.reward.terms(texts, [references[i // k] for i in range(len(texts))])
+            rewards = torch.tensor(terms["total"], dtype=torch.float32)
+            if greedy is None:
+                baseline = loo_baseline(rewards, k)
+            else:
+                g_terms = self.reward.terms(decode_samples(self.policy.tokenizer, *greedy), references)
+                baseline = torch.tensor(g_terms["total"], dtype=torch.float32).repeat_interleave(k)
+                self._add("reward_greedy", sum(g_terms["total"]), len(references))
+            t2 = time.perf_counter()
+        finally:
+            for module, training in modes:
+                module.training = training
+        n = len(texts)
+        self._add("reward", sum(terms["total"]), n)
+        for term in TERMS:
+            self._add(f"reward_{term}", sum(terms[term]), n)
+        self._add("sample_tokens", float(mask.sum()), n)
+        self._add("rollout_sampling_s", t1 - t0, 1)
+        self._add("rollout_reward_s", t2 - t1, 1)
+        device = ids.device
+        return {**inputs, "sample_ids": ids, "sample_mask": mask, "advantages": (rewards - baseline).to(device)}
+
+    def pop_stats(self) -> dict[str, float]:
+        """Means since the last call: reward terms per sample, rollout seconds per micro-batch."""
+        out = {name: total / max(1, self._counts[name]) for name, total in self._stats.items()}
+        self._stats, self._counts = {}, {}
+        return out
+
+    # -- loss ------------------------------------------------------------------------------------------
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Summed ``-advantage * log p(token)`` over the sampled tokens (one encoding per image, with grad)."""
+        encoded = self.policy.encode(batch)
+        s = self.settings
+        logprobs = self.policy.logprobs(batch, encoded, batch["sample_ids"], batch["sample_mask"], s.k, s.temperature)
+        advantages = batch["advantages"].detach().float().unsqueeze(1)
+        return -(advantages * logprobs * batch["sample_mask"]).sum()
+
+    # -- validation ------------------------------------------------------------------------------------
+    @staticmethod
+    def validation_keys() -> tuple[str, ...]:
+        """What :meth:`validation_sums` returns, in a fixed order (``n``: captions scored)."""
+        return (*VALIDATION_KEYS, "n")
+
+    @torch.no_grad()
+    def validation_sums(self, batch: dict[str, Any]) -> dict[str, float]:
+        """Greedy captions of a validation batch: summed reward terms and the caption count ``n``."""
+        from aerith.rl.scst import decode_samples
+
+        references = batch[REFERENCES_KEY]
+        inputs = {n: v for n, v in batch.items() if n != REFERENCES_KEY}
+        modes = self._eval_mode()
+        try:
+            encoded = self.policy.encode(inputs)
+            ids, mask = self.policy.sample(inputs, encoded, k=1, do_sample=False, **self._sample_kwargs())
+        finally:
+            for module, training in modes:
+                module.training = training
+        terms = self.reward.terms(decode_samples(self.policy.tokenizer, ids, mask), references)
+        sums = {"reward": sum(terms["total"]), **{t: sum(terms[t]) for t in TERMS}}
+        return {**{key: sums[key] for key in VALIDATION_KEYS}, "n": float(len(references))}
+
+
+def greedy_captions(objective: SCSTObjective, batch: dict[str, Any]) -> list[str]:
+    """The greedy captions of a collated scst batch (for inspection)."""
+    from aerith.rl.scst import decode_samples
+
+    inputs = {n: v for n, v in batch.items() if n != REFERENCES_KEY}
+    with torch.no_grad():
+        encoded = objective.policy.encode(inputs)
+        ids, mask = objective.policy.sample(inputs, encoded, k=1, do_sample=False, **objective._sample_kwargs())
+    return decode_samples(objective.policy.tokenizer, ids, mask)
+
+
+def run_scst(config: Any, *, resume: bool = False, **kwargs: Any):
+    """Run stage 3 with ``config`` (a :class:`aerith.train.config.TrainConfig` with ``stage="scst"``)."""
+    from aerith.train.loop import train
+
+    if config.stage != "scst":
+        raise ValueError(f"the recipe is for stage {config.stage!r}, not 'scst'")
+    return train(config, resume=resume, **kwargs)
