@@ -132,15 +132,28 @@ class OptimConfig:
 
 @dataclass
 class ScheduleConfig:
-    """Length of the run and the learning-rate schedule (linear warmup, then cosine/linear/constant)."""
+    """Length of the run and the learning-rate schedule (linear warmup, then cosine/linear/constant).
+
+    Attributes:
+        max_minutes: optional wall-clock limit: the run stops after the first optimizer
+            step that ends past it (and saves ``checkpoint-final`` as usual), and the
+            schedule decays by whichever is further along, steps or time. Meant for fixed
+            budgets such as ``aerith quickstart``; a time-limited run depends on the
+            machine's speed, so it is not reproducible step for step across machines.
+    """
 
     max_steps: int = 100
     warmup_steps: int = 0
     schedule: str = "cosine"
     min_lr_ratio: float = 0.0
+    max_minutes: float | None = None
 
     def __post_init__(self) -> None:
         self.min_lr_ratio = float(self.min_lr_ratio)
+        if self.max_minutes is not None:
+            self.max_minutes = float(self.max_minutes)
+            if not self.max_minutes > 0:
+                raise ValueError(f"schedule.max_minutes must be > 0 (or null for no limit), got {self.max_minutes}")
         if self.schedule not in SCHEDULES:
             raise ValueError(f"schedule.schedule must be one of {SCHEDULES}, got {self.schedule!r}")
         if self.max_steps < 1 or not 0 <= self.warmup_steps <= self.max_steps or not 0 <= self.min_lr_ratio <= 1:

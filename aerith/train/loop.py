@@ -65,13 +65,17 @@ def resolve_dtype(name: str) -> torch.dtype:
     return getattr(torch, name)
 
 
-def lr_lambda(step: int, warmup: int, max_steps: int, schedule: str, min_ratio: float) -> float:
-    """Multiplier of the base learning rate at optimizer step ``step`` (0-based)."""
+def lr_lambda(step: int, warmup: int, max_steps: int, schedule: str, min_ratio: float, time_progress: float = 0.0) -> float:
+    """Multiplier of the base learning rate at optimizer step ``step`` (0-based).
+
+    ``time_progress``: the fraction of a wall-clock limit used so far; the decay follows
+    whichever of it and the step fraction is further along.
+    """
     if step < warmup:
         return (step + 1) / warmup
     if schedule == "constant":
         return 1.0
-    progress = min(1.0, (step - warmup) / max(1, max_steps - warmup))
+    progress = min(1.0, max((step - warmup) / max(1, max_steps - warmup), time_progress))
     decay = 0.5 * (1 + math.cos(math.pi * progress)) if schedule == "cosine" else 1 - progress
     return min_ratio + (1 - min_ratio) * decay
 
@@ -159,7 +163,7 @@ def train(
     instruction_fn: InstructionFn | None = None,
     objective_hook: Any = None,
 ) -> TrainResult:
-    """Run ``config.stage`` to ``schedule.max_steps`` optimizer steps.
+    """Run ``config.stage`` to ``schedule.max_steps`` optimizer steps (or ``schedule.max_minutes``).
 
     Args:
         config: the resolved recipe.
@@ -237,8 +241,10 @@ def train(
         _param_groups(objective, config.optim.weight_decay), lr=config.optim.lr, betas=config.optim.betas, eps=config.optim.eps
     )
     sched = config.schedule
+    clock = _Clock(sched.max_minutes, float(state.get("train_seconds", 0.0)))
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: lr_lambda(s, sched.warmup_steps, sched.max_steps, sched.schedule, sched.min_lr_ratio)
+        optimizer,
+        lambda s: lr_lambda(s, sched.warmup_steps, sched.max_steps, sched.schedule, sched.min_lr_ratio, clock.progress),
     )
     objective, optimizer, scheduler = accelerator.prepare(objective, optimizer, scheduler)
     # Model weights live in the save_pretrained files; accelerate_state holds the rest.
@@ -273,7 +279,8 @@ def train(
         target = run_dir / name
         sd = accelerator.get_state_dict(objective)  # gathers FSDP/DeepSpeed shards; every process calls it
         info = {"step": step, "provenance": provenance, "stage": config.stage, "global_batch": global_batch,
-                "trainable": config.trainable, "trainable_parameters": n_trainable, "world_size": world}
+                "trainable": config.trainable, "trainable_parameters": n_trainable, "world_size": world,
+                "train_seconds": clock.seconds()}
 
         def fill(tmp: Path | None) -> None:
             shared = Path(broadcast_object_list([str(tmp) if tmp else None])[0])
@@ -318,7 +325,9 @@ def train(
 
         if val_batches and start_step == 0:  # the starting point, so the curve shows what training changed
             validate(0)
-        while step < sched.max_steps:
+        clock.start()
+        last = step >= sched.max_steps
+        while not last:
             micro = [next(batches) for _ in range(config.optim.grad_accum)]
             if rollout is not None:
                 micro = [rollout(_to_device(b, device, dtype)) for b in micro]
@@ -345,9 +354,11 @@ def train(
             if config.optim.grad_clip is not None:
                 grad_norm = accelerator.clip_grad_norm_(objective.parameters(), config.optim.grad_clip)
             optimizer.step()
+            clock.update(accelerator)  # before the scheduler, which reads the time progress
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
             step += 1
+            last = step >= sched.max_steps or clock.expired
             window_samples += global_batch
             window_loss += step_loss
             window_n += 1
@@ -355,7 +366,7 @@ def train(
             sps = window_samples / elapsed if elapsed > 0 else 0.0
             log.advance(step, step_loss, sps)
             result.train_loss.append((step, step_loss))
-            if step % config.logging.every == 0 or step == sched.max_steps:
+            if step % config.logging.every == 0 or last:
                 values = {"loss": window_loss / window_n, "lr": scheduler.get_last_lr()[0], "samples_per_s": sps}
                 if grad_norm is not None:
                     values["grad_norm"] = float(grad_norm)
@@ -367,9 +378,9 @@ def train(
                 result.samples_per_s = sps
                 window_t, window_samples, window_loss, window_n = time.perf_counter(), 0, 0.0, 0
             val_due = config.logging.val_every and step % config.logging.val_every == 0
-            if val_batches and (val_due or step == sched.max_steps):
+            if val_batches and (val_due or last):
                 validate(step)
-            if config.checkpoint.every and step % config.checkpoint.every == 0 and step < sched.max_steps:
+            if config.checkpoint.every and step % config.checkpoint.every == 0 and not last:
                 save(f"{CHECKPOINT_PREFIX}{step:06d}", step, with_state=True)
         result.steps = step
         save(FINAL, step, with_state=False)
@@ -377,6 +388,37 @@ def train(
         log.close()
     accelerator.end_training()
     return result
+
+
+class _Clock:
+    """Training seconds of the run (resumed runs continue the count) against an optional limit.
+
+    Every process reads the main process's clock, so all of them stop after the same step.
+    """
+
+    def __init__(self, max_minutes: float | None, seconds_before: float) -> None:
+        self.limit = max_minutes * 60 if max_minutes is not None else None
+        self.before = seconds_before
+        self.t0: float | None = None
+        self.progress = 0.0  # fraction of the limit used (read by the LR schedule)
+        self.expired = False
+
+    def start(self) -> None:
+        self.t0 = time.perf_counter()
+
+    def seconds(self) -> float:
+        return self.before + (time.perf_counter() - self.t0 if self.t0 is not None else 0.0)
+
+    def update(self, accelerator) -> None:
+        if self.limit is None:
+            return
+        from accelerate.utils import broadcast_object_list
+
+        seconds = self.seconds()
+        if accelerator.num_processes > 1:
+            seconds = broadcast_object_list([seconds])[0]
+        self.progress = min(1.0, seconds / self.limit)
+        self.expired = seconds >= self.limit
 
 
 class _null:
