@@ -53,6 +53,29 @@ def predict(
 
 
 @app.command()
+def quickstart(
+    out: Annotated[Path, typer.Option(help="Run folder (must be empty, or an earlier quickstart with --overwrite).")] = Path("quickstart"),
+    minutes: Annotated[float, typer.Option(help="Wall-clock budget; the training stages scale with it.")] = 10.0,
+    seed: Annotated[int, typer.Option(help="Seeds the scenes, the model and the data order.")] = 0,
+    overwrite: Annotated[bool, typer.Option(help="Replace an earlier quickstart run in --out.")] = False,
+    scenes: Annotated[int | None, typer.Option(help="SynthRS scenes (default: 100 per budget minute, at least 200).")] = None,
+) -> None:
+    """Generate SynthRS, train aerith-tiny (align, sft, scst), evaluate all four tasks and write a report."""
+    from aerith.quickstart import QuickstartSettings, run_quickstart
+    from aerith.quickstart.report import table_markdown
+
+    try:
+        settings = QuickstartSettings(out=out, minutes=minutes, seed=seed, overwrite=overwrite, scenes=scenes)
+        result = run_quickstart(settings)
+    except (FileExistsError, ValueError) as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from err
+    typer.echo("\n".join(table_markdown(result.rows)))
+    verdict = "every learning check passed" if result.passed else "some learning checks FAILED (see the table)"
+    typer.echo(f"\n{verdict}; {result.total_seconds / 60:.1f} min. Report: {result.report / 'report.md'}")
+
+
+@app.command()
 def bench(
     only: Annotated[list[str] | None, typer.Option("--only", help="Run only this benchmark (repeatable).")] = None,
     bench_dir: Annotated[Path, typer.Option("--dir", help="Folder of bench_*.py scripts.")] = Path("benchmarks"),

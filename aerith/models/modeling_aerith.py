@@ -34,8 +34,10 @@ class AerithPreTrainedModel(PreTrainedModel):
     def _init_weights(self, module: nn.Module) -> None:
         super()._init_weights(module)
         if isinstance(module, AttentionPooler):
-            std = self.config.fusion_dim**-0.5
-            nn.init.normal_(module.queries, std=std)
+            # Small, as BLIP-2's query tokens: queries of unit norm drown the image in the residual
+            # stream (on aerith-tiny the pooled tokens then differed across images by 20% of their
+            # norm, against 89% at std 0.02), and the language model learns to ignore them.
+            nn.init.normal_(module.queries, std=0.02)
             module.reset_attn_bias()
             if module.pos_embed is not None:
                 nn.init.normal_(module.pos_embed, std=0.02)

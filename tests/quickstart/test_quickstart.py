@@ -1,0 +1,93 @@
+"""A reduced quickstart (one minute of budget) end to end, and how it treats its output folder."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from typer.testing import CliRunner
+
+from aerith.cli import app
+from aerith.quickstart import pipeline
+from aerith.quickstart.pipeline import MARKER, QuickstartSettings, prepare_out_dir, run_quickstart
+
+ROW = re.compile(r"^\| (?P<task>[^|]+) \| (?P<metric>[^|]+) \| (?P<value>[^|]+) \| (?P<base>[^|]*) \| (?P<target>[^|]*) \| (?P<verdict>[^|]*) \|$")
+
+
+@pytest.fixture(scope="module")
+def reduced(tmp_path_factory):
+    out = tmp_path_factory.mktemp("qs") / "run"
+    result = run_quickstart(QuickstartSettings(out=out, minutes=1.0, scenes=200, progress=False))
+    return out, result
+
+
+def test_every_output_exists(reduced):
+    out, result = reduced
+    report = out / "report"
+    for name in ("report.md", "results.json", "loss_curves.png", "confusion_matrix.png", "grounding.png"):
+        assert (report / name).is_file() and (report / name).stat().st_size > 0, name
+    for stage in ("align", "sft", "scst"):
+        assert (out / stage / "checkpoint-final" / "config.json").is_file(), stage
+        assert (out / stage / "metrics.jsonl").is_file(), stage
+    for run in ("sft-cap", "final-cls", "final-vqa", "final-vg", "final-cap"):
+        assert (out / "eval" / run / "predictions.jsonl").is_file(), run
+    info = json.loads((out / MARKER).read_text())
+    assert info["status"] == "finished"
+    assert set(info["stage_seconds"]) == {"synth", "align", "sft", "eval", "scst", "report"}
+    assert result.report == report / "report.md"
+
+
+def test_the_table_parses_and_matches_results_json(reduced):
+    out, _ = reduced
+    md = (out / "report" / "report.md").read_text()
+    rows = [m.groupdict() for line in md.splitlines() if (m := ROW.match(line)) and not line.startswith("| task") and "---" not in line]
+    rows = [r for r in rows if r["task"].strip() in ("classification", "VQA", "grounding", "captioning")]
+    saved = json.loads((out / "report" / "results.json").read_text())
+    assert len(rows) == len(saved["rows"]) >= 7
+    for parsed, row in zip(rows, saved["rows"]):
+        assert parsed["metric"].strip() == row["metric"]
+        assert float(parsed["value"]) == pytest.approx(100 * row["value"], abs=0.051)
+        assert parsed["verdict"].strip() in ({"yes", "**no**"} if row["pass"] is not None else {""})
+    checked = {(r["task"], r["metric"]) for r in saved["rows"] if r["pass"] is not None}
+    assert checked == {("classification", "accuracy"), ("VQA", "overall accuracy"), ("grounding", "Acc@0.5"),
+                       ("grounding", "mean IoU"), ("captioning", "CIDEr-D")}
+    # the baselines are computed from the run's own data: chance is 1/10 for SynthRS's ten classes
+    chance = next(r for r in saved["rows"] if r["baseline_name"] == "chance (1/K)")
+    assert chance["baseline"] == pytest.approx(0.1)
+    assert "## Captions before and after SCST" in md
+
+
+def test_output_folder_rules(tmp_path):
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "thesis.tex").write_text("keep me")
+    with pytest.raises(FileExistsError, match="not empty; pass --overwrite"):
+        prepare_out_dir(busy, overwrite=False)
+    with pytest.raises(FileExistsError, match="not a quickstart run"):
+        prepare_out_dir(busy, overwrite=True)
+    assert (busy / "thesis.tex").read_text() == "keep me"
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / MARKER).write_text("{}")
+    (old / "stale.txt").write_text("x")
+    prepare_out_dir(old, overwrite=True)
+    assert old.is_dir() and not any(old.iterdir())
+    result = CliRunner().invoke(app, ["quickstart", "--out", str(busy)])
+    assert result.exit_code == 2 and "--overwrite" in result.output
+
+
+def test_an_interrupted_quickstart_leaves_no_report(tmp_path, monkeypatch):
+    real_train = pipeline._train
+
+    def stop_at_sft(stage, *args, **kwargs):
+        if stage == "sft":
+            raise KeyboardInterrupt("stopped by the user")
+        return real_train(stage, *args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "_train", stop_at_sft)
+    out = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        run_quickstart(QuickstartSettings(out=out, minutes=0.2, scenes=60, progress=False))
+    assert not (out / "report").exists()
+    assert json.loads((out / MARKER).read_text())["status"] == "running"
