@@ -4,10 +4,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.data.ucm.data import write_fake
+from aerith.data.synthrs import generate
 
 
 @pytest.fixture(scope="session")
-def ucm_root(tmp_path_factory) -> Path:
-    """Fake UCM (21 classes, 2 train / 1 val / 1 test image each) with torchgeo split files."""
-    return write_fake(tmp_path_factory.mktemp("ucm"), seed=0, split_files=True)
+def synthrs_root(tmp_path_factory) -> Path:
+    """A SynthRS set of 40 scenes at 64 px (32 train / 4 val / 4 test), read for all four tasks."""
+    root = tmp_path_factory.mktemp("synthrs")
+    generate(root, n=40, size=64, seed=0)
+    return root

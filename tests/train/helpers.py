@@ -1,4 +1,4 @@
-"""Shared pieces of the training tests: fake data, a recipe writer, a command runner."""
+"""Shared pieces of the training tests: SynthRS data sources, a recipe writer, a command runner."""
 
 from __future__ import annotations
 
@@ -22,8 +22,21 @@ class Instruction:
     sample: Any
 
 
+TASKS = ("cls", "vqa", "cap", "vg")
+
+
+def synthrs_sources(root: Path, split: str, tasks: tuple[str, ...] = TASKS) -> list[dict[str, Any]]:
+    """One recipe data source per SynthRS task, as ``configs/sft-aerith-tiny.yaml`` lists them."""
+    return [{"name": "synthrs", "root": str(root), "split": split, "options": {"task": t}} for t in tasks]
+
+
 def write_recipe(path: Path, data_root: Path, out_dir: Path, stage: str = "sft", **sections: Any) -> Path:
-    """A small recipe on the fake UCM data; ``sections`` update the defaults (one level deep)."""
+    """A small recipe on the SynthRS set at ``data_root``; ``sections`` update the defaults (one level deep).
+
+    SFT trains on the four tasks (cls, vqa, cap, vg); align reads each image once (the captioning
+    source). Validation reads captions, classes, boxes, then questions, up to ``max_val_samples``
+    (the fixture's 4 val scenes: 4 + 4 + 12 + 12 of 24).
+    """
     recipe: dict[str, Any] = {
         "stage": stage,
         "out_dir": str(out_dir),
@@ -32,9 +45,9 @@ def write_recipe(path: Path, data_root: Path, out_dir: Path, stage: str = "sft",
         "trainable": ["dino_head"] if stage == "align" else ["towers", "clip_proj", "dino_head", "pooler", "projector", "lora", "language_model"],
         "data": {
             "batch_size": 4,
-            "max_val_samples": 21,
-            "train": [{"name": "ucm", "root": str(data_root), "split": "train"}],
-            "val": [{"name": "ucm", "root": str(data_root), "split": "val"}],
+            "max_val_samples": 32,
+            "train": synthrs_sources(data_root, "train", ("cap",) if stage == "align" else TASKS),
+            "val": synthrs_sources(data_root, "val", ("cap",) if stage == "align" else ("cap", "cls", "vg", "vqa")),
         },
         "optim": {"lr": 1.0e-3, "grad_clip": 1.0},
         "schedule": {"max_steps": 20, "warmup_steps": 2, "schedule": "cosine"},

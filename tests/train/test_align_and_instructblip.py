@@ -1,4 +1,4 @@
-"""Align lowers the cosine distance; instructblip-tiny SFT runs and lowers its loss; the CLI wires it all."""
+"""Align lowers the cosine distance; instructblip-tiny SFT runs and lowers its loss (SynthRS); the CLI wires it all."""
 
 import json
 
@@ -11,35 +11,38 @@ from aerith.train.loop import train
 from tests.train.helpers import write_recipe
 
 
-def test_align_lowers_cosine_distance_and_trains_only_the_head(ucm_root, tmp_path):
+def test_align_lowers_cosine_distance_and_trains_only_the_head(synthrs_root, tmp_path):
     recipe = write_recipe(
-        tmp_path / "align.yaml", ucm_root, tmp_path / "run", stage="align",
+        tmp_path / "align.yaml", synthrs_root, tmp_path / "run", stage="align",
         schedule={"max_steps": 40, "warmup_steps": 2}, optim={"lr": 1.0e-2}, logging={"every": 10, "val_every": 20},
     )  # fmt: skip
     result = CliRunner().invoke(app, ["align", str(recipe)])
     assert result.exit_code == 0, result.output
     records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     val = [r["val_loss"] for r in records if "val_loss" in r]
-    assert len(val) == 3 and val[-1] < 0.6 * val[0], val  # mean cosine distance per patch
+    # mean cosine distance per patch: ratio 0.14-0.29 for data and model seeds 0, 1, 2
+    assert len(val) == 3 and val[-1] < 0.6 * val[0], val
     state = json.loads((tmp_path / "run" / "checkpoint-final" / "trainer_state.json").read_text())
     assert state["trainable"] == ["dino_head"] and state["trainable_parameters"] == 64 * 64 + 64
 
 
-def test_align_refuses_to_train_the_target_side(ucm_root, tmp_path):
-    recipe = write_recipe(tmp_path / "a.yaml", ucm_root, tmp_path / "run", stage="align", trainable=["dino_head", "clip_proj"])
+def test_align_refuses_to_train_the_target_side(synthrs_root, tmp_path):
+    recipe = write_recipe(tmp_path / "a.yaml", synthrs_root, tmp_path / "run", stage="align", trainable=["dino_head", "clip_proj"])
     result = CliRunner().invoke(app, ["align", str(recipe)])
     assert result.exit_code == 2 and "CLIP's frozen projection is the target" in result.output
 
 
-def test_instructblip_tiny_sft_lowers_loss(ucm_root, tmp_path):
+def test_instructblip_tiny_sft_lowers_loss(synthrs_root, tmp_path):
     recipe = write_recipe(
-        tmp_path / "ib.yaml", ucm_root, tmp_path / "run",
+        tmp_path / "ib.yaml", synthrs_root, tmp_path / "run",
         model={"init": "instructblip-tiny", "lora": None},
         trainable=["vision_model", "qformer", "query_tokens", "language_projection", "language_model"],
         schedule={"max_steps": 60, "warmup_steps": 5}, logging={"every": 10, "val_every": 30},
     )  # fmt: skip
     result = train(build_config("sft", recipe))
     first, last = result.val_loss[0][1], result.val_loss[-1][1]
+    # Random T5 weights start far above a uniform guess (62-70 nats per token); 60 steps take it to
+    # 11.6-13.8 (ratio 0.18-0.20 for data and model seeds 0, 1, 2); 160 steps go below ln(vocab).
     assert last < 0.5 * first, result.val_loss
     from aerith.models.instructblip import InstructBlipVLM
 

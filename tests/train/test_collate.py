@@ -5,11 +5,11 @@ from aerith.train.collate import IGNORE, collate_aerith_sft
 from tests.train.helpers import Instruction
 
 
-def test_labels_cover_answer_tokens_only(ucm_root):
+def test_labels_cover_answer_tokens_only(synthrs_root):
     from aerith.data import load_dataset
 
     _, processor = build_from_preset("aerith-tiny")
-    ds = load_dataset("ucm", ucm_root, split="train")
+    ds = load_dataset("synthrs", synthrs_root, split="train", task="cls")
     tok = processor.tokenizer
     items = [
         Instruction("cls", "[CLS] Choose from: a, b.", "forest", ds[0]),
