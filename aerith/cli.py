@@ -255,7 +255,9 @@ def data_convert(
     name: _DataName,
     root: _DataRoot,
     out: Annotated[Path, typer.Option(help="JSON file to write.")],
-    split: Annotated[str, typer.Option(help="Split to convert.")] = "train",
+    split: Annotated[
+        str | None, typer.Option(help="Split to convert (default: the dataset's: test for rsieval, else train).")
+    ] = None,
     fmt: Annotated[str, typer.Option("--format", help="llava (GeoChat_Instruct style) or lhrs (LHRS-Bot).")] = "llava",
     seed: Annotated[int, typer.Option(help="Seed of the phrasing choice.")] = 0,
 ) -> None:
@@ -304,7 +306,9 @@ def data_show(
     root: _DataRoot,
     out: Annotated[Path, typer.Option(help="PNG file to write.")],
     index: Annotated[int, typer.Option(help="Sample index in the split.")] = 0,
-    split: Annotated[str, typer.Option(help="Split to read.")] = "train",
+    split: Annotated[
+        str | None, typer.Option(help="Split to read (default: the dataset's: test for rsieval, else train).")
+    ] = None,
 ) -> None:
     """Draw one sample: the image with its box in red, its class, question and answer, or captions below."""
     from aerith.data.commands import show

@@ -42,6 +42,29 @@ def test_unknown_dataset_lists_known(tmp_path):
             load_dataset(name, tmp_path)
 
 
+def test_load_dataset_without_split_reads_the_datasets_default(tmp_path):
+    from aerith.data.datasets.base import RSDataset
+    from aerith.data.registry import get_dataset_class
+    from tests.data.rsicap.data import write_fake as fake_rsicap
+    from tests.data.rsieval.data import write_fake as fake_rsieval
+
+    for name in list_datasets():
+        cls = get_dataset_class(name)
+        assert cls.default_split in cls.splits and cls.default_split == ("test" if name == "rsieval" else "train"), name
+    rsieval = load_dataset("rsieval", fake_rsieval(tmp_path / "rsieval"))  # a benchmark: test only
+    assert rsieval.split == "test" and len(rsieval) == 4
+    rsicap = load_dataset("rsicap", fake_rsicap(tmp_path / "rsicap"))  # its training set: train only
+    assert rsicap.split == "train" and len(rsicap) > 0
+    with pytest.raises(ValueError, match=r"^rsieval: unknown split 'train'; valid splits: test \(default: test\)$"):
+        load_dataset("rsieval", tmp_path / "rsieval", split="train")
+    with pytest.raises(ValueError, match=r"^rsicap: unknown split 'val'; valid splits: train \(default: train\)$"):
+        load_dataset("rsicap", tmp_path / "rsicap", "val")
+    with pytest.raises(TypeError, match=r"TestOnly: default_split 'train' is not one of its splits \(test\)"):
+
+        class TestOnly(RSDataset):  # a test-only dataset must say that test is its default
+            splits = ("test",)
+
+
 @pytest.mark.parametrize(
     "make",
     [

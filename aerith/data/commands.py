@@ -21,7 +21,7 @@ FORMATS: tuple[str, ...] = ("llava", "lhrs")
 def convert(
     name: str,
     root: str | Path,
-    split: str,
+    split: str | None,
     out: str | Path,
     fmt: ExportFormat = "llava",
     seed: int = 0,
@@ -36,7 +36,8 @@ def convert(
     ``from_llava(out, root)`` / ``from_lhrs(out, root)``.
 
     Args:
-        name / root / split: the dataset as :func:`aerith.data.load_dataset` takes it.
+        name / root / split: the dataset as :func:`aerith.data.load_dataset` takes it
+            (``split=None``: the dataset's default split).
         out: the JSON file to write (atomically).
         fmt: ``"llava"`` or ``"lhrs"``.
         seed: phrasing seed.
@@ -51,7 +52,7 @@ def convert(
         raise ValueError(f"unknown format {fmt!r}; formats: {', '.join(FORMATS)}")
     ds = load_dataset(name, root, split=split, **dict(options or {}))
     if len(ds) == 0:
-        raise ValueError(f"{name} ({root}, split {split}) has no samples to convert")
+        raise ValueError(f"{name} ({root}, split {ds.split}) has no samples to convert")
     classes = getattr(ds, "classes", None) or None
     instructions = [to_instruction(s, classes=classes, seed=seed, index=i) for i, s in enumerate(ds)]
     base = Path(root)
@@ -254,17 +255,20 @@ def render_sample(sample: Sample, title: str | None = None):
 def show(
     name: str,
     root: str | Path,
-    split: str,
+    split: str | None,
     index: int,
     out: str | Path,
     *,
     options: Mapping[str, Any] | None = None,
 ) -> Path:
-    """Draw sample ``index`` of a split (see :func:`render_sample`) into the PNG ``out``, atomically."""
+    """Draw sample ``index`` of a split (see :func:`render_sample`) into the PNG ``out``, atomically.
+
+    ``split=None`` reads the dataset's default split (:func:`aerith.data.load_dataset`).
+    """
     ds = load_dataset(name, root, split=split, **dict(options or {}))
     if not -len(ds) <= index < len(ds):
-        raise ValueError(f"index {index} out of range: {name} split {split} has {len(ds)} samples")
-    picture = render_sample(ds[index], title=f"{name} {split} #{index}")
+        raise ValueError(f"index {index} out of range: {name} split {ds.split} has {len(ds)} samples")
+    picture = render_sample(ds[index], title=f"{name} {ds.split} #{index}")
     buffer = io.BytesIO()
     picture.save(buffer, format="PNG")
     return atomic_write_bytes(out, buffer.getvalue())

@@ -58,9 +58,20 @@ def get_dataset_class(name: str) -> type[RSDataset]:
     return getattr(importlib.import_module(module), cls)
 
 
-def load_dataset(name: str, root: str | Path, split: str = "train", **kwargs: Any) -> RSDataset:
+def load_dataset(name: str, root: str | Path, split: str | None = None, **kwargs: Any) -> RSDataset:
     """Index dataset ``name`` as downloaded under ``root`` and return its ``split``.
 
-    Keyword arguments go to the loader (``on_bad="skip"``, split options ...).
+    Args:
+        name: a name from :func:`list_datasets` (case does not matter).
+        root: the folder the dataset was downloaded or generated into.
+        split: the split to read. ``None`` (the default) reads the dataset's
+            ``default_split``: ``"train"`` for most datasets, ``"test"`` for
+            test-only benchmarks such as ``rsieval`` (RSICap's evaluation set).
+        **kwargs: passed to the loader (``on_bad="skip"``, ``task=...``, split options ...).
+    Raises:
+        KeyError: unknown or not yet built dataset (the message lists the available ones).
+        ValueError: a split the dataset does not have (the message names the dataset, the
+            split asked for and the dataset's splits).
+        DatasetNotFoundError: ``root`` or the files the loader needs are missing.
     """
     return get_dataset_class(name)(root, split, **kwargs)

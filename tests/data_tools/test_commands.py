@@ -17,6 +17,7 @@ from aerith.data.interop import from_lhrs, from_llava
 from aerith.data.sample import Sample
 from tests.data.dior_rsvg.data import write_fake as fake_dior_rsvg
 from tests.data.rsicd.data import write_fake as fake_rsicd
+from tests.data.rsieval.data import write_fake as fake_rsieval
 from tests.data.rsvqa_lr.data import write_fake as fake_rsvqa_lr
 from tests.data.ucm.data import write_fake as fake_ucm
 
@@ -133,6 +134,16 @@ def test_show_every_task_and_bad_index(tmp_path: Path) -> None:
             assert im.size[0] >= 320
     bad = _cli("data", "show", "ucm", str(tmp_path / "ucm"), "--index", "999", "--out", str(tmp_path / "x.png"))
     assert bad.exit_code == 2 and "index 999 out of range" in bad.output
+
+
+def test_show_and_convert_default_to_the_datasets_split(tmp_path: Path) -> None:
+    root = fake_rsieval(tmp_path / "rsieval")  # test only
+    shown = _cli("data", "show", "rsieval", str(root), "--out", str(tmp_path / "q.png"))
+    assert shown.exit_code == 0 and (tmp_path / "q.png").is_file(), shown.output
+    converted = _cli("data", "convert", "rsieval", str(root), "--out", str(tmp_path / "q.json"))
+    assert converted.exit_code == 0 and len(json.loads((tmp_path / "q.json").read_text())) == 4, converted.output
+    wrong = _cli("data", "show", "rsieval", str(root), "--split", "train", "--out", str(tmp_path / "x.png"))
+    assert wrong.exit_code == 2 and "rsieval: unknown split 'train'; valid splits: test" in wrong.output
 
 
 def test_render_sample_uses_the_sample_bands_and_keeps_large_images_bounded(tmp_path: Path) -> None:

@@ -16,19 +16,34 @@ class RSDataset(Sequence[Sample]):
     Subclasses set ``name``, ``splits`` and ``task`` and implement
     :meth:`_load`, which reads the annotations and returns every sample of
     ``self.split``; bad records go through ``self.bad.handle(RecordError(...))``.
-    The index is built in ``__init__`` and never per item.
+    The index is built in ``__init__`` and never per item. ``default_split`` is
+    the split read when the caller names none: ``"train"`` unless the dataset
+    has no such split (a benchmark such as RSIEval declares ``"test"``); it must
+    be one of ``splits``, which is checked when the subclass is defined.
     """
 
     name: ClassVar[str] = ""
     splits: ClassVar[tuple[str, ...]] = ("train", "val", "test")
+    default_split: ClassVar[str] = "train"
     task: ClassVar[str] = ""
 
-    def __init__(self, root: str | Path, split: str = "train", *, on_bad: OnBad = "raise") -> None:
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.default_split not in cls.splits:
+            raise TypeError(
+                f"{cls.__name__}: default_split {cls.default_split!r} is not one of its splits ({', '.join(cls.splits)})"
+            )
+
+    def __init__(self, root: str | Path, split: str | None = None, *, on_bad: OnBad = "raise") -> None:
         self.root = Path(root).expanduser()
+        label = self.name or type(self).__name__
         if not self.root.exists():
-            raise DatasetNotFoundError(self.root, f"the root folder of the {self.name or type(self).__name__} dataset")
+            raise DatasetNotFoundError(self.root, f"the root folder of the {label} dataset")
+        split = self.default_split if split is None else split
         if split not in self.splits:
-            raise ValueError(f"{self.name}: unknown split {split!r}; valid splits: {', '.join(self.splits)}")
+            raise ValueError(
+                f"{label}: unknown split {split!r}; valid splits: {', '.join(self.splits)} (default: {self.default_split})"
+            )
         self.split = split
         self.bad = BadRecords(on_bad, source=f"{self.name} ({split})")
         self._samples: list[Sample] = self._load()

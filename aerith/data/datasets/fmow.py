@@ -119,7 +119,7 @@ class FMoW(ClassificationDataset):
     def __init__(
         self,
         root: str | Path,
-        split: str = "train",
+        split: str | None = None,
         *,
         on_bad: OnBad = "raise",
         split_file: str | Path | None = None,

@@ -70,7 +70,7 @@ class RSIEval(RSGPTDataset):
         Format: ``dataset/RSIEval/annotations.json``
             ``{"annotations": [{"filename", "caption", "qa_pairs": [{"question", "answer", "type"}]}]}``,
             images in ``dataset/RSIEval/images/``.
-        Splits: one, ``test`` (it is a benchmark).
+        Splits: one, ``test`` (it is a benchmark), which is also the ``default_split``.
         Options: ``task="vqa"`` (default) gives one sample per QA pair; ``task="cap"``
             one caption sample per image.
         Quirks tolerated: answers vary in case and final period ("Yes." / "yes"):
@@ -87,10 +87,11 @@ class RSIEval(RSGPTDataset):
 
     name = "rsieval"
     splits = ("test",)
+    default_split = "test"
     folder_name = "RSIEval"
     annotation_name = "annotations.json"
 
-    def __init__(self, root: str | Path, split: str = "test", *, task: Literal["vqa", "cap"] = "vqa", on_bad: OnBad = "raise") -> None:
+    def __init__(self, root: str | Path, split: str | None = None, *, task: Literal["vqa", "cap"] = "vqa", on_bad: OnBad = "raise") -> None:
         if task not in ("vqa", "cap"):
             raise ValueError(f"rsieval: task must be 'vqa' or 'cap', got {task!r}")
         self.task = task

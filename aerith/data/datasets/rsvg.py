@@ -83,7 +83,7 @@ class RSVG(VOCGrounding):
     image_exts = (".jpg", ".png", ".tif", ".jpeg")
     require_category = False
 
-    def __init__(self, root: str | Path, split: str = "train", *, split_by: SplitBy = "auto", on_bad: OnBad = "raise") -> None:
+    def __init__(self, root: str | Path, split: str | None = None, *, split_by: SplitBy = "auto", on_bad: OnBad = "raise") -> None:
         if split_by not in ("auto", "object", "image"):
             raise ValueError(f"rsvg: split_by must be 'auto', 'object' or 'image', got {split_by!r}")
         self.split_by = split_by

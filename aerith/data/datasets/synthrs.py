@@ -59,7 +59,7 @@ class SynthRS(RSDataset):
 
     Args:
         root: the folder written by ``aerith data synth``.
-        split: ``"train"``, ``"val"`` or ``"test"``.
+        split: ``"train"`` (the default), ``"val"`` or ``"test"``.
         task: ``"cls"``, ``"vqa"``, ``"cap"``, ``"vg"``, or ``"all"`` (the four in that order).
         on_bad: ``"raise"`` on the first bad record, or ``"skip"`` and warn with the count.
 
@@ -71,7 +71,7 @@ class SynthRS(RSDataset):
     name = "synthrs"
     classes: tuple[str, ...] = CLASS_NAMES
 
-    def __init__(self, root: str | Path, split: str = "train", *, task: str = "all", on_bad: OnBad = "raise") -> None:
+    def __init__(self, root: str | Path, split: str | None = None, *, task: str = "all", on_bad: OnBad = "raise") -> None:
         if task not in TASK_CHOICES:
             raise ValueError(f"synthrs: unknown task {task!r}; valid tasks: {', '.join(TASK_CHOICES)}")
         self.task = task
