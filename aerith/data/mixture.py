@@ -18,6 +18,11 @@ datasets whose weight is positive):
 A weight of ``0`` leaves a dataset out; a negative or non-finite weight, all
 weights zero, or a weight for an unknown dataset (or a dataset without a weight)
 is a ``ValueError`` naming it.
+
+The training loop reads its recipe's sources with :class:`aerith.train.data.Mixture`
+instead, where a weight is a number of passes over a dataset per epoch (shares follow
+the datasets' sizes, every sample is seen an exact number of times) and the endless
+stream is addressed by position alone, for resuming and per-process batches.
 """
 
 from __future__ import annotations

@@ -100,6 +100,12 @@ class Mixture:
 
     A weight is how many times each sample is seen per mixture epoch: ``2`` repeats
     the dataset, ``0.5`` takes a seeded half of it (a new half every epoch).
+
+    Not :class:`aerith.data.mixture.Mixture`, whose weights are sampling probabilities
+    (each position's dataset drawn with replacement, shares independent of dataset
+    sizes). Here a weight counts passes, so a recipe's shares follow the datasets'
+    sizes, each sample is seen an exact number of times per epoch, and the stream is
+    addressed by position alone (what resuming and per-process batches need).
     """
 
     def __init__(self, datasets: Sequence[Sequence[Any]], weights: Sequence[float], seed: int) -> None:
