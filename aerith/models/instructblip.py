@@ -56,8 +56,11 @@ INSTRUCTBLIP_PRESETS: dict[str, InstructBlipPreset] = {
 def tiny_instructblip_config(vocab_size: int, image_token_id: int) -> InstructBlipConfig:
     """Toy InstructBLIP: 64 px images, a 2-layer ViT and Q-Former, a 2+2-layer gated-GELU T5."""
     return InstructBlipConfig(
+        # initializer_range: the vision config's default (1e-10, harmless for hub weights) leaves a random ViT's
+        # patch, position and class embeddings at zero, so every image gives the same features.
         vision_config=dict(
-            hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, image_size=64, patch_size=8
+            hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, image_size=64, patch_size=8,
+            initializer_range=0.02,
         ),
         qformer_config=dict(
             vocab_size=vocab_size,
@@ -152,6 +155,9 @@ class InstructBlipVLM:
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(seed)
                 model = InstructBlipForConditionalGeneration(config)
+                # transformers starts the query tokens at zero: 16 identical queries give 16 identical outputs
+                # until training breaks the symmetry. BLIP-2 draws them from N(0, 0.02).
+                torch.nn.init.normal_(model.query_tokens, std=0.02)
         else:
             dtype = dtype or (torch.bfloat16 if torch.cuda.is_available() else torch.float32)
             processor = InstructBlipProcessor.from_pretrained(preset.hub_id)
