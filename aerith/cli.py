@@ -72,7 +72,7 @@ def quickstart(
         raise typer.Exit(2) from err
     typer.echo("\n".join(table_markdown(result.rows)))
     verdict = "every learning check passed" if result.passed else "some learning checks FAILED (see the table)"
-    typer.echo(f"\n{verdict}; {result.total_seconds / 60:.1f} min. Report: {result.report / 'report.md'}")
+    typer.echo(f"\n{verdict}; {result.total_seconds / 60:.1f} min. Report: {result.report}")
 
 
 @app.command()

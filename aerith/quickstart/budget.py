@@ -10,7 +10,7 @@ from typing import Any
 # Shares of the budget given to the training stages as their time limits. The rest
 # (data, model building, evaluation and the report) is measured, not limited: on two
 # cores it takes about a fifth of the default budget.
-STAGE_SHARES = {"align": 0.03, "sft": 0.62, "scst": 0.13}
+STAGE_SHARES = {"align": 0.03, "sft": 0.60, "scst": 0.19}
 STAGES = ("synth", "align", "sft", "scst", "eval", "report")
 
 

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -129,6 +131,22 @@ def _evaluate(model_dir: Path, task: str, data_root: Path, out: Path) -> dict[st
     )
 
 
+@contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """Hide transformers' per-save and per-load progress bars and warnings under the stage display; restored after."""
+    from transformers.utils import logging as hf_logging
+
+    bars, verbosity = hf_logging.is_progress_bar_enabled(), hf_logging.get_verbosity()
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
 def run_quickstart(settings: QuickstartSettings) -> QuickstartResult:
     """Run the whole pipeline and write the report; see the module docstring for the folder layout."""
     from aerith.data.synthrs import generate
@@ -141,7 +159,7 @@ def run_quickstart(settings: QuickstartSettings) -> QuickstartResult:
     atomic_write_text(out / MARKER, json.dumps(info, indent=2) + "\n")
     data_root = out / "data" / "synthrs"
     evals: dict[str, dict[str, Any]] = {}
-    with StageDisplay(budget, settings.progress) as display:
+    with quiet_transformers(), StageDisplay(budget, settings.progress) as display:
         with display.stage("synth", f"{settings.scenes} SynthRS scenes of {settings.size} px"):
             generate(data_root, n=settings.scenes, size=settings.size, seed=settings.seed)
         with display.stage("align", "DINOv3 -> CLIP head"):
