@@ -162,7 +162,12 @@ def model_kind(path: Path) -> str:
     """``aerith`` or ``instructblip``, from a saved folder's config.json."""
     config = path / "config.json"
     if not config.is_file():
-        raise FileNotFoundError(f"{path}: no config.json; expected a folder written by save_pretrained or a checkpoint")
+        hint = ""
+        if (path / "checkpoint-final").is_dir():
+            hint = f" ({path} looks like a run folder: pass its checkpoint, {path / 'checkpoint-final'})"
+        raise FileNotFoundError(
+            f"{path}: no config.json; expected a folder written by save_pretrained or a checkpoint{hint}"
+        )
     model_type = json.loads(config.read_text()).get("model_type")
     if model_type not in ("aerith", "instructblip"):
         raise ValueError(f"{config}: model_type {model_type!r} is neither 'aerith' nor 'instructblip'")

@@ -194,6 +194,12 @@ def train(
     start_step = int(state.get("step", 0))
     set_seed(config.seed + rank)
 
+    # the data first: a wrong source fails before a large model loads
+    train_sets = load_sources(config.data.train)
+    if config.stage == "scst":
+        from aerith.train.scst import check_sources
+
+        check_sources(config, train_sets)
     backbone = load_backbone(
         str(resume_from) if resume_from else config.model.init,
         seed=config.model.seed,
@@ -213,7 +219,6 @@ def train(
         atomic_write_text(run_dir / "config.yaml", dump_config(config))
     raw_samples = config.stage in ("align", "scst")  # items are Samples, not instructions
     fn = instruction_fn or (default_instruction_fn() if not raw_samples else None)
-    train_sets = load_sources(config.data.train)
     mixture = Mixture(train_sets, [s.weight for s in config.data.train], seed=config.seed)
     sources = ", ".join(f"{s.name}/{s.split}" for s in config.data.train)
 

@@ -85,23 +85,31 @@ def collate_scst(kind: str, processor, model_config, samples: Sequence[Any], max
     return batch
 
 
+def check_sources(config: Any, train_sets: Sequence[Any]) -> None:
+    """Every training sample and the first sample of each validation source must be a caption with references.
+
+    Runs before the model loads, so a wrong data source (a VQA or classification set, a SynthRS
+    source without ``options: {task: cap}``) fails at once with the source's name.
+    """
+    from aerith.train.data import load_sources
+
+    for ds, src in zip(train_sets, config.data.train, strict=True):
+        check_caption_samples(ds, f"{src.name} ({src.root}, split {src.split})")
+    for src in config.data.val:
+        (ds,) = load_sources([src])
+        check_caption_samples([ds[0]], f"{src.name} ({src.root}, split {src.split}, validation)")
+
+
 def prepare_reward(
     config: Any, train_sets: Sequence[Any], run_dir: Path, *, resume: bool, main: bool, provenance: str
 ) -> CaptionReward:
     """CIDEr-D fitted once on the training references (saved as ``cider_df.json``; loaded on resume).
 
-    Also checks that every source yields captions and warns when SCST starts from random weights.
+    Warns when SCST starts from random weights. The sources were checked by :func:`check_sources`.
     """
     from aerith.eval.cider import CiderD
     from aerith.rl.factual import load_parser
 
-    for ds, src in zip(train_sets, config.data.train, strict=True):
-        check_caption_samples(ds, f"{src.name} ({src.root}, split {src.split})")
-    for src in config.data.val:
-        from aerith.train.data import load_sources
-
-        (ds,) = load_sources([src])
-        check_caption_samples([ds[0]], f"{src.name} ({src.root}, split {src.split})")
     if not resume and provenance == "random-init":
         message = (
             f"SCST starts from {config.model.init!r}, a preset with RANDOM weights: self-critical training needs a "
