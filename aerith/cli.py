@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -61,6 +62,12 @@ def quickstart(
     scenes: Annotated[int | None, typer.Option(help="SynthRS scenes (default: 100 per budget minute, at least 200).")] = None,
 ) -> None:
     """Generate SynthRS, train aerith-tiny (align, sft, scst), evaluate all four tasks and write a report."""
+    # Before torch loads. On 2 cores, OpenMP threads that spin while they wait slowed the tiny model's
+    # training about 20-fold as soon as one other busy process shared the machine (align: 37 steps
+    # instead of ~900); threads that sleep keep that case at full pace (3,503 SFT steps) and cost a
+    # third on an idle machine (3,360 SFT steps against 5,081). A value the user set is kept:
+    # OMP_WAIT_POLICY=ACTIVE is faster on a machine with nothing else running.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     from aerith.quickstart import QuickstartSettings, run_quickstart
     from aerith.quickstart.report import table_markdown
 

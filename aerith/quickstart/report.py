@@ -90,7 +90,7 @@ def loss_curves_png(runs: Mapping[str, Path]) -> bytes:
     fig, axes = plt.subplots(1, len(runs), figsize=(4.2 * len(runs), 3.2), squeeze=False)
     for ax, (stage, run_dir) in zip(axes[0], runs.items()):
         records = _metrics(run_dir)
-        for key, style in (("loss", "-"), ("val_loss", "o-"), ("reward", "-"), ("val_reward", "o-")):
+        for key, style in (("loss", "-"), ("val_loss", "o:"), ("reward", "-"), ("val_reward", "o:")):
             points = [(r["step"], r[key]) for r in records if key in r]
             if points:
                 ax.plot(*zip(*points), style, label=key, markersize=3)
