@@ -50,7 +50,7 @@ class AerithProcessor(ProcessorMixin):
         clip_image_processor: resizes/normalises for tower A (CLIP).
         dino_image_processor: resizes/normalises for tower B (DINOv3).
         tokenizer: a fast tokenizer holding the ``<image>`` token.
-        num_image_tokens: how many ``<image>`` tokens one placeholder expands to (the model's ``num_queries``).
+        num_image_tokens: how many ``<image>`` tokens one placeholder expands to (the model's ``config.num_image_tokens``).
         bands: default band choice for multi-band images (0-based, stored order), e.g. ``[3, 2, 1]``.
     """
 
