@@ -21,7 +21,7 @@ from aerith.models.processing_aerith import (
 from aerith.models.coordinate_tokens import init_coordinate_embeddings
 from aerith.models.tokenizer import IMAGE_TOKEN, add_aerith_tokens, build_tiny_tokenizer
 
-NEW_PARTS = ("clip_proj", "dino_head", "fuse", "pooler", "projector")
+NEW_PARTS = ("clip_proj", "dino_head", "fuse", "pooler", "projector", "grid_position")
 
 
 def build_processor(config: AerithConfig, tokenizer, bands: list[int] | None = None) -> AerithProcessor:

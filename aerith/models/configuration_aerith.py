@@ -45,6 +45,7 @@ _SCALAR_TYPES: dict[str, tuple[type, ...]] = {
     "pooler_mlp_ratio": (int, float),
     "pooler_pos_embed": (bool,),
     "pooler_locality_prior": (bool,),
+    "position_code": (bool,),
     "image_token_id": (int,),
     "training_state": (str,),
 }
@@ -91,6 +92,12 @@ class AerithConfig(PreTrainedConfig):
         pooler_locality_prior: start each query attending around its own point of the grid
             (see :class:`aerith.models.pooler.AttentionPooler`); without it a fresh pooler
             averages position away and grounding is slow to learn from scratch.
+        position_code: start the image tokens' positions in the coordinate tokens' code: the grid's
+            position embedding (the pooler's, or one added before the MLP connector) and the pooler's
+            queries start as the Fourier code (:func:`aerith.models.coordinate_tokens.fourier_code`) of
+            their x and y on the 0-1000 grid, at unit norm. Learned from there. Without it a model
+            trained from scratch has no way to say where an image token is (the queries start at
+            std 0.02 and CLIP's position embeddings are random), and outputs one box for every image.
         image_token_id: id of the ``<image>`` placeholder in the tokenizer.
         lora: LoRA on the language model (``r``, ``alpha``, ``dropout``, ``target_modules``) or ``None``.
         training_state: provenance of the weights, shown to users. ``"random-init"`` means
@@ -119,6 +126,7 @@ class AerithConfig(PreTrainedConfig):
     pooler_mlp_ratio: float = 4.0
     pooler_pos_embed: bool = True
     pooler_locality_prior: bool = True
+    position_code: bool = False
     image_token_id: int = 32000
     training_state: str = "random-init"
     lora: dict | None = None

@@ -18,7 +18,14 @@ from transformers.modeling_outputs import CausalLMOutputWithPast
 
 from aerith.models.configuration_aerith import AerithConfig
 from aerith.models.lora import LoraSettings, inject_lora, merge_lora
-from aerith.models.pooler import AttentionPooler, PoolerLayer
+from aerith.models.pooler import (
+    AttentionPooler,
+    GridPositionEmbedding,
+    PoolerLayer,
+    grid_points,
+    position_code,
+    query_points,
+)
 
 
 class AerithPreTrainedModel(PreTrainedModel):
@@ -34,6 +41,7 @@ class AerithPreTrainedModel(PreTrainedModel):
 
     def _init_weights(self, module: nn.Module) -> None:
         super()._init_weights(module)
+        coded = getattr(self.config, "position_code", False)
         if isinstance(module, AttentionPooler):
             # Small, as BLIP-2's query tokens: queries of unit norm drown the image in the residual
             # stream (on aerith-tiny the pooled tokens then differed across images by 20% of their
@@ -44,6 +52,15 @@ class AerithPreTrainedModel(PreTrainedModel):
                 nn.init.normal_(module.pos_embed, std=0.02)
             if module.level_embed is not None:
                 nn.init.normal_(module.level_embed, std=0.02)
+            if coded:  # where each query and patch is, in the coordinate tokens' code (see AerithConfig)
+                dim = module.queries.shape[1]
+                with torch.no_grad():
+                    module.queries.copy_(position_code(query_points(len(module.queries), module.groups), dim))
+                    if module.pos_embed is not None:
+                        module.pos_embed.copy_(position_code(grid_points(len(module.pos_embed)), dim))
+        if isinstance(module, GridPositionEmbedding):
+            with torch.no_grad():
+                module.weight.copy_(position_code(grid_points(len(module.weight)), module.weight.shape[1]))
         if isinstance(module, PoolerLayer):
             nn.init.ones_(module.locality)
 
@@ -85,6 +102,10 @@ class AerithForConditionalGeneration(AerithPreTrainedModel, GenerationMixin):
         else:  # "mlp": LLaVA-1.5's projector over every fused patch
             self.pooler = None
             self.projector = nn.Sequential(nn.Linear(dim, width), nn.GELU(), nn.Linear(width, width))
+        # the MLP connector's grid position embedding (the pooler has its own)
+        self.grid_position = (
+            GridPositionEmbedding(config.clip_grid**2, dim) if config.connector == "mlp" and config.position_code else None
+        )
         self.language_model = AutoModelForCausalLM.from_config(config.text_config)
         self.post_init()
         if config.lora is not None:
@@ -173,6 +194,8 @@ class AerithForConditionalGeneration(AerithPreTrainedModel, GenerationMixin):
     def connector_parameters(self) -> list[nn.Parameter]:
         """Parameters of the connector that turns fused patches into LLM tokens (pooler + projector, or the MLP)."""
         parts = [self.projector] if self.pooler is None else [self.pooler, self.projector]
+        if self.grid_position is not None:
+            parts.append(self.grid_position)
         return [p for part in parts for p in part.parameters()]
 
     def get_image_features(self, pixel_values: torch.Tensor, dino_pixel_values: torch.Tensor) -> torch.Tensor:
@@ -182,7 +205,8 @@ class AerithForConditionalGeneration(AerithPreTrainedModel, GenerationMixin):
         """
         fused = self.image_grids(pixel_values, dino_pixel_values)
         if self.pooler is None:
-            return self.projector(fused[0])
+            grid = fused[0] if self.grid_position is None else self.grid_position(fused[0])
+            return self.projector(grid)
         return self.projector(self.pooler(fused))
 
     def merge_image_features(

@@ -48,6 +48,18 @@ class PoolerLayer(nn.Module):
         return queries + self.mlp(self.norm_mlp(queries))
 
 
+class GridPositionEmbedding(nn.Module):
+    """A learned position embedding ``(N, D)`` added to a fused patch grid (the MLP connector's, with
+    ``config.position_code``)."""
+
+    def __init__(self, grid_tokens: int, dim: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(grid_tokens, dim))
+
+    def forward(self, grid: torch.Tensor) -> torch.Tensor:
+        return grid + self.weight.to(grid.dtype)
+
+
 class AttentionPooler(nn.Module):
     """``num_queries`` learned queries pool one or several fused patch grids.
 
@@ -83,6 +95,7 @@ class AttentionPooler(nn.Module):
         self.layers = nn.ModuleList(PoolerLayer(dim, heads, mlp_ratio) for _ in range(layers))
         self.norm = nn.LayerNorm(dim)
         self._layout = (num_queries, grid_tokens, num_levels, queries_per_level, locality_prior)
+        self.groups = queries_per_level if queries_per_level is not None and num_levels > 1 else None
         # persistent: from_pretrained builds the model on the meta device, where a computed buffer would be lost
         self.register_buffer("attn_bias", attention_bias(*self._layout), persistent=True)
 
@@ -140,11 +153,33 @@ def _centres(count: int) -> torch.Tensor:
 
 def locality_bias(num_queries: int, grid_tokens: int, num_levels: int, groups: list[int] | None) -> torch.Tensor:
     """Additive attention bias ``(Q, levels*N)`` pulling each query towards its centre on the patch grid."""
-    side = math.isqrt(grid_tokens)
-    ys, xs = torch.meshgrid(torch.arange(side), torch.arange(side), indexing="ij")
-    tokens = torch.stack([(xs.flatten() + 0.5) / side, (ys.flatten() + 0.5) / side], dim=1)  # (N, 2)
+    tokens = grid_points(grid_tokens)  # (N, 2)
     counts = groups if groups is not None else [num_queries]
     centres = torch.cat([_centres(c) for c in counts])  # (Q, 2)
     sigma = 1.0 / math.ceil(math.sqrt(max(counts)))  # about one query cell
     d2 = ((centres[:, None, :] - tokens[None, :, :]) ** 2).sum(-1)  # (Q, N)
     return (-d2 / (2 * sigma**2)).repeat(1, num_levels)
+
+
+def position_code(points: torch.Tensor, dim: int) -> torch.Tensor:
+    """``(N, dim)``: the Fourier code of each point's x and y (``(N, 2)`` in [0, 1]) on the coordinate
+    tokens' 0-1000 grid, x in the first half of the dimensions, y in the second; unit norm per point."""
+    from aerith.models.coordinate_tokens import GRID, fourier_code
+
+    code = fourier_code(dim // 2).float()
+    idx = (points.clamp(0, 1) * GRID).round().long()
+    out = torch.zeros(len(points), dim)
+    out[:, : 2 * (dim // 2)] = torch.cat([code[idx[:, 0]], code[idx[:, 1]]], dim=1) / math.sqrt(2)
+    return out
+
+
+def grid_points(grid_tokens: int) -> torch.Tensor:
+    """``(N, 2)``: the centre of each patch of a square grid, row by row, in [0, 1]."""
+    side = math.isqrt(grid_tokens)
+    ys, xs = torch.meshgrid(torch.arange(side), torch.arange(side), indexing="ij")
+    return torch.stack([(xs.flatten() + 0.5) / side, (ys.flatten() + 0.5) / side], dim=1)
+
+
+def query_points(num_queries: int, groups: list[int] | None) -> torch.Tensor:
+    """``(Q, 2)``: each query's centre, as the locality prior places them (per level group)."""
+    return torch.cat([_centres(c) for c in (groups or [num_queries])])

@@ -73,3 +73,42 @@ def test_coordinate_init_fourier_orders_the_numbers_and_random_does_not():
 
     assert neighbour_cosine("fourier") > 0.5
     assert abs(neighbour_cosine("random")) < 0.1
+
+
+@pytest.mark.parametrize("connector", ["pooler", "mlp"])
+def test_position_code_starts_image_positions_in_the_coordinate_code(connector, tmp_path):
+    from aerith.infer.vlm import AerithVLM
+    from aerith.models.pooler import grid_points, position_code
+
+    model, processor = build_from_preset("aerith-tiny", overrides={"position_code": True, "connector": connector})
+    grid = model.pooler.pos_embed if connector == "pooler" else model.grid_position.weight
+    assert grid.shape == (64, 64)
+    torch.testing.assert_close(grid.detach(), position_code(grid_points(64), 64))
+    torch.testing.assert_close(grid.norm(dim=1), torch.ones(64))
+    # neighbouring patches start closer than distant ones
+    cos = torch.nn.functional.cosine_similarity
+    assert cos(grid[0:1], grid[1:2]).item() > cos(grid[0:1], grid[7:8]).item()
+    if connector == "pooler":
+        queries = model.pooler.queries.detach()
+        torch.testing.assert_close(queries.norm(dim=1), torch.ones(36))
+        assert len({tuple(q.round(decimals=4).tolist()) for q in queries}) == 36
+    else:
+        assert any(p is model.grid_position.weight for p in model.connector_parameters())
+        images = _pixels(0)
+        with torch.no_grad():
+            with_code = model.get_image_features(*images)
+            model.grid_position.weight.zero_()
+            assert not torch.allclose(with_code, model.get_image_features(*images))
+    AerithVLM(model, processor, name="x").save_pretrained(tmp_path / "m")
+    loaded = AerithVLM.from_pretrained(tmp_path / "m").model
+    assert loaded.config.position_code is True
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, loaded.state_dict()[key]), key
+
+
+def test_without_position_code_nothing_changes():
+    model, _ = build_from_preset("aerith-tiny")
+    assert model.config.position_code is False and model.grid_position is None
+    assert model.pooler.queries.norm(dim=1).mean() < 0.5  # std 0.02, as before
+    with pytest.raises(TypeError, match="position_code"):
+        config_with_overrides(get_preset("aerith-tiny").make_config(), {"position_code": "yes"})
