@@ -7,13 +7,14 @@ take the rest. The run folder holds every stage's own output::
 
     OUT/quickstart.json     settings and, once finished, the stage times
     OUT/data/synthrs/       the generated scenes (aerith data synth)
+    OUT/init/               the random starting model (recipes/model.yaml)
     OUT/align, sft, scst/   training runs (aerith align / sft / scst)
     OUT/eval/<model>-<task> evaluation runs (aerith eval) on the held-out test split
     OUT/report/             report.md, results.json and the figures, written last and at once
 
-The recipes are ``aerith/quickstart/recipes/{align,sft,scst}.yaml`` (read them to
+The recipes are ``aerith/quickstart/recipes/{model,align,sft,scst}.yaml`` (read them to
 see what each stage trains and why), with the run's paths, seeds and time limits
-set from here.
+set from here (:mod:`aerith.quickstart.stages`).
 """
 
 from __future__ import annotations
@@ -30,9 +31,7 @@ from aerith.atomic import atomic_write_text
 from aerith.quickstart.budget import Budget, StageDisplay
 
 MARKER = "quickstart.json"
-CONFIGS = Path(__file__).resolve().parent / "recipes"
 TASKS = ("cls", "vqa", "vg", "cap")
-MAX_NEW_TOKENS = {"cls": 12, "vqa": 8, "vg": 16, "cap": 40}
 
 
 @dataclass
@@ -45,7 +44,7 @@ class QuickstartSettings:
         seed: seeds the scenes, the model and the data order.
         overwrite: replace an earlier quickstart run in ``out``.
         scenes: SynthRS scenes (80/10/10 train/val/test); ``None``: 100 per budget minute, at least 200.
-        size: scene size in pixels (aerith-tiny's CLIP tower reads 64 px).
+        size: scene size in pixels; ``None``: the CLIP tower's input size in ``recipes/model.yaml``.
         progress: show the live stage display.
     """
 
@@ -54,13 +53,17 @@ class QuickstartSettings:
     seed: int = 0
     overwrite: bool = False
     scenes: int | None = None
-    size: int = 64
+    size: int | None = None
     progress: bool = True
 
     def __post_init__(self) -> None:
         self.out = Path(self.out)
         if self.scenes is None:
             self.scenes = max(200, round(100 * self.minutes))
+        if self.size is None:
+            from aerith.quickstart.stages import load_model_recipe
+
+            self.size = load_model_recipe().image_size
         if self.scenes < 50 or self.size < 32:
             raise ValueError(f"need at least 50 scenes of at least 32 px, got {self.scenes} of {self.size} px")
 
@@ -96,39 +99,16 @@ def prepare_out_dir(out: Path, overwrite: bool) -> None:
     out.mkdir(parents=True, exist_ok=True)
 
 
-def _recipe(stage: str, overrides: list[str]):
-    from aerith.train.config import load_config
+def _train(stage: str, settings: QuickstartSettings, budget: Budget, init: str | Path, data_root: Path):
+    from aerith.quickstart.stages import train_stage
 
-    return load_config(CONFIGS / f"{stage}.yaml", overrides)
-
-
-def _train(stage: str, settings: QuickstartSettings, budget: Budget, init: str, data_root: Path, extra: list[str]):
-    from aerith.train.commands import run_stage
-
-    overrides = [
-        f"out_dir={settings.out / stage}",
-        f"model.init={init}",
-        f"model.seed={settings.seed}",
-        f"seed={settings.seed}",
-        f"schedule.max_minutes={budget.limit_minutes(stage)}",
-        "logging.progress=false",
-        *extra,
-    ]
-    config = _recipe(stage, overrides)
-    for source in [*config.data.train, *config.data.val]:
-        source.root = str(data_root)
-    return run_stage(config)
+    return train_stage(stage, settings.out / stage, init, data_root, settings.seed, max_minutes=budget.limit_minutes(stage))
 
 
-def _evaluate(model_dir: Path, task: str, data_root: Path, out: Path) -> dict[str, Any]:
-    from aerith.eval.runner import evaluate
-    from aerith.infer.load import load_vlm
+def _evaluate(model: Any, task: str, data_root: Path, out: Path) -> dict[str, Any]:
+    from aerith.quickstart.stages import evaluate_task
 
-    vlm = load_vlm(model_dir)
-    return evaluate(
-        vlm, f"synthrs-{task}", data_root, out, batch_size=32, progress=False,
-        generate_kwargs={"max_new_tokens": MAX_NEW_TOKENS[task]},
-    )
+    return evaluate_task(model, task, data_root, out)
 
 
 @contextmanager
@@ -150,7 +130,9 @@ def quiet_transformers() -> Iterator[None]:
 def run_quickstart(settings: QuickstartSettings) -> QuickstartResult:
     """Run the whole pipeline and write the report; see the module docstring for the folder layout."""
     from aerith.data.synthrs import generate
+    from aerith.infer.load import load_vlm
     from aerith.quickstart.report import build_rows, write_report
+    from aerith.quickstart.stages import build_initial_model, load_model_recipe
 
     budget = Budget(settings.minutes)
     prepare_out_dir(settings.out, settings.overwrite)
@@ -163,16 +145,18 @@ def run_quickstart(settings: QuickstartSettings) -> QuickstartResult:
         with display.stage("synth", f"{settings.scenes} SynthRS scenes of {settings.size} px"):
             generate(data_root, n=settings.scenes, size=settings.size, seed=settings.seed)
         with display.stage("align", "DINOv3 -> CLIP head"):
-            align = _train("align", settings, budget, "aerith-tiny", data_root, [])
+            init = build_initial_model(out / "init", load_model_recipe(), settings.seed)
+            align = _train("align", settings, budget, init, data_root)
         with display.stage("sft", "instruction tuning on cls, vqa, cap, vg"):
-            sft = _train("sft", settings, budget, str(align.final_dir), data_root, [])
+            sft = _train("sft", settings, budget, align.final_dir, data_root)
         with display.stage("eval", "captions of the SFT model"):
             evals["sft-cap"] = _evaluate(sft.final_dir, "cap", data_root, out / "eval" / "sft-cap")
         with display.stage("scst", "self-critical RL on captions"):
-            scst = _train("scst", settings, budget, str(sft.final_dir), data_root, [])
+            scst = _train("scst", settings, budget, sft.final_dir, data_root)
+        final = load_vlm(scst.final_dir)
         for task in TASKS:
             with display.stage("eval", f"final model, {task} on the test split"):
-                evals[f"final-{task}"] = _evaluate(scst.final_dir, task, data_root, out / "eval" / f"final-{task}")
+                evals[f"final-{task}"] = _evaluate(final, task, data_root, out / "eval" / f"final-{task}")
         with display.stage("report", "tables and figures"):
             rows = build_rows(data_root, evals)
             runs = {"align": align.run_dir, "sft": sft.run_dir, "scst": scst.run_dir}
