@@ -27,6 +27,7 @@ def test_every_output_exists(reduced):
     report = out / "report"
     for name in ("report.md", "results.json", "loss_curves.png", "confusion_matrix.png", "grounding.png"):
         assert (report / name).is_file() and (report / name).stat().st_size > 0, name
+    assert (out / "init" / "config.json").is_file()
     for stage in ("align", "sft", "scst"):
         assert (out / stage / "checkpoint-final" / "config.json").is_file(), stage
         assert (out / stage / "metrics.jsonl").is_file(), stage
@@ -50,12 +51,60 @@ def test_the_table_parses_and_matches_results_json(reduced):
         assert float(parsed["value"]) == pytest.approx(100 * row["value"], abs=0.051)
         assert parsed["verdict"].strip() in ({"yes", "**no**"} if row["pass"] is not None else {""})
     checked = {(r["task"], r["metric"]) for r in saved["rows"] if r["pass"] is not None}
-    assert checked == {("classification", "accuracy"), ("VQA", "overall accuracy"), ("grounding", "Acc@0.5"),
-                       ("grounding", "mean IoU"), ("captioning", "CIDEr-D")}
+    assert checked == {("classification", "accuracy"), ("VQA", "overall accuracy"), ("VQA", "count accuracy"),
+                       ("grounding", "Acc@0.5"), ("grounding", "mean IoU"), ("captioning", "CIDEr-D"),
+                       ("captioning", "SG-F1"), ("captioning", "hallucination rate"), ("captioning", "well-formed")}
+    count = next(r for r in saved["rows"] if r["metric"] == "count accuracy")
+    assert count["target"] == pytest.approx(count["baseline"] + 0.20)
+    grounding = next(r for r in saved["rows"] if r["metric"] == "Acc@0.5")
+    assert grounding["target"] >= 0.15
+    hallucination = next(r for r in saved["rows"] if r["metric"] == "hallucination rate")
+    assert hallucination["op"] == "<" and hallucination["pass"] == (hallucination["value"] < hallucination["baseline"])
     # the baselines are computed from the run's own data: chance is 1/10 for SynthRS's ten classes
     chance = next(r for r in saved["rows"] if r["baseline_name"] == "chance (1/K)")
     assert chance["baseline"] == pytest.approx(0.1)
-    assert "## Captions before and after SCST" in md
+    for section in ("## Grounding", "## VQA per question type", "## Captions before and after SCST"):
+        assert section in md
+
+
+def test_report_examples_agree_with_the_predictions(reduced):
+    from aerith.boxes import box_iou
+    from aerith.data.synthrs.grammar import is_well_formed
+    from aerith.eval.scene_graph import object_errors
+
+    out, _ = reduced
+    saved = json.loads((out / "report" / "results.json").read_text())
+    md = (out / "report" / "report.md").read_text()
+    records = [json.loads(line) for line in (out / "eval" / "final-vg" / "predictions.jsonl").read_text().splitlines()]
+    assert len(saved["grounding"]) == 8
+    for example, record in zip(saved["grounding"], records):
+        boxes = record["parsed"] or []
+        assert example["iou"] == pytest.approx(box_iou(boxes[0], record["reference"]) if boxes else 0.0)
+        assert f"| {example['iou']:.2f} |" in md
+    captions = {json.loads(line)["image"].rsplit("/", 1)[-1]: json.loads(line)
+                for line in (out / "eval" / "final-cap" / "predictions.jsonl").read_text().splitlines()}
+    for example in saved["captions"]:
+        record = captions[example["image"]]
+        after = example["scst"]
+        assert after["caption"] == record["answer"]
+        assert after["hallucinated"] == object_errors(record["answer"], record["reference"])["hallucinated"]
+        assert after["well_formed"] == is_well_formed(record["answer"])
+
+
+def test_scst_sees_the_recipes_reward_mix(reduced):
+    """The reward logged at each SCST step is the recipe's weighted sum of the logged terms."""
+    from aerith.quickstart.stages import load_recipe_rewards
+
+    out, _ = reduced
+    weights = load_recipe_rewards()
+    assert weights["sg_f1"] > 0 and weights["hallucination"] > 0  # factual SCST, not CIDEr-D alone
+    logged = [json.loads(line) for line in (out / "scst" / "metrics.jsonl").read_text().splitlines()]
+    steps = [m for m in logged if "reward" in m]
+    assert steps
+    for m in steps:
+        expected = (weights["cider"] * m["reward_cider"] + weights["sg_f1"] * m["reward_sg_f1"]
+                    - weights["hallucination"] * m["reward_hallucination"] - weights["missing"] * m["reward_missing"])
+        assert m["reward"] == pytest.approx(expected, abs=1e-5)
 
 
 def test_output_folder_rules(tmp_path):
