@@ -83,6 +83,36 @@ def quickstart(
 
 
 @app.command()
+def ablate(
+    out: Annotated[Path, typer.Option(help="Output folder; an earlier ablation there is continued.")] = Path("ablation"),
+    quick: Annotated[bool, typer.Option(help="The smallest grid at a few steps (plumbing only).")] = False,
+    seeds: Annotated[str, typer.Option(help="Comma-separated seeds.")] = "0,1,2",
+    scenes: Annotated[int, typer.Option(help="SynthRS scenes per seed.")] = 1000,
+    sft_steps: Annotated[int, typer.Option(help="SFT optimizer steps per variant.")] = 1500,
+    scst_steps: Annotated[int, typer.Option(help="SCST optimizer steps per reward-mix variant.")] = 200,
+    align_steps: Annotated[int, typer.Option(help="Align optimizer steps per variant.")] = 50,
+    eval_limit: Annotated[int | None, typer.Option(help="Evaluate the first N test samples per task (default: all).")] = None,
+    only: Annotated[list[str] | None, typer.Option("--only", help="Run only this variant (repeatable).")] = None,
+) -> None:
+    """Train and evaluate variants of the quickstart recipe on SynthRS over seeds; write a table and a plot."""
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as in quickstart: spinning threads stall a shared CPU
+    from aerith.ablate.runner import AblationSettings, parse_seeds, run_ablation
+
+    try:
+        if quick:
+            settings = AblationSettings.quick_settings(out)
+        else:
+            settings = AblationSettings(out=out, seeds=tuple(parse_seeds(seeds)), scenes=scenes, sft_steps=sft_steps,
+                                        scst_steps=scst_steps, align_steps=align_steps, eval_limit=eval_limit,
+                                        only=tuple(only or ()))
+        result = run_ablation(settings, echo=typer.echo)
+    except (FileExistsError, FileNotFoundError, ValueError) as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from err
+    typer.echo(f"table: {result.table}\nplot: {result.plot}")
+
+
+@app.command()
 def bench(
     only: Annotated[list[str] | None, typer.Option("--only", help="Run only this benchmark (repeatable).")] = None,
     bench_dir: Annotated[Path, typer.Option("--dir", help="Folder of bench_*.py scripts.")] = Path("benchmarks"),

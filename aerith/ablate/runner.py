@@ -1,0 +1,212 @@
+"""``aerith ablate``: train and evaluate every variant of a grid on SynthRS, per seed, at a fixed step budget.
+
+Layout of the output folder::
+
+    OUT/ablation.json            settings, machine, date and every run's scores (rewritten as runs finish)
+    OUT/ablation.md              the table: mean and spread over seeds per variant
+    OUT/ablation.png             the plot of the headline metrics
+    OUT/data/seed-S/             the SynthRS set of seed S (scenes and model seeds are the same S)
+    OUT/runs/<variant>/seed-S/   init, align, sft (or scst) runs, eval/<task>/ and scores.json
+
+Each variant trains for the same number of optimizer steps (not minutes), so
+the table does not depend on how busy the machine was; the seconds each run
+took are recorded beside. A run whose ``scores.json`` exists is not redone, so
+an interrupted ablation continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from aerith.ablate.grid import Variant, check_grid, full_grid, quick_grid
+from aerith.atomic import atomic_write_text
+
+SFT_TASKS = ("cls", "vqa", "vg", "cap")
+
+
+@dataclass
+class AblationSettings:
+    """What ``aerith ablate`` runs.
+
+    Attributes:
+        out: the output folder (an earlier ablation there is continued).
+        quick: the smallest grid at a few steps (the test suite runs it): plumbing, not results.
+        seeds: seeds of the scenes, the models and the data order.
+        scenes: SynthRS scenes per seed.
+        align_steps, sft_steps, scst_steps: the fixed budget of every variant.
+        eval_limit: evaluate the first N test samples of each task (``None``: all).
+        only: run only the variants of these names (and what their SCST starts from).
+    """
+
+    out: Path = Path("ablation")
+    quick: bool = False
+    seeds: tuple[int, ...] = (0, 1, 2)
+    scenes: int = 1000
+    align_steps: int = 50
+    sft_steps: int = 1500
+    scst_steps: int = 200
+    eval_limit: int | None = None
+    only: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        self.out = Path(self.out)
+        self.seeds = tuple(int(s) for s in self.seeds)
+        self.only = tuple(self.only or ())
+        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"seeds must be distinct and at least one, got {list(self.seeds)}")
+        if self.scenes < 50:
+            raise ValueError(f"scenes must be >= 50, got {self.scenes}")
+        if min(self.align_steps, self.sft_steps, self.scst_steps) < 1:
+            raise ValueError("align_steps, sft_steps and scst_steps must be >= 1")
+        if self.eval_limit is not None and self.eval_limit < 1:
+            raise ValueError(f"eval_limit must be >= 1, got {self.eval_limit}")
+
+    @classmethod
+    def quick_settings(cls, out: Path) -> AblationSettings:
+        """The ``--quick`` grid's budget: one seed, 60 scenes, a few steps, 8 test samples per task."""
+        return cls(out=out, quick=True, seeds=(0,), scenes=60, align_steps=1, sft_steps=4, scst_steps=2, eval_limit=8)
+
+
+@dataclass
+class AblationResult:
+    out: Path
+    table: Path
+    plot: Path
+    runs: list[dict[str, Any]] = field(default_factory=list)
+
+
+def slug(name: str) -> str:
+    """A folder name for a variant: ``"SCST: + SG-F1"`` -> ``"scst-sg-f1"``."""
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+
+
+def grid_for(settings: AblationSettings) -> list[Variant]:
+    """The variants to run: the quick or the full grid, narrowed by ``only``."""
+    from aerith.quickstart.stages import load_model_recipe, load_recipe_rewards
+
+    factual = load_recipe_rewards()
+    if settings.quick:
+        variants = quick_grid(factual)
+    else:
+        recipe = load_model_recipe()
+        config = recipe.config()
+        variants = full_grid(factual, config.connector, config.num_queries)
+    check_grid(variants)
+    if settings.only:
+        names = {v.name for v in variants}
+        unknown = sorted(set(settings.only) - names)
+        if unknown:
+            raise ValueError(f"unknown variant(s) {unknown}; the grid has: {', '.join(v.name for v in variants)}")
+        wanted = set(settings.only) | {v.scst_from for v in variants if v.name in settings.only and v.scst_from}
+        variants = [v for v in variants if v.name in wanted]
+    return variants
+
+
+def _scores(evals: dict[str, dict[str, Any]]) -> dict[str, float]:
+    """The table's metrics from the evaluation results (fractions; missing tasks left out)."""
+    from aerith.data.synthrs.grammar import well_formed_share
+    from aerith.quickstart.stages import read_predictions
+
+    out: dict[str, float] = {}
+    if "cls" in evals:
+        out["cls_accuracy"] = evals["cls"]["scores"]["accuracy"]
+    if "vqa" in evals:
+        vqa = evals["vqa"]["scores"]
+        out["vqa_oa"] = vqa["OA"]
+        count = vqa.get("per_type", {}).get("count")
+        if count is not None:
+            out["vqa_count"] = count["accuracy"] if isinstance(count, dict) else count
+    if "vg" in evals:
+        out["vg_acc50"] = evals["vg"]["scores"]["acc@0.5"]
+        out["vg_miou"] = evals["vg"]["scores"]["mean_iou"]
+    if "cap" in evals:
+        cap = evals["cap"]["scores"]
+        out["cider"] = cap["CIDEr-D"]
+        out["sg_f1"] = cap["SG-F1"]
+        out["hallucination"] = cap["hallucination_rate"]
+        out["well_formed"] = well_formed_share([r["answer"] for r in read_predictions(evals["cap"])])
+    return out
+
+
+def run_variant(variant: Variant, seed: int, settings: AblationSettings, data_root: Path) -> dict[str, Any]:
+    """Train and evaluate one variant for one seed; writes and returns its ``scores.json`` record."""
+    from aerith.infer.load import load_vlm
+    from aerith.quickstart.stages import build_initial_model, evaluate_task, load_model_recipe, train_stage
+
+    run_dir = settings.out / "runs" / slug(variant.name) / f"seed-{seed}"
+    record_path = run_dir / "scores.json"
+    if record_path.is_file():
+        return json.loads(record_path.read_text())
+    tic = time.monotonic()
+    evals: dict[str, dict[str, Any]] = {}
+    steps: dict[str, int] = {}
+    if variant.trains_sft:
+        recipe = load_model_recipe().with_changes(variant.model, variant.coordinate_init)
+        init = build_initial_model(run_dir / "init", recipe, seed)
+        align = train_stage("align", run_dir / "align", init, data_root, seed, max_steps=settings.align_steps)
+        sft = train_stage("sft", run_dir / "sft", align.final_dir, data_root, seed, max_steps=settings.sft_steps,
+                          extra=variant.sft)
+        steps.update(align=align.steps, sft=sft.steps)
+        train_s = time.monotonic() - tic
+        vlm = load_vlm(sft.final_dir)
+        for task in SFT_TASKS:
+            evals[task] = evaluate_task(vlm, task, data_root, run_dir / "eval" / task, settings.eval_limit)
+    else:
+        base = settings.out / "runs" / slug(variant.scst_from) / f"seed-{seed}" / "sft" / "checkpoint-final"
+        if not (base / "config.json").is_file():
+            raise FileNotFoundError(f"{base}: the SFT model of {variant.scst_from!r} (seed {seed}) is missing")
+        weights = json.dumps(dict(variant.rewards), separators=(",", ":"))
+        scst = train_stage("scst", run_dir / "scst", base, data_root, seed, max_steps=settings.scst_steps,
+                           extra=[f"scst.rewards={weights}"])
+        steps["scst"] = scst.steps
+        train_s = time.monotonic() - tic
+        evals["cap"] = evaluate_task(scst.final_dir, "cap", data_root, run_dir / "eval" / "cap", settings.eval_limit)
+    record = {
+        "variant": variant.name, "factor": variant.factor, "seed": seed, "steps": steps,
+        "train_seconds": train_s, "seconds": time.monotonic() - tic, "scores": _scores(evals),
+    }
+    atomic_write_text(record_path, json.dumps(record, indent=2) + "\n")
+    return record
+
+
+def run_ablation(settings: AblationSettings, echo: Callable[[str], None] = print) -> AblationResult:
+    """Run every variant for every seed (skipping finished runs), then write the table and the plot."""
+    from aerith.ablate.table import write_outputs
+    from aerith.bench import machine_description
+    from aerith.data.synthrs import generate
+    from aerith.quickstart.stages import load_model_recipe
+
+    variants = grid_for(settings)
+    settings.out.mkdir(parents=True, exist_ok=True)
+    size = load_model_recipe().image_size
+    info = {"settings": {**asdict(settings), "out": str(settings.out), "size": size}, "machine": machine_description(),
+            "date": date.today().isoformat(), "variants": [v.name for v in variants]}
+    runs: list[dict[str, Any]] = []
+    for seed in settings.seeds:
+        data_root = settings.out / "data" / f"seed-{seed}"
+        if not (data_root / "scene_graphs.json").is_file():
+            generate(data_root, n=settings.scenes, size=size, seed=seed, overwrite=data_root.exists())
+        for variant in variants:
+            tic = time.monotonic()
+            record = run_variant(variant, seed, settings, data_root)
+            runs.append(record)
+            done = ", ".join(f"{k} {100 * v:.1f}" for k, v in record["scores"].items())
+            echo(f"[{variant.name} | seed {seed}] {done} ({time.monotonic() - tic:.0f} s)")
+            atomic_write_text(settings.out / "ablation.json", json.dumps({**info, "runs": runs}, indent=2) + "\n")
+    table, plot = write_outputs(settings.out, info, runs, variants)
+    return AblationResult(settings.out, table, plot, runs)
+
+
+def parse_seeds(text: str) -> Sequence[int]:
+    """``"0,1,2"`` -> ``[0, 1, 2]``."""
+    try:
+        return [int(s) for s in text.split(",") if s.strip()]
+    except ValueError as err:
+        raise ValueError(f"--seeds takes comma-separated integers such as 0,1,2, got {text!r}") from err

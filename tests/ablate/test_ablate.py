@@ -1,0 +1,95 @@
+"""``aerith ablate``: the --quick grid end to end, the summary's arithmetic, and the grid's checks."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from typer.testing import CliRunner
+
+from aerith.ablate.grid import BASELINE, CIDER_ONLY, Variant, check_grid, full_grid, quick_grid
+from aerith.ablate.runner import AblationSettings, grid_for
+from aerith.ablate.table import summarise, table_markdown
+from aerith.cli import app
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ablate") / "quick"
+    result = CliRunner().invoke(app, ["ablate", "--quick", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    return out, result.output
+
+
+def test_quick_grid_writes_its_table_plot_and_runs(quick):
+    out, output = quick
+    assert (out / "ablation.png").stat().st_size > 0
+    md = (out / "ablation.md").read_text()
+    saved = json.loads((out / "ablation.json").read_text())
+    names = [v.name for v in quick_grid(CIDER_ONLY)]
+    assert saved["variants"] == names and {r["variant"] for r in saved["runs"]} == set(names)
+    for name in names[:2]:  # the model variants: one table row each, with every task's metrics
+        row = next(line for line in md.splitlines() if line.startswith("| ") and f"| {name} |" in line)
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert len(cells) == 2 + 9 + 1 and all(re.fullmatch(r"\d+\.\d", c) for c in cells[2:11]), row
+    assert re.search(r"^\| CIDEr-D only \| [\d.]+ \| [\d.]+ \| [\d.]+ \| [\d.]+ \| \d+ \|$", md, re.M)
+    assert "Quick grid" in md and "rank training recipes and connectors, not pretrained encoders" in md
+    for r in saved["runs"]:
+        assert (out / "runs").glob(f"*/seed-{r['seed']}/scores.json")
+    # the CIDEr-D-only variant's SCST saw CIDEr-D alone as its reward
+    logged = [json.loads(line) for line in next((out / "runs").glob("scst-cider-d-only/seed-0/scst/metrics.jsonl"))
+              .read_text().splitlines()]
+    steps = [m for m in logged if "reward" in m]
+    assert steps and all(m["reward"] == pytest.approx(m["reward_cider"]) for m in steps)
+    assert any(m["reward_hallucination"] > 0 or m["reward_sg_f1"] > 0 for m in steps)  # computed, not weighed
+
+
+def test_a_second_run_continues_without_retraining(quick):
+    out, _ = quick
+    before = {p: p.stat().st_mtime_ns for p in (out / "runs").glob("*/seed-0/scores.json")}
+    result = CliRunner().invoke(app, ["ablate", "--quick", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert {p: p.stat().st_mtime_ns for p in before} == before
+
+
+def test_summary_is_mean_and_sample_spread_over_seeds():
+    variants = [Variant(BASELINE, "baseline"), Variant("SCST: x", "SCST reward", rewards=CIDER_ONLY, scst_from=BASELINE)]
+    runs = [
+        {"variant": BASELINE, "seed": s, "train_seconds": 10.0 * (s + 1), "scores": {"vg_acc50": v, "cider": 0.5}}
+        for s, v in enumerate([0.1, 0.2, 0.3])
+    ] + [{"variant": "SCST: x", "seed": 0, "train_seconds": 4.0, "scores": {"cider": 0.7}}]
+    rows = summarise(runs, variants)
+    mean, std, n = rows[0]["metrics"]["vg_acc50"]
+    assert (mean, n) == (pytest.approx(0.2), 3) and std == pytest.approx(0.1)
+    assert rows[0]["seconds"] == pytest.approx(20.0)
+    assert rows[1]["metrics"]["cider"] == (pytest.approx(0.7), 0.0, 1)
+    md = "\n".join(table_markdown(rows))
+    assert "| baseline | quickstart recipe |" in md and "20.0 ± 10.0" in md
+    assert "| none (the SFT model) | 50.0 ± 0.0 |" in md and "| x | 70.0 |" in md
+
+
+def test_grid_checks():
+    full = full_grid(CIDER_ONLY, "pooler", 36)
+    check_grid(full)
+    assert {v.factor for v in full} == {
+        "baseline", "connector", "pooler locality prior", "fusion", "number of queries", "coordinate-token init", "SCST reward"}
+    # with an MLP recipe the pooler's own factors are measured on the pooler
+    mlp = full_grid(CIDER_ONLY, "mlp", 36)
+    assert next(v for v in mlp if v.factor == "pooler locality prior").model["connector"] == "pooler"
+    with pytest.raises(ValueError, match="not an earlier variant"):
+        check_grid([Variant("a", "x", rewards=CIDER_ONLY, scst_from="b")])
+    with pytest.raises(ValueError, match="two variants"):
+        check_grid([Variant("a", "x"), Variant("a", "y")])
+    with pytest.raises(ValueError, match="cannot change the model"):
+        Variant("a", "x", model={"fusion": "clip"}, rewards=CIDER_ONLY, scst_from="b")
+    with pytest.raises(ValueError, match="unknown variant"):
+        grid_for(AblationSettings(only=("no such variant",)))
+    narrowed = grid_for(AblationSettings(only=("SCST: CIDEr-D only",)))
+    assert [v.name for v in narrowed] == [BASELINE, "SCST: CIDEr-D only"]
+
+
+def test_bad_settings_exit_2(tmp_path):
+    for args in (["--seeds", "0,x"], ["--seeds", "1,1"], ["--sft-steps", "0"], ["--only", "nope"]):
+        result = CliRunner().invoke(app, ["ablate", "--out", str(tmp_path / "a"), *args])
+        assert result.exit_code == 2 and "error:" in result.output, (args, result.output)
