@@ -8,7 +8,7 @@ Three measures, each for both designs:
     the matrix products (linear layers, convolutions, attention), 2 FLOPs per multiply-add; attention
     is counted over the full square score matrix, as the counter does for
     ``scaled_dot_product_attention`` even when it is causal.
-(b) **Latency per image** on this machine's CPU at real width: hidden size 4096, the real towers
+(b) **Latency per image** (CPU seconds of one thread) at real width: hidden size 4096, the real towers
     (CLIP ViT-L/14, DINOv3 ViT-B/16, all their layers), the real connectors, random weights, float32,
     but ``LLM_LAYERS`` of Llama-2-7B's 32 decoder layers. Greedy generation of a short answer
     (``SHORT`` tokens) and of a 60-token caption, batch 1. The two designs alternate over ``ROUNDS``
@@ -29,6 +29,7 @@ or ``python benchmarks/bench_cost.py --flops-only`` for (a) and (c) in seconds.
 from __future__ import annotations
 
 import gc
+import os
 import statistics
 import sys
 import time
@@ -182,45 +183,53 @@ def _inputs(config: Any, text_tokens: int, seed: int) -> dict[str, torch.Tensor]
     }
 
 
-def _generate(model: Any, inputs: dict[str, torch.Tensor], new_tokens: int) -> tuple[float, int]:
-    """Seconds of one greedy generation of exactly ``new_tokens`` tokens, and the bytes of the cache it left."""
-    tic = time.perf_counter()
+def _generate(model: Any, inputs: dict[str, torch.Tensor], new_tokens: int) -> tuple[float, int, float]:
+    """One greedy generation of exactly ``new_tokens`` tokens.
+
+    Returns:
+        ``(CPU seconds of this process, bytes of the cache it left, wall seconds)``.
+    """
+    wall, cpu = time.perf_counter(), time.process_time()
     out = model.generate(
         **inputs, max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False,
         pad_token_id=0, eos_token_id=2, return_dict_in_generate=True,
     )
-    seconds = time.perf_counter() - tic
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     if out.sequences.shape[1] - inputs["input_ids"].shape[1] != new_tokens:
         raise RuntimeError("generation did not produce the asked number of tokens")
     cache = out.cache if getattr(out, "cache", None) is not None else out.past_key_values
-    return seconds, _cache_tensor_bytes(cache)
+    return cpu, _cache_tensor_bytes(cache), wall
 
 
 def measure_latency(rounds: int = ROUNDS, layers: int = LLM_LAYERS, text_tokens: int = TEXT_TOKENS) -> dict[str, Any]:
-    """Median seconds per image of both designs at real width with ``layers`` and ``layers - 1`` LLM layers.
+    """Median CPU seconds per image (one thread) of both designs at real width, ``layers`` and ``layers - 1`` LLM layers.
 
     The two models share one language model and one DINOv3 tower (same shapes), so memory holds
     one LLM; CLIP is built twice (224 and 336 px).
     """
     from aerith.models.modeling_aerith import AerithForConditionalGeneration
 
+    load_before = os.getloadavg()[0]
     configs = {name: _real_width(cfg, layers) for name, cfg in designs().items()}
     torch.manual_seed(0)
     models: dict[str, Any] = {}
     with torch.no_grad():
         models["aerith-7b"] = AerithForConditionalGeneration(configs["aerith-7b"]).eval()
-        with torch.device("meta"):
-            mlp = AerithForConditionalGeneration(configs["mlp-336"])
+        # built with a one-layer, narrow-MLP stand-in language model that is then replaced by the shared one
+        stand_in = type(configs["mlp-336"])(**configs["mlp-336"].to_dict())
+        stand_in.text_config.num_hidden_layers, stand_in.text_config.intermediate_size = 1, 16
+        mlp = AerithForConditionalGeneration(stand_in)
+        mlp.config = configs["mlp-336"]
         mlp.language_model = models["aerith-7b"].language_model
         mlp.dino_tower = models["aerith-7b"].dino_tower
-        for name in ("clip_tower", "clip_proj", "dino_head", "projector"):
-            module = getattr(mlp, name).to_empty(device="cpu")
-            module.apply(mlp._init_weights)
         models["mlp-336"] = mlp.eval()
     all_layers = models["aerith-7b"].language_model.model.layers
     inputs = {name: _inputs(cfg, text_tokens, seed=1) for name, cfg in configs.items()}
     times: dict[tuple[str, int, int], list[float]] = {}
+    walls: dict[tuple[str, int, int], list[float]] = {}
     cache: dict[tuple[str, int], int] = {}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # CPU seconds of one thread: what the work costs, whatever else runs on the machine
     with torch.inference_mode():
         for name in models:  # warm-up: allocator, kernels
             _generate(models[name], inputs[name], 2)
@@ -231,12 +240,14 @@ def measure_latency(rounds: int = ROUNDS, layers: int = LLM_LAYERS, text_tokens:
                 lm.config.num_hidden_layers = depth
                 for new in (SHORT, CAPTION):
                     for name, model in models.items():
-                        seconds, nbytes = _generate(model, inputs[name], new)
+                        seconds, nbytes, wall = _generate(model, inputs[name], new)
                         times.setdefault((name, depth, new), []).append(seconds)
+                        walls.setdefault((name, depth, new), []).append(wall)
                         if depth == layers:
                             cache[(name, new)] = nbytes
         lm.model.layers = all_layers
         lm.config.num_hidden_layers = layers
+    torch.set_num_threads(threads)
     rows = []
     full = designs()["aerith-7b"].text_config.num_hidden_layers
     for new in (SHORT, CAPTION):
@@ -248,6 +259,7 @@ def measure_latency(rounds: int = ROUNDS, layers: int = LLM_LAYERS, text_tokens:
                 "seconds_per_llm_layer": t_l - t_1,
                 "seconds_32_layers_extrapolated": t_l + (full - layers) * (t_l - t_1),
                 "cache_bytes_measured": cache[(name, new)],
+                "wall_seconds": statistics.median(walls[(name, layers, new)]),
             }
         row["ratio"] = row["aerith-7b"]["seconds"] / row["mlp-336"]["seconds"]
         row["ratio_32_layers_extrapolated"] = (
@@ -256,7 +268,8 @@ def measure_latency(rounds: int = ROUNDS, layers: int = LLM_LAYERS, text_tokens:
         rows.append(row)
     del models, mlp
     gc.collect()
-    return {"layers": layers, "rounds": rounds, "threads": torch.get_num_threads(), "rows": rows}
+    return {"layers": layers, "rounds": rounds, "threads": 1, "rows": rows,
+            "load_average": [load_before, os.getloadavg()[0]], "cores": os.cpu_count()}
 
 
 # -- the benchmark ------------------------------------------------------------------------------
@@ -334,19 +347,24 @@ def to_markdown(result: dict[str, Any]) -> str:
     if lat:
         lines += [
             "",
-            f"(b) Seconds per image on this CPU ({lat['threads']} threads), float32, random weights, real widths "
-            f"(hidden 4096, CLIP-L/14 and DINOv3-B/16 with all their layers) and {lat['layers']} of the 32 LLM layers; "
-            f"greedy, batch 1, median of {lat['rounds']} alternating rounds. The 32-layer column adds "
-            f"(t({lat['layers']} layers) - t({lat['layers'] - 1})) per missing layer: an extrapolation, not a measurement.",
+            f"(b) CPU seconds per image on this machine, one torch thread (process CPU time, so that other processes "
+            f"on a shared machine do not count), float32, random weights, real widths (hidden 4096, CLIP-L/14 and "
+            f"DINOv3-B/16 with all their layers) and {lat['layers']} of the 32 LLM layers; greedy, batch 1, median of "
+            f"{lat['rounds']} alternating rounds. The 32-layer columns add (t({lat['layers']} layers) - "
+            f"t({lat['layers'] - 1})) per missing layer: an extrapolation, not a measurement.",
             "",
-            "| answer | aerith-7b s | mlp-336 s | ratio | aerith-7b s/LLM layer | mlp-336 s/LLM layer | ratio at 32 layers (extrapolated) |",
-            "|---|---|---|---|---|---|---|",
+            f"| answer | aerith-7b s | mlp-336 s | ratio | aerith-7b s/LLM layer | mlp-336 s/LLM layer | aerith-7b s, 32 layers | "
+            f"mlp-336 s, 32 layers | ratio, 32 layers | wall s aerith-7b / mlp-336 |",
+            "|---|---|---|---|---|---|---|---|---|---|",
         ]
         for row in lat["rows"]:
             a, m = row["aerith-7b"], row["mlp-336"]
             lines.append(
                 f"| {row['new_tokens']} tokens | {a['seconds']:.2f} | {m['seconds']:.2f} | {row['ratio']:.2f}x | "
-                f"{a['seconds_per_llm_layer']:.3f} | {m['seconds_per_llm_layer']:.3f} | {row['ratio_32_layers_extrapolated']:.2f}x |"
+                f"{a['seconds_per_llm_layer']:.3f} | {m['seconds_per_llm_layer']:.3f} | "
+                f"{a['seconds_32_layers_extrapolated']:.1f} | {m['seconds_32_layers_extrapolated']:.1f} | "
+                f"{row['ratio_32_layers_extrapolated']:.2f}x | {a.get('wall_seconds', float('nan')):.1f} / "
+                f"{m.get('wall_seconds', float('nan')):.1f} |"
             )
         layers = lat["layers"]
         checks = []
@@ -356,6 +374,12 @@ def to_markdown(result: dict[str, Any]) -> str:
                 closed = kv_cache_bytes(designs()[n], row["new_tokens"] - 1) * layers // 32 * 2
                 checks.append(f"{n} {row['new_tokens']} tokens: {row[n]['cache_bytes_measured'] / closed:.3f}")
         lines += ["", "KV cache left by those generations (float32, measured layers) over the closed form: " + ", ".join(checks) + "."]
+        if "load_average" in lat:
+            before, after = lat["load_average"]
+            lines += ["", f"Load average (1 min) at the start and end of the timing: {before:.1f} and {after:.1f} on "
+                          f"{lat['cores']} cores: other processes shared the machine. CPU time leaves out the waiting, not "
+                          "the shared caches and memory bandwidth; the two designs alternated, so the ratios hold better "
+                          "than the seconds."]
     else:
         lines += ["", "(b) latency: not measured in this run (--flops-only)."]
     return "\n".join(lines)

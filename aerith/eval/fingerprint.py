@@ -69,6 +69,8 @@ def model_fingerprint(model: str | Path, *, seed: int = 0) -> dict[str, Any]:
 
 
 def _describe(value: Any) -> str:
+    if value is None:
+        return "not recorded"
     if isinstance(value, Mapping) and "sha256" in value:
         return f"{value.get('path')} (weights sha256 {str(value['sha256'])[:12]})"
     if isinstance(value, Mapping) and "preset" in value:

@@ -438,8 +438,8 @@ def clear_run(out_dir: Path) -> list[Path]:
         The files removed.
     """
     out_dir = Path(out_dir)
-    if not out_dir.is_dir():
-        return []
+    if not out_dir.is_dir() or not ((out_dir / RUN_INFO).is_file() or prediction_parts(out_dir)):
+        return []  # not an evaluation run folder: nothing of ours to remove
     names = {RUN_INFO, *RESULT_FILES}
     try:
         listed = json.loads((out_dir / "results.json").read_text(encoding="utf-8")).get("files", [])

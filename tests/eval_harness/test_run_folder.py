@@ -218,3 +218,21 @@ def test_cli_broken_model_folder_exits_2(roots, tmp_path):
     r = _cli([str(folder), "--benchmark", "aid", "--root", str(roots["aid"]), "--out", str(tmp_path / "r")])
     assert r.exit_code == 2 and "Traceback" not in r.output, r.output
     assert str(folder) in r.output
+
+
+def test_overwrite_removes_only_what_an_evaluation_wrote(tiny, roots, tmp_path):
+    from aerith.eval.runner import clear_run
+
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "results.json").write_text(json.dumps({"files": ["notes.txt"]}))
+    (other / "notes.txt").write_text("mine")
+    assert clear_run(other) == []  # no run.json and no answers: not an evaluation folder
+    assert (other / "notes.txt").read_text() == "mine"
+
+    out = tmp_path / "run"
+    _run(Counting(tiny), roots, out)
+    (out / "notes.txt").write_text("mine")
+    removed = {p.name for p in clear_run(out)}
+    assert {PREDICTIONS, RUN_INFO, "results.json", "results.md", "confusion_matrix.png"} <= removed
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
