@@ -22,7 +22,7 @@ Three measures, each for both designs:
 Both designs keep Aerith's fused towers (CLIP + DINOv3, DINOv3 at 224 px); LLaVA-1.5 itself has no
 DINOv3 (its DINOv3 share is listed). The prompt around the image is ``TEXT_TOKENS`` tokens.
 
-Run: ``python benchmarks/bench_cost.py`` (about 5-10 minutes on 2 CPU cores, peak memory about 6 GiB),
+Run: ``python benchmarks/bench_cost.py`` (about 12 minutes on 2 busy CPU cores, peak memory 7.5 GiB),
 or ``python benchmarks/bench_cost.py --flops-only`` for (a) and (c) in seconds.
 """
 
