@@ -49,6 +49,6 @@ def test_kv_cache_formula_matches_a_generated_cache(cost):
     config = vlm.model.config
     inputs = cost._inputs(config, text_tokens=8, seed=0)  # BOS and 7 more
     with torch.inference_mode():
-        _, nbytes = cost._generate(vlm.model, inputs, 5)
+        _, nbytes, _ = cost._generate(vlm.model, inputs, 5)
     # the cache holds every position but the last generated token's (its keys are never needed)
     assert nbytes == cost.kv_cache_bytes(config, 5 - 1, text_tokens=8, dtype_bytes=4)
