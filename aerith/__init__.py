@@ -1,7 +1,9 @@
 """Aerith: vision-language models for remote-sensing imagery.
 
 Heavy modules (torch, transformers) load on first use, so that the command
-line and the data tools start fast.
+line and the data tools start fast. Importing aerith registers its model with
+transformers' Auto classes as soon as transformers itself is imported
+(:mod:`aerith.models.auto`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ _LAZY = {
     "InstructBlipVLM": "aerith.infer.instructblip",
     "load_vlm": "aerith.infer.load",
     "list_presets": "aerith.models.presets",
+    "register_auto_classes": "aerith.models.auto",
 }
 
 
@@ -29,3 +32,12 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [*_LAZY, "__version__"]
+
+
+def _register_auto_classes_on_transformers_import() -> None:
+    from aerith.models.auto import register_when_transformers_loads
+
+    register_when_transformers_loads()
+
+
+_register_auto_classes_on_transformers_import()
