@@ -98,6 +98,39 @@ def bench(
         raise typer.Exit(2) from err
 
 
+@app.command()
+def serve(
+    model: Annotated[str, typer.Argument(help="A preset (aerith-tiny, ...), a saved model folder or a run folder.")],
+    host: Annotated[str, typer.Option(help="Address to listen on (127.0.0.1: this machine only).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    api_key: Annotated[str | None, typer.Option(envvar="AERITH_API_KEY", help="Require 'Authorization: Bearer KEY' (all but /health).")] = None,
+    allow_dir: Annotated[Path | None, typer.Option(help="Read local image paths under this folder (else only data URLs).")] = None,
+    max_batch: Annotated[int, typer.Option(help="Most requests generated together.")] = 16,
+    batch_window_ms: Annotated[float, typer.Option(help="How long a request waits for others to batch with.")] = 10.0,
+    max_body_mb: Annotated[float, typer.Option(help="Larger request bodies get 413.")] = 20.0,
+    max_image_pixels: Annotated[int, typer.Option(help="Larger images (width x height) get 400.")] = 25_000_000,
+    max_queue: Annotated[int, typer.Option(help="More waiting requests get 429 with Retry-After.")] = 256,
+    max_tokens: Annotated[int, typer.Option(help="Answer length when a request gives none.")] = 256,
+    served_name: Annotated[str | None, typer.Option(help="The model's id in the API (default: MODEL as given).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of a random-weight preset.")] = 0,
+    device: Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1 ... (default: cuda if present).")] = None,
+) -> None:
+    """Serve a model over HTTP: OpenAI-compatible /v1/chat/completions, task endpoints, /health, /metrics."""
+    from aerith.serve.commands import ServeError, serve as run_serve
+    from aerith.serve.settings import ServeSettings
+
+    try:
+        settings = ServeSettings(
+            model, host=host, port=port, api_key=api_key, allow_dir=allow_dir, max_batch=max_batch,
+            batch_window_ms=batch_window_ms, max_body_mb=max_body_mb, max_image_pixels=max_image_pixels,
+            max_queue=max_queue, max_tokens=max_tokens, served_name=served_name, seed=seed, device=device,
+        )
+        run_serve(settings)
+    except (ServeError, ValueError) as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from err
+
+
 def _train_command(stage: str, recipe: Path, overrides, out_dir, init, max_steps, resume) -> None:
     from aerith.data.errors import DataError
     from aerith.train.commands import build_config, run_stage
