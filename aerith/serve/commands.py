@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 from aerith.serve.settings import ServeSettings
@@ -26,6 +27,11 @@ def serve(settings: ServeSettings) -> None:
     Raises:
         ServeError: the serve extra is missing, the model does not exist or fails to load.
     """
+    # Before torch loads (as `aerith quickstart` does): OpenMP threads that spin while they wait
+    # starve the server's other threads on a busy machine. On 2 shared cores (load average ~12),
+    # aerith-tiny served 0.5-0.8 requests/s to one client with spinning threads and 4-23 with
+    # sleeping ones (1.4-4 against 17-36 at 16 clients). A value the user set is kept.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     try:
         import fastapi  # noqa: F401
         import uvicorn  # noqa: F401
