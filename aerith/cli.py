@@ -106,7 +106,7 @@ def serve(
     api_key: Annotated[str | None, typer.Option(envvar="AERITH_API_KEY", help="Require 'Authorization: Bearer KEY' (all but /health).")] = None,
     allow_dir: Annotated[Path | None, typer.Option(help="Read local image paths under this folder (else only data URLs).")] = None,
     max_batch: Annotated[int, typer.Option(help="Most requests generated together.")] = 16,
-    batch_window_ms: Annotated[float, typer.Option(help="How long a request waits for others to batch with.")] = 10.0,
+    batch_window_ms: Annotated[float, typer.Option(help="Longest a request waits for others still being prepared, to batch with them.")] = 10.0,
     max_body_mb: Annotated[float, typer.Option(help="Larger request bodies get 413.")] = 20.0,
     max_image_pixels: Annotated[int, typer.Option(help="Larger images (width x height) get 400.")] = 25_000_000,
     max_queue: Annotated[int, typer.Option(help="More waiting requests get 429 with Retry-After.")] = 256,

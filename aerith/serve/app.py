@@ -325,18 +325,20 @@ def create_app(settings: ServeSettings, load: Callable[[], VLM], state: ServerSt
             raise RequestError(400, f"n={body.n}: this server returns one choice per request", "n")
         if body.logprobs:
             raise RequestError(400, "logprobs are not served", "logprobs")
-        messages, images = await run_in_threadpool(openai_to_chat, body.messages, policy)
-        try:
-            prepared = await run_in_threadpool(service.prepare_chat, messages, images)
-        except (ValueError, TemplateError) as err:
-            raise RequestError(400, f"messages: {err}", "messages") from err
-        settings_ = _settings(service, prepared, body)
         request_id = f"chatcmpl-{uuid.uuid4().hex}"
         created = int(time.time())
-        if body.stream:
-            include_usage = bool(body.stream_options and body.stream_options.include_usage)
-            return _stream(service, prepared, settings_, request_id, created, include_usage)
-        completion = await _result(_submit(service, [(prepared, settings_, None)])[0])
+        with service.batcher.arriving():  # batches forming now wait for this one
+            messages, images = await run_in_threadpool(openai_to_chat, body.messages, policy)
+            try:
+                prepared = await run_in_threadpool(service.prepare_chat, messages, images)
+            except (ValueError, TemplateError) as err:
+                raise RequestError(400, f"messages: {err}", "messages") from err
+            settings_ = _settings(service, prepared, body)
+            if body.stream:
+                include_usage = bool(body.stream_options and body.stream_options.include_usage)
+                return _stream(service, prepared, settings_, request_id, created, include_usage)
+            future = _submit(service, [(prepared, settings_, None)])[0]
+        completion = await _result(future)
         return {
             "id": request_id,
             "object": "chat.completion",
@@ -419,12 +421,14 @@ def create_app(settings: ServeSettings, load: Callable[[], VLM], state: ServerSt
                 sizes.append((array.shape[1], array.shape[0]))
             return prepared, sizes
 
-        prepared, sizes = await run_in_threadpool(prepare)
-        try:
-            requests = [(p, service.settings_for(p, body.max_tokens), None) for p in prepared]
-        except SettingError as err:
-            raise RequestError(400, str(err), err.field) from err
-        completions = [await _result(f) for f in _submit(service, requests)]
+        with service.batcher.arriving(len(urls)):
+            prepared, sizes = await run_in_threadpool(prepare)
+            try:
+                requests = [(p, service.settings_for(p, body.max_tokens), None) for p in prepared]
+            except SettingError as err:
+                raise RequestError(400, str(err), err.field) from err
+            futures = _submit(service, requests)
+        completions = [await _result(f) for f in futures]
         results = [
             {"index": i, **service.parse_task(task, c, argument, size)}
             for i, (c, argument, size) in enumerate(zip(completions, arguments, sizes))

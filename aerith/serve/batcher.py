@@ -7,9 +7,15 @@ then ::
     future = batcher.submit(prepared, settings)            # concurrent.futures.Future[Completion]
     for delta in batcher.stream(prepared, settings): ...   # the same, as text pieces
 
-How batches form: the worker takes the oldest waiting request and waits until ``window_ms``
-after it arrived (not after the worker got to it), or until ``max_batch`` compatible
-requests wait, whichever is first; then it generates them together. Compatible means an
+How batches form: the worker takes the oldest waiting request. While other requests are
+still being prepared (announced with :meth:`Batcher.arriving`: the server decodes images and
+tokenises before it submits), it waits for them, until ``window_ms`` after the oldest
+request arrived (not after the worker got to it) or until ``max_batch`` compatible requests
+wait; then it generates them together. With nothing on its way a request starts at once,
+so a lone client pays no window. Requests that queue while a batch runs form the next one
+(clients that each wait for their answer before asking again can settle into alternating
+batches, e.g. 28 and 4 for 32 such clients; throughput still scales, see
+``benchmarks/bench_serve.py``). Compatible means an
 equal :meth:`GenerationSettings.batch_key`: every greedy request batches with every other
 greedy one (rows keep their own ``max_tokens`` and stop strings), sampling requests with
 the same temperature and top_p, and a seeded request runs alone. Requests that do not fit
@@ -29,6 +35,7 @@ import time
 from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from aerith.serve.engine import Completion, Engine, GenerationSettings, PreparedInput, Row, TextSink
@@ -92,6 +99,7 @@ class Batcher:
         self._cond = threading.Condition()
         self._accepting = False
         self._running = 0
+        self._arriving = 0
         self._seconds_per_request = 0.05  # a first guess for Retry-After, learnt from batches
         self._thread: threading.Thread | None = None
 
@@ -131,6 +139,18 @@ class Batcher:
         return self._running
 
     # -- submitting -----------------------------------------------------------------------------------
+    @contextmanager
+    def arriving(self, n: int = 1) -> Iterator[None]:
+        """Announce ``n`` requests being prepared, to be submitted inside the block; batches wait for them (up to the window)."""
+        with self._cond:
+            self._arriving += n
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._arriving -= n
+                self._cond.notify_all()
+
     def submit(self, prepared: PreparedInput, settings: GenerationSettings, sink: TextSink | None = None) -> Future:
         """Queue one request; its future gives a :class:`Completion`. ``sink`` receives streamed text.
 
@@ -188,7 +208,7 @@ class Batcher:
             first = self._pending[0]
             if first.key is not None:
                 deadline = first.arrived + self.window
-                while self._accepting and self._count(first.key) < self.max_batch:
+                while self._accepting and self._arriving > 0 and self._count(first.key) < self.max_batch:
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
                         break

@@ -16,7 +16,7 @@ class ServeSettings:
         api_key: when set, every endpoint but ``/health`` wants ``Authorization: Bearer KEY``.
         allow_dir: local image paths are read only under this folder; without it, only data URLs.
         max_batch: most requests generated together.
-        batch_window_ms: how long a request waits for others to batch with.
+        batch_window_ms: longest a request waits for others still being prepared, to batch with them.
         max_body_mb: larger request bodies get 413.
         max_image_pixels: larger images (width x height) get 400.
         max_queue: more waiting requests get 429.

@@ -113,3 +113,16 @@ def test_settings_are_checked():
         with pytest.raises(ValueError) as info:
             GenerationSettings(**kwargs)
         assert info.value.field == field
+
+
+def test_a_lone_request_starts_at_once_and_announced_ones_are_waited_for():
+    engine = FakeEngine()
+    batcher = Batcher(engine, max_batch=8, window_ms=60_000).start()
+    assert batcher.submit(prepared("alone"), GREEDY).result(10).text == "alone"  # no minute-long window
+    with batcher.arriving(2):
+        first = batcher.submit(prepared("a"), GREEDY)
+        time.sleep(0.05)  # the worker holds "a" while "b" is still being prepared
+        second = batcher.submit(prepared("b"), GREEDY)
+    assert (first.result(10).text, second.result(10).text) == ("a", "b")
+    batcher.close()
+    assert engine.batches == [["alone"], ["a", "b"]]

@@ -131,3 +131,67 @@ def test_metrics_count_requests_errors_and_queue(server):
         assert name in text, name
     assert re.search(r'aerith_request_errors_total\{status="401"\} [1-9]', text)
     assert re.search(r'aerith_requests_total\{endpoint="/v1/models",status="401"\} [1-9]', text)
+
+
+def test_bad_requests_among_good_ones_fail_alone(server, client, tiny_vlm):
+    from concurrent.futures import ThreadPoolExecutor
+
+    good = [data_url_of(png_bytes(50 + i)) for i in range(6)]
+    bad = [data_url_of(b"garbage"), "https://example.com/x.png", data_url_of(png_bytes(9, (200, 200)))]
+
+    def ask(url: str):
+        try:
+            reply = client.chat.completions.create(model="aerith-tiny", messages=image_message(url), max_tokens=5)
+            return reply.choices[0].message.content
+        except openai.APIStatusError as err:
+            return err.status_code
+
+    with ThreadPoolExecutor(max_workers=9) as pool:
+        answers = list(pool.map(ask, good + bad))
+    assert answers[len(good):] == [400, 400, 400]
+    sequential = [ask(url) for url in good]
+    assert answers[: len(good)] == sequential and all(isinstance(a, str) for a in sequential)
+
+
+def test_health_says_loading_until_the_model_is_loaded(tiny_vlm):
+    import threading
+    import time
+
+    from aerith.serve.server import BackgroundServer
+    from aerith.serve.settings import ServeSettings
+
+    release = threading.Event()
+
+    def slow_load():
+        release.wait(60)
+        return tiny_vlm
+
+    srv = BackgroundServer(ServeSettings("aerith-tiny"), load=slow_load)
+    srv.thread.start()
+    try:
+        while not srv.server.started:
+            time.sleep(0.01)
+        health = raw_request(srv.url, "GET", "/health")
+        assert health.status == 503 and health.json()["status"] == "loading"
+        models = raw_request(srv.url, "GET", "/v1/models")
+        assert models.status == 503 and "still loading" in models.json()["error"]["message"] and models.headers["retry-after"]
+        release.set()
+        while srv.state.service is None:
+            time.sleep(0.01)
+        assert raw_request(srv.url, "GET", "/health").status == 200
+    finally:
+        release.set()
+        srv.stop()
+
+
+def test_serve_command_refuses_unknown_models_and_bad_settings(tmp_path):
+    from typer.testing import CliRunner
+
+    from aerith.cli import app
+
+    unknown = CliRunner().invoke(app, ["serve", "no-such-model"])
+    assert unknown.exit_code == 2 and "neither a preset" in unknown.output
+    bad = CliRunner().invoke(app, ["serve", "aerith-tiny", "--max-batch", "0"])
+    assert bad.exit_code == 2 and "max_batch=0" in bad.output
+    missing_dir = CliRunner().invoke(app, ["serve", "aerith-tiny", "--allow-dir", str(tmp_path / "nope")])
+    assert missing_dir.exit_code == 2 and "not a folder" in missing_dir.output

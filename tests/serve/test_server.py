@@ -216,3 +216,17 @@ def test_sampling_with_a_seed_repeats(client):
         for _ in range(2)
     )
     assert a == b
+
+
+def test_stream_on_the_wire_is_openai_sse_ending_with_done(server):
+    body = {"model": "aerith-tiny", "max_tokens": 4, "stream": True, "messages": [user(data_url_of(png_bytes(42)), CAPTION)]}
+    reply = raw_request(server.url, "POST", "/v1/chat/completions", json.dumps(body).encode(),
+                        {"content-type": "application/json", "authorization": f"Bearer {API_KEY}"})
+    assert reply.status == 200 and reply.headers["content-type"].startswith("text/event-stream")
+    assert "RANDOM weights" in reply.headers["x-aerith-warning"]
+    events = [e for e in reply.body.decode().split("\n\n") if e]
+    assert all(e.startswith("data: ") for e in events) and events[-1] == "data: [DONE]"
+    chunks = [json.loads(e.removeprefix("data: ")) for e in events[:-1]]
+    assert chunks[0]["choices"][0]["delta"] == {"role": "assistant", "content": ""}
+    assert chunks[-1]["choices"][0]["finish_reason"] in ("stop", "length") and chunks[-1]["choices"][0]["delta"] == {}
+    assert len({c["id"] for c in chunks}) == 1
