@@ -90,7 +90,7 @@ def test_bad_xml_layout_inputs(tmp_path):
 
 
 def test_missing_layout_and_header_columns(tmp_path):
-    with pytest.raises(DatasetNotFoundError, match=r"RSVG: not found; expected .*Annotations/\*.xml.*train.csv"):
+    with pytest.raises(DatasetNotFoundError, match=r"rsvg: not found; expected .*rsvg_\{train,val,test\}.pth.*Annotations/\*.xml.*train.csv"):
         load_dataset("rsvg", tmp_path, "train")
     (tmp_path / "train.csv").write_text("image,xmin,ymin,xmax,ymax,caption_id\n")
     with pytest.raises(RecordError, match=r"train.csv: record 'line 1', field 'expression': header .* has no 'expression'"):
