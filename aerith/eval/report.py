@@ -30,6 +30,7 @@ _COUNT_ROWS = (
     ("unparsable", "unparsable answers"),
     ("duplicates", "duplicate ids"),
     ("bad_lines", "bad lines"),
+    ("unreadable", "unreadable images (scored as missing)"),
 )
 
 
@@ -70,7 +71,11 @@ def metric_rows(result: dict[str, Any]) -> list[tuple[str, str]]:
         if "mean_length" in s:  # VRSBench's Avg_L
             rows.append(("mean length (words)", "n/a" if s["mean_length"] is None else f"{s['mean_length']:.1f}"))
     counts = result["counts"]
-    rows += [(label, str(counts[key])) for key, label in _COUNT_ROWS if key in ("samples", "missing", "extra", "unparsable") or counts[key]]
+    rows += [
+        (label, str(counts.get(key, 0)))
+        for key, label in _COUNT_ROWS
+        if key in ("samples", "missing", "extra", "unparsable") or counts.get(key, 0)
+    ]
     return rows
 
 
@@ -114,7 +119,7 @@ def _header(results: Sequence[dict[str, Any]], title: str) -> list[str]:
         lines += [RANDOM_WEIGHTS_LINE, ""]
     for r in results:
         c = r["counts"]
-        problems = [f"{c[k]} {label}" for k, label in _COUNT_ROWS[1:] if c[k]]
+        problems = [f"{c[k]} {label}" for k, label in _COUNT_ROWS[1:] if c.get(k)]
         if problems:
             lines.append(f"- {r['benchmark']}: " + ", ".join(problems) + " (see results.json).")
     if lines[-1] != "":

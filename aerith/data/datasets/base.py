@@ -23,6 +23,21 @@ def record_of(sample: Sample, index: int) -> object:
     return index
 
 
+def check_root(root: Path, label: str) -> None:
+    """A dataset root must be an existing folder; an archive given as the root says to extract it.
+
+    Raises:
+        DatasetNotFoundError: ``root`` does not exist.
+        DataError: ``root`` is a file.
+    """
+    if not root.exists():
+        raise DatasetNotFoundError(root, f"the root folder of the {label} dataset{archive_hint(root.parent) if root.parent.is_dir() else ''}")
+    if not root.is_dir():
+        if root.name.lower().endswith(ARCHIVE_SUFFIXES):
+            raise DataError(f"{root}: is an archive, not the {label} folder{archive_hint(root)}")
+        raise DataError(f"{root}: is a file; the root of the {label} dataset must be a folder")
+
+
 def verify_mode(verify_images: VerifyImages, on_bad: OnBad) -> str | None:
     """``"header"``, ``"full"`` or ``None`` (no check) for a loader's ``verify_images`` and ``on_bad``.
 
@@ -80,12 +95,7 @@ class RSDataset(Sequence[Sample]):
     ) -> None:
         self.root = Path(root).expanduser()
         label = self.name or type(self).__name__
-        if not self.root.exists():
-            raise DatasetNotFoundError(self.root, f"the root folder of the {label} dataset")
-        if not self.root.is_dir():
-            if self.root.name.lower().endswith(ARCHIVE_SUFFIXES):
-                raise DataError(f"{self.root}: is an archive, not the {label} folder{archive_hint(self.root)}")
-            raise DataError(f"{self.root}: is a file; the root of the {label} dataset must be a folder")
+        check_root(self.root, label)
         mode = verify_mode(verify_images, on_bad)
         split = self.default_split if split is None else split
         if split not in self.splits:

@@ -130,8 +130,9 @@ def write_bomb(path: Path, width: int, height: int, *, tile: int = 512, bigtiff:
         (284, 3, 1, 1),  # PlanarConfiguration
         (322, 3, 1, tile),
         (323, 3, 1, tile),
-        (324, long_type, n_tiles, offsets_at),
-        (325, long_type, n_tiles, counts_at),
+        # one value fits in the entry itself (the TIFF rule); more are stored at an offset
+        (324, long_type, n_tiles, data_at if n_tiles == 1 else offsets_at),
+        (325, long_type, n_tiles, len(blank) if n_tiles == 1 else counts_at),
     ]
     body = bytearray(header)
     if bigtiff:
