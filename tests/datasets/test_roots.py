@@ -115,3 +115,27 @@ def test_a_download_folder_holding_only_the_zip_says_to_extract_it(tmp_path):
     tarball.write_bytes(b"")
     with pytest.raises(DatasetNotFoundError, match=r"RSVQA_LR.tar.gz, not extracted: .*tar -xf 'RSVQA_LR.tar.gz'"):
         load_dataset("rsvqa-lr", tarball.parent, "train")
+
+
+def test_a_root_named_after_another_set_does_not_hide_a_lone_file(tmp_path):
+    from aerith.data.datasets.karpathy import identify
+
+    root = fake_captions_root(tmp_path / "rsicd_experiments", folders=("data", "unused"), dataset_field=False)
+    shutil.rmtree(root / "unused")
+    assert len(load_dataset("ucm-captions", root, "train")) == 3  # dataset.json is never RSICD's file name
+    assert identify({"images": []}, ["rsicd_experiments"], "dataset.json").name is None
+    assert identify({"images": []}, ["rsicd_experiments"], "dataset_rsicd.json").name == "rsicd"
+    assert identify({"dataset": "UCM_captions", "images": []}, [], "dataset.json").name == "ucm-captions"
+
+
+def test_differing_split_files_at_two_levels_are_refused(tmp_path):
+    root = fake_ucm(tmp_path / "dl")
+    images = root / "UCMerced_LandUse" / "Images"
+    names = sorted(p.name for p in (images / "beach").iterdir())
+    for split in ("train", "val", "test"):
+        (images / f"uc_merced-{split}.txt").write_text(f"{names[0]}\n")
+        (root / f"uc_merced-{split}.txt").write_text(f"{names[0]}\n")
+    assert len(load_dataset("ucm", root)) == 1  # identical copies agree
+    (root / "uc_merced-train.txt").write_text(f"{names[1]}\n")
+    with pytest.raises(AmbiguousRootError, match=r"the ucm train split file \(they differ\): .*Images/uc_merced-train.txt; uc_merced-train.txt"):
+        load_dataset("ucm", root)

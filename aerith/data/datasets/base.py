@@ -6,7 +6,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import ClassVar, Literal, overload
 
-from aerith.data.errors import ARCHIVE_SUFFIXES, BadRecords, DataError, DatasetNotFoundError, ImageReadError, OnBad, RecordError, archive_hint
+from aerith.data.errors import (
+    ARCHIVE_SUFFIXES,
+    BadRecords,
+    DataError,
+    DatasetNotFoundError,
+    ImageReadError,
+    OnBad,
+    RecordError,
+    archive_hint,
+)
 from aerith.data.io import check_image
 from aerith.data.sample import Sample
 

@@ -33,7 +33,8 @@ Rules shared by every such loader:
   (``AID/`` and ``AID_copy/AID/`` ... as the known layouts reach them) are an
   :class:`~aerith.data.errors.AmbiguousRootError` listing both.
 - Split: an official split file when one is given or found (see
-  :mod:`aerith.data.splits`), else the seeded stratified split.
+  :mod:`aerith.data.splits`), else the seeded stratified split. Copies of a
+  split file at several levels that differ are refused, listing them.
 """
 
 from __future__ import annotations
@@ -340,6 +341,11 @@ class FolderClassificationDataset(ClassificationDataset):
                 wanted = found.parent / standard if standard else found
                 if not wanted.is_file():
                     raise DatasetNotFoundError(wanted, f"the {self.split} split file beside {found.name}")
+                # copies that differ at several levels are two candidates, not "the nearest wins"
+                others = [f / wanted.name for f in folders if (f / wanted.name).is_file()]
+                differing = [o for o in others if o.read_bytes() != wanted.read_bytes()]
+                if differing:
+                    pick_one(self.root, [wanted, *differing], f"the {self.name} {self.split} split file (they differ)")
                 return wanted
         return None
 

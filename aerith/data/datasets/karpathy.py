@@ -68,18 +68,20 @@ class Release:
         images: number of image records in the release.
         numbered: whether its file names are ``N.<ext>`` (UCM, Sydney); ``None`` when mixed (RSICD).
         keywords: lower-case pieces of a ``dataset`` field or folder name that name the set.
+        file: the annotation file's name, lower case.
     """
 
     images: int
     numbered: bool | None
     keywords: tuple[str, ...]
+    file: str
 
 
 RELEASES: dict[str, Release] = {
-    "ucm-captions": Release(2100, True, ("ucm", "merced")),
-    "sydney-captions": Release(613, True, ("sydney",)),
-    "rsicd": Release(10921, None, ("rsicd",)),
-    "rsitmd": Release(4743, False, ("rsitmd",)),
+    "ucm-captions": Release(2100, True, ("ucm", "merced"), "dataset.json"),
+    "sydney-captions": Release(613, True, ("sydney",), "dataset.json"),
+    "rsicd": Release(10921, None, ("rsicd",), "dataset_rsicd.json"),
+    "rsitmd": Release(4743, False, ("rsitmd",), "dataset_rsitmd.json"),
 }
 
 
@@ -100,29 +102,32 @@ class Identity:
         return f"unidentified: {self.reason}"
 
 
-def _named_in(text: str) -> str | None:
+def _named_in(text: str, releases: dict[str, Release]) -> str | None:
     lowered = text.lower()
-    hits = [name for name, release in RELEASES.items() if any(k in lowered for k in release.keywords)]
+    hits = [name for name, release in releases.items() if any(k in lowered for k in release.keywords)]
     return hits[0] if len(hits) == 1 else None
 
 
-def identify(data: Any, folder_names: list[str]) -> Identity:
+def identify(data: Any, folder_names: list[str], file_name: str = "") -> Identity:
     """Which caption set a parsed Karpathy file is (see the module notes).
 
     Args:
         data: the parsed JSON.
         folder_names: the folders from the file's folder up to the root given, nearest first.
+        file_name: the annotation file's name: only the sets that name their file so are
+            candidates (all four when no set does).
     """
+    releases = {n: r for n, r in RELEASES.items() if r.file == file_name.lower()} or RELEASES
     field = data.get("dataset") if isinstance(data, dict) else None
-    if isinstance(field, str) and _named_in(field):
-        return Identity(_named_in(field), f"its 'dataset' field is {field!r}", {})
+    if isinstance(field, str) and _named_in(field, releases):
+        return Identity(_named_in(field, releases), f"its 'dataset' field is {field!r}", {})
     records = data.get("images") if isinstance(data, dict) else None
     records = records if isinstance(records, list) else []
     names = [r.get("filename") for r in records if isinstance(r, dict) and isinstance(r.get("filename"), str)]
     numbers = [int(m.group(1)) for m in (_NUMBERED.match(n.strip()) for n in names) if m]
     numbered = bool(names) and len(numbers) == len(names)
     excluded: dict[str, str] = {}
-    for name, release in RELEASES.items():
+    for name, release in releases.items():
         if release.numbered and names and not numbered:
             example = next(n for n in names if not _NUMBERED.match(n.strip()))
             excluded[name] = f"file names such as {example!r} are not numbered as {name}'s"
@@ -130,11 +135,11 @@ def identify(data: Any, folder_names: list[str]) -> Identity:
             excluded[name] = f"image number {max(numbers)} is beyond {name}'s {release.images} images"
         elif release.numbered is False and numbered and len(names) > 1:
             excluded[name] = f"its files are all numbered, {name}'s are not"
-    for name, release in RELEASES.items():
+    for name, release in releases.items():
         if len(records) == release.images and name not in excluded:
             return Identity(name, f"{len(records)} images, as many as the {name} release", excluded)
     for folder in folder_names:
-        name = _named_in(folder)
+        name = _named_in(folder, releases)
         if name is not None and name not in excluded:
             return Identity(name, f"folder name {folder!r}", excluded)
     reason = f"{len(records)} images, no 'dataset' field or folder name naming a caption set"
@@ -184,7 +189,7 @@ class KarpathyCaptions(RSDataset):
         parsed = {path: self._read(path) for path in found}
         ids = {
             path: Identity(None, parsed[path].message, {}) if isinstance(parsed[path], RecordError)
-            else identify(parsed[path], self._folder_names(path))
+            else identify(parsed[path], self._folder_names(path), path.name)
             for path in found
         }
         mine = [p for p in found if ids[p].name == self.name]
