@@ -20,17 +20,6 @@ def distributed_state() -> Any | None:
     return PartialState()
 
 
-def load_model(model: str, *, seed: int = 0, device: str | None = None) -> Any:
-    """A preset name or a saved model folder, as every command loads it."""
-    from aerith.infer.vlm import AerithVLM
-    from aerith.models.presets import PRESETS
-
-    kwargs: dict[str, Any] = {"device": device}
-    if model in PRESETS:
-        kwargs["seed"] = seed
-    return AerithVLM.load(model, **kwargs)
-
-
 def scan_command(
     model: str,
     raster: Path,
@@ -45,20 +34,22 @@ def scan_command(
 ) -> ScanResult | None:
     """Run a scan from the command line; warnings go to ``echo`` as ``WARNING:`` lines.
 
-    The raster and settings are checked before the model loads, so bad input fails fast.
+    The raster and settings are checked before the model loads (``aerith.load_vlm``: a preset,
+    a saved model or a run folder of any model kind), so bad input fails fast.
     Returns the result on the main process, None on the others.
     """
     check_inputs(raster, config)
     state = distributed_state()
     if state is not None and device is None:
         device = str(state.device)
-    vlm = load_model(model, seed=seed, device=device)
+    from aerith.infer.load import load_vlm
+
+    vlm = load_vlm(model, seed=seed, device=device)
     main = state is None or state.is_main_process
-    if getattr(vlm, "is_random_init", False):
-        if hasattr(vlm, "_warned_random"):
-            vlm._warned_random = True  # said here, once, where users see it
+    if vlm.is_random_init:
+        vlm._warned_random = True  # the command says it itself, once, where users see it
         if main:
-            echo(f"WARNING: {model} has RANDOM weights: the scan's answers are noise, not predictions (the manifest and quicklook say so too)")
+            echo(f"WARNING: {vlm.random_weights_warning} The manifest and quicklook of this scan say so too.")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", NotGeoreferencedWarning)
         try:

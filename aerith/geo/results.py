@@ -12,13 +12,12 @@ import numpy as np
 
 import aerith
 from aerith.atomic import atomic_write_text
-from aerith.eval.classification import match_class
-from aerith.eval.parse_boxes import parse_boxes
 from aerith.geo import outputs
 from aerith.geo.merge import Detection, cut_sides, merge_detections
 from aerith.geo.raster import RasterSource, Stretch
 from aerith.geo.scan import MANIFEST, NO_CLASS, ScanConfig, ScanResult, config_dict
 from aerith.geo.tiles import TileGrid
+from aerith.parsing import match_class, parse_boxes
 
 RED, ORANGE, WHITE = (230, 25, 25), (255, 150, 0), (255, 255, 255)
 
