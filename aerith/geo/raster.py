@@ -15,8 +15,8 @@ processor do with one image):
 - 8-bit data is kept as is. Deeper data (16-bit, float) is stretched per band
   between its 2nd and 98th percentiles. The processor takes the percentiles of
   each image; a scan takes them **once per raster**, from a decimated read of
-  at most ``stats_size`` pixels a side (GDAL uses the raster's overviews when
-  it has them), so that neighbouring tiles share one stretch and a feature
+  at most ``stats_size`` pixels a side (the raster's overviews when it has
+  them, else every n-th pixel), so that neighbouring tiles share one stretch and a feature
   does not change brightness from tile to tile. Nodata pixels are left out of
   the percentiles. A raster no larger than ``stats_size`` is read whole, and a
   tile covering it is then stretched exactly as the processor stretches it.
@@ -30,6 +30,7 @@ processor do with one image):
 from __future__ import annotations
 
 import hashlib
+import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -236,8 +237,8 @@ class RasterSource:
         if self.dtype == "uint8" or self.palette is not None:
             self._stretch = Stretch()
             return self._stretch
-        shape = self._decimated_shape(stats_size)
-        data, valid = self._read(out_shape=shape)
+        data, valid = self._read_decimated(stats_size)
+        shape = valid.shape
         lo, hi = [], []
         for b in range(data.shape[0]):
             values = data[b][valid].astype(np.float64)
@@ -250,9 +251,34 @@ class RasterSource:
         self._stretch = Stretch(tuple(lo), tuple(hi), shape)
         return self._stretch
 
-    def _decimated_shape(self, max_side: int) -> tuple[int, int]:
-        scale = min(1.0, max_side / max(self.width, self.height))
-        return max(1, round(self.height * scale)), max(1, round(self.width * scale))
+    def _read_decimated(self, max_side: int) -> tuple[np.ndarray, np.ndarray]:
+        """The chosen bands at most ``max_side`` pixels a side, and their validity.
+
+        From the raster's overviews when it has them (GDAL picks the level); otherwise every
+        ``step``-th pixel, read in windows of about 512 px (GDAL's own decimation without
+        overviews ran at 10 s for a 2,048 px raster here, against 0.05 s for a full read).
+        """
+        if self.dataset.overviews(self.indexes[0]):
+            scale = min(1.0, max_side / max(self.width, self.height))
+            shape = (max(1, round(self.height * scale)), max(1, round(self.width * scale)))
+            return self._read(out_shape=shape)
+        from rasterio.windows import Window
+
+        step = max(1, math.ceil(max(self.width, self.height) / max_side))
+        chunk = step * max(1, 512 // step)
+        h, w = math.ceil(self.height / step), math.ceil(self.width / step)
+        data: np.ndarray | None = None
+        valid = np.empty((h, w), bool)
+        for y0 in range(0, self.height, chunk):
+            for x0 in range(0, self.width, chunk):
+                d, v = self._read(Window(x0, y0, min(chunk, self.width - x0), min(chunk, self.height - y0)))
+                if data is None:
+                    data = np.empty((d.shape[0], h, w), d.dtype)
+                d, v = d[:, ::step, ::step], v[::step, ::step]
+                ys, xs = y0 // step, x0 // step
+                data[:, ys : ys + d.shape[1], xs : xs + d.shape[2]] = d
+                valid[ys : ys + v.shape[0], xs : xs + v.shape[1]] = v
+        return data, valid
 
     def _to_rgb(self, data: np.ndarray, valid: np.ndarray, stretch: Stretch) -> np.ndarray:
         if self.palette is not None:
@@ -285,7 +311,7 @@ class RasterSource:
 
     def read_overview(self, max_side: int, stretch: Stretch) -> np.ndarray:
         """The whole raster decimated to at most ``max_side`` pixels a side, as ``(h, w, 3)`` uint8 RGB."""
-        data, valid = self._read(out_shape=self._decimated_shape(max_side))
+        data, valid = self._read_decimated(max_side)
         return self._to_rgb(data, valid, stretch)
 
     def describe(self) -> dict[str, Any]:

@@ -271,6 +271,25 @@ def test_16_bit_bands_are_chosen_and_stretched_once_per_raster_as_the_processor_
     assert stretch["method"].startswith("2-98 percentile") and stretch["from_read_of"] == [160, 160]
 
 
+@pytest.mark.parametrize("overviews", [False, True])
+def test_the_stretch_of_a_large_raster_comes_from_a_decimated_read(tmp_path, overviews):
+    from rasterio.enums import Resampling
+
+    from aerith.geo.raster import RasterSource, gdal_env
+
+    rng = np.random.default_rng(2)
+    data = rng.integers(100, 4000, size=(3, 512, 512)).astype(np.uint16)
+    path = write_geotiff(tmp_path / "big.tif", data, nodata=None)
+    if overviews:
+        with rasterio.open(path, "r+") as ds:
+            ds.build_overviews([2, 4], Resampling.nearest)
+    with gdal_env(), RasterSource.open(path) as src:
+        stretch = src.stretch(stats_size=128)
+    assert stretch.sample_shape == (128, 128)
+    full_lo, full_hi = np.percentile(data.reshape(3, -1).astype(float), [2, 98], axis=1)
+    assert np.allclose(stretch.lo, full_lo, rtol=0.05) and np.allclose(stretch.hi, full_hi, rtol=0.05)
+
+
 def test_nodata_and_empty_tiles_are_skipped_and_counted(tmp_path):
     rng = np.random.default_rng(1)
     data = rng.integers(1, 255, size=(3, 256, 256), dtype=np.uint8)
