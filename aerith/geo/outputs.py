@@ -27,7 +27,7 @@ _TAB10 = (
     (31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
     (140, 86, 75), (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207),
 )  # fmt: skip
-NO_CLASS_COLOUR = (90, 90, 90)
+NO_CLASS_COLOUR = (255, 255, 255)  # answers that name no class
 
 
 def class_colour(k: int) -> tuple[int, int, int]:
@@ -166,7 +166,14 @@ def _jsonable(v: Any) -> Any:
 
 
 def write_classmap(
-    path: Path, values: np.ndarray, class_names: Sequence[str], crs: Any, transform: Any, width: int, height: int
+    path: Path,
+    values: np.ndarray,
+    class_names: Sequence[str],
+    colours: Sequence[tuple[int, int, int]],
+    crs: Any,
+    transform: Any,
+    width: int,
+    height: int,
 ) -> Path:
     """The class map: one pixel per tile, value ``k + 1`` for class ``k``, 0 for skipped tiles.
 
@@ -198,7 +205,7 @@ def write_classmap(
             dst.update_tags(1, classes=json.dumps({str(k + 1): n for k, n in enumerate(class_names)}))
             dst.set_band_description(1, "scene class per tile (0 = skipped tile)")
             if dtype == "uint8":
-                dst.write_colormap(1, {0: (0, 0, 0, 0), **{k + 1: (*class_colour(k), 255) for k in range(len(class_names))}})
+                dst.write_colormap(1, {0: (0, 0, 0, 0), **{k + 1: (*c, 255) for k, c in enumerate(colours)}})
     return path
 
 

@@ -121,12 +121,12 @@ def write_results(
             values = np.zeros(grid.shape, np.uint16)
             for (t, _), (c, _) in zip(done, matched):
                 values[t.row, t.col] = (classes.index(c) if c is not None else len(classes)) + 1
+            colours = {n: outputs.class_colour(k) for k, n in enumerate(classes)} | {NO_CLASS: outputs.NO_CLASS_COLOUR}
             paths["classmap"] = outputs.write_classmap(
-                out / "classmap.tif", values, names, crs, src.transform, src.width, src.height
+                out / "classmap.tif", values, names, [colours[n] for n in names], crs, src.transform, src.width, src.height
             )
             counts = Counter(c if c is not None else NO_CLASS for c, _ in matched)
             results = {"tiles_per_class": {n: counts.get(n, 0) for n in names}, "answers_matching_no_class": counts.get(NO_CLASS, 0)}
-            colours = {n: outputs.class_colour(k) for k, n in enumerate(classes)} | {NO_CLASS: outputs.NO_CLASS_COLOUR}
             fills = [(_cell(grid, t.row, t.col), colours[c if c is not None else NO_CLASS]) for (t, _), (c, _) in zip(done, matched)]
             legend = [(f"{n} ({counts.get(n, 0)})", colours[n]) for n in names if counts.get(n, 0)]
             paths["quicklook"] = outputs.write_quicklook(

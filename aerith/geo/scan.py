@@ -241,26 +241,29 @@ def _model_name(vlm: Any) -> str:
     return str(getattr(vlm, "name", type(vlm).__name__))
 
 
-def _prepare_out(out: Path, overwrite: bool) -> None:
-    """Refuse a folder that holds something else than a scan; with ``overwrite``, clear an earlier scan."""
+def _check_out(out: Path) -> bool:
+    """Refuse a folder that holds something other than a scan; True when it holds an earlier scan."""
     if not out.exists():
-        return
+        return False
     if not out.is_dir():
         raise ScanError(f"--out {out} is a file, not a folder")
     entries = [p for p in out.iterdir() if not p.name.startswith(".")]
-    ours = {JOURNAL_DIR, MANIFEST} | {n for names in OUTPUT_NAMES.values() for n in names}
     if not entries:
-        return
-    foreign = [p.name for p in entries if p.name not in ours]
+        return False
+    ours = {JOURNAL_DIR, MANIFEST} | {n for names in OUTPUT_NAMES.values() for n in names}
+    foreign = sorted(p.name for p in entries if p.name not in ours)
     if foreign or not ((out / JOURNAL_DIR).is_dir() or (out / MANIFEST).is_file()):
-        raise ScanError(f"--out {out} is not empty and holds no scan (found {sorted(foreign)[:5]}); choose a new or empty folder")
-    if overwrite:
-        import shutil
+        raise ScanError(f"--out {out} is not empty and holds no scan (found {foreign[:5]}); choose a new or empty folder")
+    return True
 
-        shutil.rmtree(out / JOURNAL_DIR, ignore_errors=True)
-        for p in entries:
-            if p.is_file():
-                p.unlink()
+
+def _clear_out(out: Path) -> None:
+    """Remove an earlier scan's journal and outputs (only names a scan writes)."""
+    import shutil
+
+    shutil.rmtree(out / JOURNAL_DIR, ignore_errors=True)
+    for name in {MANIFEST} | {n for names in OUTPUT_NAMES.values() for n in names}:
+        (out / name).unlink(missing_ok=True)
 
 
 def run_scan(
@@ -301,8 +304,12 @@ def run_scan(
             "stats_size": config.stats_size,
         }
         journal = Journal(out, fingerprint)
+        # every process checks (so that all raise alike, none is left waiting); only the main one changes files
+        earlier = _check_out(out)
+        state.wait_for_everyone()
         if state.is_main_process:
-            _prepare_out(out, overwrite)
+            if earlier and overwrite:
+                _clear_out(out)
             out.mkdir(parents=True, exist_ok=True)
         state.wait_for_everyone()
         done, _ = journal.read()

@@ -70,6 +70,7 @@ def write_geotiff(path: Path, bands_first: np.ndarray, *, nodata=0, crs=f"EPSG:{
         compress="deflate", nodata=nodata,
     )
     profile.update(extra)
+    profile = {k: v for k, v in profile.items() if v is not None}  # None: leave the option out
     with rasterio.open(path, "w", **profile) as ds:
         ds.write(bands_first)
     return path

@@ -290,6 +290,29 @@ def test_the_stretch_of_a_large_raster_comes_from_a_decimated_read(tmp_path, ove
     assert np.allclose(stretch.lo, full_lo, rtol=0.05) and np.allclose(stretch.hi, full_hi, rtol=0.05)
 
 
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"tiled": False, "compress": "lzw"},  # striped
+        {"compress": "zstd", "BIGTIFF": "YES"},
+        {"compress": "jpeg", "photometric": "ycbcr", "nodata": None},  # lossy: compared loosely
+    ],
+    ids=["striped-lzw", "bigtiff-zstd", "jpeg-ycbcr"],
+)
+def test_geotiff_layouts_and_compressions_read_the_same_tiles(mosaic, tmp_path, options):
+    if options.get("tiled") is False:
+        options = {**options, "blockxsize": None, "blockysize": None}
+    path = write_geotiff(tmp_path / "variant.tif", np.moveaxis(mosaic.image, -1, 0), **options)
+    double = RecordingDouble()
+    result = scan(double, path, task="cap", out=tmp_path / "out", tile=192, overlap=0.0)
+    assert result.tiles["total"] == 4 and len(double.images) == 4
+    tile = double.images[0].astype(int)
+    if options["compress"] == "jpeg":
+        assert np.abs(tile - mosaic.image[:192, :192]).mean() < 8
+    else:
+        assert np.array_equal(tile, mosaic.image[:192, :192])
+
+
 def test_nodata_and_empty_tiles_are_skipped_and_counted(tmp_path):
     rng = np.random.default_rng(1)
     data = rng.integers(1, 255, size=(3, 256, 256), dtype=np.uint8)
