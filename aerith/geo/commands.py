@@ -8,16 +8,29 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from aerith.geo.errors import ScanError
 from aerith.geo.scan import NotGeoreferencedWarning, ScanConfig, ScanResult, check_inputs, run_scan
 
 
 def distributed_state() -> Any | None:
-    """accelerate's ``PartialState`` when launched with several processes (``accelerate launch``), else None."""
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+    """accelerate's ``PartialState`` when launched with several processes (``accelerate launch``), else None.
+
+    Raises:
+        ScanError: several processes were launched but accelerate set up fewer (each would scan every tile).
+    """
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
         return None
     from accelerate import PartialState
+    from accelerate.utils import parse_flag_from_env
 
-    return PartialState()
+    state = PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU"))
+    if state.num_processes != world:
+        raise ScanError(
+            f"launched as {world} processes (WORLD_SIZE) but accelerate set up {state.num_processes}: "
+            "on a machine without GPUs launch with ACCELERATE_USE_CPU=1 accelerate launch --multi_gpu --num_processes N"
+        )
+    return state
 
 
 def scan_command(

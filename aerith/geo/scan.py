@@ -333,7 +333,8 @@ def run_scan(
 
         return write_results(
             vlm, src, grid, config, stretch, records, out, fingerprint,
-            runs=[r["run"] for r in runs], last_run={"tiles": len(todo), "seconds": round(seconds, 3)},
+            runs=[r["run"] for r in runs],
+            last_run={"tiles": len(grid) - len(done), "processes": world, "seconds": round(seconds, 3)},
         )
 
 
