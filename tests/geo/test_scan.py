@@ -176,6 +176,14 @@ def test_an_interrupted_scan_resumes_at_the_first_unfinished_tile_to_identical_o
     assert _outputs(tmp_path / "resumed") == _outputs(tmp_path / "full")
 
 
+def test_a_finished_scan_re_merges_with_other_settings_without_the_model(mosaic, tmp_path):
+    scan(TruthDouble(mosaic), mosaic.path, task="vg", query="object", out=tmp_path / "vg", **TILE)
+    never = TruthDouble(mosaic, interrupt_at_call=1)  # any call would raise
+    result = scan(never, mosaic.path, task="vg", query="object", out=tmp_path / "vg", merge="nms", match_metric="iou", **TILE)
+    assert never.calls == 0 and result.tiles["run_now"] == 0
+    assert result.manifest["settings"]["merge"] == "nms" and result.results["objects"] == len(mosaic.boxes)
+
+
 class _ThreadState:
     """Two 'processes' as threads sharing a barrier, as accelerate's PartialState behaves."""
 
