@@ -224,7 +224,7 @@ def eval_(
 
 @app.command("scan")
 def scan_(
-    model: Annotated[str, typer.Argument(help="A preset name (aerith-tiny, aerith-7b, ...) or a saved model folder.")],
+    model: Annotated[str, typer.Argument(help="A preset name (aerith-tiny, instructblip-tiny, ...), a saved model folder or a training run folder.")],
     raster: Annotated[Path, typer.Argument(help="A raster GDAL reads: GeoTIFF (any size), or PNG/JPEG/TIFF (pixel coordinates).")],
     task: Annotated[str, typer.Option(help="vg: boxes of --query; cls: a class per tile from --classes; cap: a caption per tile.")],
     out: Annotated[Path, typer.Option(help="Output folder; an interrupted scan there is resumed.")],
