@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import tempfile
+import textwrap
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -244,13 +245,15 @@ def write_quicklook(
         draw.rectangle([x1 * sx, y1 * sy, max(x1 * sx, x2 * sx - 1), max(y1 * sy, y2 * sy - 1)], outline=(*colour, 255), width=line)
     font = ImageFont.load_default()
     row = 14
-    strip = row * (1 + len(legend)) + 8
+    title_lines = textwrap.wrap(title, width=max(20, (w - 8) // 6)) or [""]  # the default font is about 6 px a character
+    strip = row * (len(title_lines) + len(legend)) + 8
     canvas = Image.new("RGB", (w, h + strip), (255, 255, 255))
     canvas.paste(base.convert("RGB"), (0, strip))
     text = ImageDraw.Draw(canvas)
-    text.text((4, 3), title, fill=(0, 0, 0), font=font)
+    for i, line_text in enumerate(title_lines):
+        text.text((4, 3 + row * i), line_text, fill=(0, 0, 0), font=font)
     for i, (label, colour) in enumerate(legend):
-        y = 3 + row * (i + 1)
+        y = 3 + row * (len(title_lines) + i)
         text.rectangle([4, y + 2, 14, y + 11], fill=colour)
         text.text((20, y), label, fill=(0, 0, 0), font=font)
     with atomic_path(path) as tmp:
