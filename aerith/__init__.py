@@ -16,13 +16,20 @@ _LAZY = {
     "AerithForConditionalGeneration": "aerith.models.modeling_aerith",
     "AerithProcessor": "aerith.models.processing_aerith",
     "AerithVLM": "aerith.infer.vlm",
+    "InstructBlipVLM": "aerith.infer.instructblip",
+    "load_vlm": "aerith.infer.load",
     "list_presets": "aerith.models.presets",
 }
+
+
+_SUBPACKAGES = ("geo",)  # `aerith.geo.scan(...)` after a plain `import aerith`
 
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f"aerith.{name}")
     raise AttributeError(f"module 'aerith' has no attribute {name!r}")
 
 

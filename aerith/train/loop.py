@@ -25,13 +25,11 @@ import torch
 from torch.utils.data import DataLoader
 
 from aerith.atomic import atomic_dir, atomic_write_text
+from aerith.runs import CHECKPOINT_PREFIX, FINAL, STATE_FILE, checkpoints
 from aerith.train.backbones import Backbone, load_backbone
 from aerith.train.config import TrainConfig, dump_config
 from aerith.train.data import InstructionFn, MicroBatches, Mixture, default_instruction_fn, load_sources
 
-CHECKPOINT_PREFIX = "checkpoint-"
-FINAL = "checkpoint-final"
-STATE_FILE = "trainer_state.json"
 
 
 class NonFiniteLossError(RuntimeError):
@@ -78,12 +76,6 @@ def lr_lambda(step: int, warmup: int, max_steps: int, schedule: str, min_ratio: 
     progress = min(1.0, max((step - warmup) / max(1, max_steps - warmup), time_progress))
     decay = 0.5 * (1 + math.cos(math.pi * progress)) if schedule == "cosine" else 1 - progress
     return min_ratio + (1 - min_ratio) * decay
-
-
-def checkpoints(run_dir: Path) -> list[Path]:
-    """Step checkpoints of a run, oldest first (``checkpoint-final`` not included)."""
-    found = [p for p in run_dir.glob(f"{CHECKPOINT_PREFIX}*") if p.is_dir() and p.name[len(CHECKPOINT_PREFIX) :].isdigit()]
-    return sorted(found, key=lambda p: int(p.name[len(CHECKPOINT_PREFIX) :]))
 
 
 def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
