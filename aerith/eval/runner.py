@@ -4,9 +4,10 @@
 ``generate(images, prompts, batch_size=...) -> list[str]``) every sample of a
 benchmark, appending one JSON line per answer to ``predictions.jsonl`` and flushing
 after each batch (an image that cannot be read is counted in ``counts["unreadable"]``,
-listed in ``unreadable_images`` and scored as a missing answer: the benchmark goes on); run it again on the same folder and the samples already answered
-are not asked again (a partial last line from an interrupted run is dropped and
-redone). Scores are always computed from ``predictions.jsonl``.
+listed in ``unreadable_images`` and scored as a missing answer: the benchmark goes
+on); run it again on the same folder and the samples already answered are not asked
+again (a partial last line from an interrupted run is dropped and redone). Scores are
+always computed from ``predictions.jsonl``.
 
 :func:`score_predictions` scores another model's answers, a JSONL file of
 ``{"id": ..., "answer": ...}`` records (``"prediction"`` is accepted for
@@ -367,15 +368,16 @@ def evaluate(
     with open(pred_path, "a", encoding="utf-8") as log, _progress(progress) as bar:
         task = bar.add_task(f"{bench.name} ({split})", total=len(items), completed=len(items) - len(todo), rate="")
         for start in range(0, len(todo), batch_size):
+            batch = todo[start : start + batch_size]
             chunk, images = [], []
-            for it in todo[start : start + batch_size]:
+            for it in batch:
                 try:
                     images.append(load_image(it.sample, bench.crop_to_box))
                     chunk.append(it)
                 except ImageReadError as err:  # counted and scored as missing; the benchmark goes on
                     unreadable.append({"id": it.id, "image": str(it.sample.image), "reason": str(err)})
             if not chunk:
-                bar.update(task, advance=len(todo[start : start + batch_size]))
+                bar.update(task, advance=len(batch))
                 continue
             tic = time.perf_counter()
             answers = model.generate(images, [prompts[it.id] for it in chunk], batch_size=batch_size, **kwargs)
@@ -393,7 +395,7 @@ def evaluate(
             log.flush()
             os.fsync(log.fileno())
             generated += len(chunk)
-            bar.update(task, advance=len(todo[start : start + batch_size]), rate=f"{generated / seconds:.2f} img/s" if seconds else "")
+            bar.update(task, advance=len(batch), rate=f"{generated / seconds:.2f} img/s" if seconds else "")
 
     predictions = read_predictions(pred_path)
     results, per_sample = score(bench, items, predictions, ctx, split=split)
