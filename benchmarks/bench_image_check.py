@@ -68,7 +68,7 @@ def _per_image_us(fn: Callable[[Path], object], paths: list[Path]) -> float:
 def run() -> dict:
     import os
 
-    from aerith.data.io import check_image, image_size, load_rgb
+    from aerith.imageio import check_image, image_size, load_rgb
 
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     rows = []

@@ -6,7 +6,7 @@ from PIL import Image
 
 from aerith.data import DatasetNotFoundError, ImageReadError, RecordError, Sample, SkippedRecordsWarning, list_datasets, load_dataset
 from aerith.data.errors import BadRecords
-from aerith.data.io import image_size, load_rgb
+from aerith.imageio import image_size, load_rgb
 
 
 def test_sample_normalises_fields(tmp_path):

@@ -320,7 +320,7 @@ def render_sample(sample: Sample, title: str | None = None):
     """
     from PIL import Image, ImageDraw, ImageFont
 
-    from aerith.data.io import load_rgb
+    from aerith.imageio import load_rgb
 
     image = load_rgb(sample.image, bands=sample.meta.get("bands"))
     w, h = image.size

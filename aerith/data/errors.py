@@ -14,11 +14,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
+from aerith.errors import DataError, ImageReadError
+
 OnBad = Literal["raise", "skip"]
-
-
-class DataError(ValueError):
-    """Base class of every data problem Aerith reports."""
 
 
 class DatasetNotFoundError(DataError, FileNotFoundError):
@@ -92,14 +90,6 @@ class RecordError(DataError):
         if field is not None:
             where += f", field {field!r}"
         super().__init__(f"{where}: {message}")
-
-
-class ImageReadError(DataError):
-    """An image file is missing, unreadable or of a layout Aerith cannot use."""
-
-    def __init__(self, path: str | Path, message: str) -> None:
-        self.path = Path(path)
-        super().__init__(f"{self.path}: {message}")
 
 
 class SkippedRecordsWarning(UserWarning):

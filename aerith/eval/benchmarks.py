@@ -66,7 +66,7 @@ def sample_image_size(sample: Sample) -> tuple[int, int]:
     """``(width, height)`` of a sample's image: from ``meta["image_size"]`` when the loader read it."""
     size = sample.meta.get("image_size")
     if size is None:
-        from aerith.data.io import image_size
+        from aerith.imageio import image_size
 
         size = image_size(sample.image)
     return int(size[0]), int(size[1])

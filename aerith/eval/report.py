@@ -211,7 +211,7 @@ def grounding_png(path: Path, records: Sequence[dict[str, Any]], ctx: Context, t
     from matplotlib.patches import Rectangle
 
     from aerith.boxes import box_iou
-    from aerith.data.io import load_rgb
+    from aerith.imageio import load_rgb
 
     shown = [r for r in records if r["status"] != "extra"][:n]
     cols = min(4, len(shown))

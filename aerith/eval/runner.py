@@ -97,7 +97,7 @@ def eval_items(
 
 def load_image(sample: Sample, crop_to_box: bool = False) -> Any:
     """The sample's image as RGB ``PIL.Image`` (bands from ``meta["bands"]``), cropped to its box if asked."""
-    from aerith.data.io import load_rgb
+    from aerith.imageio import load_rgb
 
     image = load_rgb(sample.image, sample.meta.get("bands"))
     if crop_to_box and sample.box is not None:
@@ -400,7 +400,7 @@ def evaluate(
     predictions = read_predictions(pred_path)
     results, per_sample = score(bench, items, predictions, ctx, split=split)
     results = {"model": name, "random_weights": random_init, **results}
-    # unreadable images (aerith.data.io.ImageReadError) have no answer: scored as missing, counted apart
+    # unreadable images (aerith.imageio.ImageReadError) have no answer: scored as missing, counted apart
     results["counts"]["unreadable"] = len(unreadable)
     results["unreadable_images"] = unreadable[:MAX_LISTED_IDS]
     results["generation"] = {

@@ -9,7 +9,7 @@ import torch
 from transformers import BatchFeature, ProcessorMixin
 from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
 
-from aerith.data.io import load_rgb
+from aerith.imageio import load_rgb
 from aerith.models.tokenizer import CHAT_TOKENS, IMAGE_TOKEN, TASK_TOKENS
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)

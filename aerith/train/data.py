@@ -43,7 +43,7 @@ def canonical_instruction(sample: Any, *, classes: Sequence[str] | None = None, 
     on the 0-1000 grid.
     """
     from aerith.boxes import format_box, to_grid
-    from aerith.data.io import load_rgb
+    from aerith.imageio import load_rgb
     from aerith.prompts import caption_prompt, classify_prompt, ground_prompt, vqa_prompt
 
     if sample.task == "vg":

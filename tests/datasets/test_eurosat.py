@@ -4,7 +4,7 @@ import tifffile
 
 from aerith.data import DataError, RecordError, load_dataset
 from aerith.data.datasets.eurosat import BAND_NAMES, EuroSAT, EuroSATMS
-from aerith.data.io import load_rgb
+from aerith.imageio import load_rgb
 from tests.data.eurosat.data import CLASSES, PER_CLASS
 from tests.data.eurosat.data import write_fake as write_rgb
 from tests.data.eurosat_ms.data import LAYOUT

@@ -9,7 +9,7 @@ from aerith.data import DatasetNotFoundError, ImageReadError, RecordError, Skipp
 from aerith.data.datasets.aid import AID
 from aerith.data.datasets.folder import class_key, find_child, is_image_file
 from aerith.data.datasets.ucm import UCMerced
-from aerith.data.io import load_rgb
+from aerith.imageio import load_rgb
 from tests.data.aid.data import write_fake as write_aid
 from tests.data.ucm.data import write_fake as write_ucm
 

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from aerith.data import ImageReadError
-from aerith.data.io import check_image, image_size, load_rgb, read_array
+from aerith.imageio import check_image, image_size, load_rgb, read_array
 from tests.data.tiff.data import VARIANTS, write_all, write_bomb
 
 

@@ -16,7 +16,7 @@ from aerith.data.errors import (
     RecordError,
     archive_hint,
 )
-from aerith.data.io import check_image
+from aerith.imageio import check_image
 from aerith.data.sample import Sample
 
 VerifyImages = bool | Literal["header", "full"] | None
@@ -73,7 +73,7 @@ class RSDataset(Sequence[Sample]):
     The index is built in ``__init__`` and never per item.
 
     Unreadable images are found by one mechanism for every loader: with
-    ``verify_images`` (``"header"``: :func:`aerith.data.io.check_image` on each
+    ``verify_images`` (``"header"``: :func:`aerith.imageio.check_image` on each
     distinct image of the split, about as fast as opening it; ``"full"``: decode
     it), an image that will not read makes each of its samples a bad record
     (file = the image, field ``"image"``), raised or counted like any other.

@@ -12,7 +12,7 @@ from typing import ClassVar
 
 from aerith.data.datasets.base import RSDataset
 from aerith.data.errors import DatasetNotFoundError, ImageReadError, RecordError
-from aerith.data.io import image_size as read_image_size
+from aerith.imageio import image_size as read_image_size
 from aerith.data.sample import Box, Sample
 
 CATEGORIES = (

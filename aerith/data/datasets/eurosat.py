@@ -23,7 +23,7 @@ Datasheet:
         (default 0.7/0.1/0.2). The same seed splits both copies alike.
     Choices: a multispectral sample carries ``meta["bands"] = (3, 2, 1)``
         (B04, B03, B02 in stored order) and ``meta["band_names"]``; pass
-        ``bands=sample.meta["bands"]`` to :func:`aerith.data.io.load_rgb` for
+        ``bands=sample.meta["bands"]`` to :func:`aerith.imageio.load_rgb` for
         true colour. Each loader checks the first image it indexes so that the
         RGB loader pointed at the 13-band copy (or the reverse) fails with a
         clear message instead of yielding false colours.
@@ -38,7 +38,7 @@ from typing import Any, ClassVar
 
 from aerith.data.datasets.folder import FolderClassificationDataset, find_paths, layout_candidates
 from aerith.data.errors import DataError, DatasetNotFoundError, ImageReadError
-from aerith.data.io import read_array
+from aerith.imageio import read_array
 
 CLASSES: tuple[str, ...] = (
     "AnnualCrop", "Forest", "HerbaceousVegetation", "Highway", "Industrial",

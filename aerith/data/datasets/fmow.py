@@ -52,7 +52,7 @@ from aerith.data.datasets.base import ClassificationDataset, VerifyImages
 from aerith.data.datasets.folder import class_key, find_paths, is_image_file, layout_candidates, match_class_folders
 from aerith.data.datasets.locate import pick_one
 from aerith.data.errors import DataError, DatasetNotFoundError, ImageReadError, OnBad, RecordError
-from aerith.data.io import image_size
+from aerith.imageio import image_size
 from aerith.data.sample import Sample
 from aerith.data.splits import read_split_file, select_by_name
 

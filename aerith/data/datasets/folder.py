@@ -24,7 +24,7 @@ Rules shared by every such loader:
   :class:`~aerith.data.errors.SkippedRecordsWarning` naming their kinds;
   hidden files and the ones Windows writes (``.DS_Store``, ``Thumbs.db``,
   ``desktop.ini``) are system files and are not counted. The
-  image is opened by its content when read (:func:`aerith.data.io.load_rgb`),
+  image is opened by its content when read (:func:`aerith.imageio.load_rgb`),
   which raises :class:`~aerith.data.errors.ImageReadError` naming an
   unreadable file; ``verify_images`` checks each image of the chosen split at
   index time instead (by default when ``on_bad="skip"``, see
