@@ -323,7 +323,7 @@ class InstructBlipEngine(Engine):
         return self.prepare_prompt(text.strip(), images[0])
 
     def prepare_prompt(self, prompt: str, image: Any) -> PreparedInput:
-        from aerith.data.io import load_rgb
+        from aerith.imageio import load_rgb
 
         with self.tokenizer_lock:
             n_text = len(self.tokenizer(prompt)["input_ids"])
