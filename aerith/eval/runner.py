@@ -3,9 +3,11 @@
 :func:`evaluate` asks a model (an :class:`~aerith.infer.vlm.AerithVLM` or anything with
 ``generate(images, prompts, batch_size=...) -> list[str]``) every sample of a
 benchmark, appending one JSON line per answer to ``predictions.jsonl`` and flushing
-after each batch; run it again on the same folder and the samples already answered
-are not asked again (a partial last line from an interrupted run is dropped and
-redone). Scores are always computed from ``predictions.jsonl``.
+after each batch (an image that cannot be read is counted in ``counts["unreadable"]``,
+listed in ``unreadable_images`` and scored as a missing answer: the benchmark goes
+on); run it again on the same folder and the samples already answered are not asked
+again (a partial last line from an interrupted run is dropped and redone). Scores are
+always computed from ``predictions.jsonl``.
 
 :func:`score_predictions` scores another model's answers, a JSONL file of
 ``{"id": ..., "answer": ...}`` records (``"prediction"`` is accepted for
@@ -47,6 +49,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from aerith.atomic import atomic_write_bytes, atomic_write_text
+from aerith.data.errors import ImageReadError
 from aerith.data.sample import Sample
 from aerith.eval.benchmarks import Benchmark, Context, get_benchmark, get_suite, sample_image_size
 from aerith.eval.distributed import SHARED_ERRORS, Processes
@@ -55,6 +58,7 @@ PREDICTIONS = "predictions.jsonl"
 SHARD_PREFIX = "predictions.rank"
 RUN_INFO = "run.json"
 RESULT_FILES = ("results.md", "results.json")
+_Answered = tuple[int, float, list[dict[str, str]]]  # answered, seconds in generate, unreadable images
 # a bare-list box answer file with at least this many boxes, all inside their images in pixels, gets a warning
 PIXEL_HINT_MIN_BOXES = 10
 MAX_LISTED_IDS = 20
@@ -116,7 +120,7 @@ def eval_items(
 
 def load_image(sample: Sample, crop_to_box: bool = False) -> Any:
     """The sample's image as RGB ``PIL.Image`` (bands from ``meta["bands"]``), cropped to its box if asked."""
-    from aerith.data.io import load_rgb
+    from aerith.imageio import load_rgb
 
     image = load_rgb(sample.image, sample.meta.get("bands"))
     if crop_to_box and sample.box is not None:
@@ -568,30 +572,36 @@ def evaluate(
     mine = procs.shard([todo[i : i + batch_size] for i in range(0, len(todo), batch_size)])
     error: BaseException | None = None
     seconds = 0.0
+    answered: _Answered = (0, 0.0, [])
     try:
-        seconds = _answer(model, bench, ctx, mine, prompts, shard_path(out_dir, procs), kwargs, batch_size,
-                          progress=progress and procs.main, label=f"{bench.name} ({split})", name=name)
+        answered = _answer(model, bench, ctx, mine, prompts, shard_path(out_dir, procs), kwargs, batch_size,
+                           progress=progress and procs.main, label=f"{bench.name} ({split})", name=name)
     except SHARED_ERRORS as err:
         error = err
-    shares = procs.gather((sum(len(b) for b in mine), seconds), error)
+    shares = procs.gather(answered, error)
 
     def finish() -> dict[str, Any]:
         merge_predictions(out_dir, items)
         predictions = read_predictions(out_dir / PREDICTIONS)
         results, per_sample = score(bench, items, predictions, ctx, split=split)
         results = {"model": name, "random_weights": random_init, **results}
-        wall = max(s for _, s in shares)
+        # unreadable images (aerith.imageio.ImageReadError) have no answer: scored as missing, counted apart
+        unreadable = [u for _, _, part in shares for u in part]
+        results["counts"]["unreadable"] = len(unreadable)
+        results["unreadable_images"] = unreadable[:MAX_LISTED_IDS]
+        generated = sum(n for n, _, _ in shares)
+        wall = max(s for _, s, _ in shares)
         results["generation"] = {
-            "generated": len(todo),
+            "generated": generated,
             "resumed": len(items) - len(todo),
             "batch_size": batch_size,
             "processes": procs.world,
             "seconds": wall,
-            "images_per_s": len(todo) / wall if wall else None,
+            "images_per_s": generated / wall if wall else None,
             **info["generation"],
         }
         if procs.world > 1:
-            results["generation"]["per_process"] = [{"generated": n, "seconds": s} for n, s in shares]
+            results["generation"]["per_process"] = [{"generated": n, "seconds": s} for n, s, _ in shares]
         return _finish(out_dir, results, items, per_sample, ctx, bench, PREDICTIONS)
 
     return procs.on_main(finish)
@@ -600,19 +610,31 @@ def evaluate(
 def _answer(
     model: Generator, bench: Benchmark, ctx: Context, batches: Sequence[Sequence[EvalItem]], prompts: Mapping[str, str],
     log_path: Path, kwargs: Mapping[str, Any], batch_size: int, *, progress: bool, label: str, name: str,
-) -> float:
+) -> _Answered:
     """Ask ``batches`` in turn, appending one line per answer to ``log_path`` (fsynced per batch).
 
+    An image that cannot be read is left out of its batch and listed (``{"id", "image", "reason"}``).
+
     Returns:
-        Seconds spent inside ``model.generate``.
+        ``(samples answered, seconds spent inside model.generate, unreadable images)``.
     """
     _open_for_append(log_path)
     total = sum(len(b) for b in batches)
     seconds, generated = 0.0, 0
+    unreadable: list[dict[str, str]] = []
     with open(log_path, "a", encoding="utf-8") as log, _progress(progress) as bar:
         task = bar.add_task(label, total=total, completed=0, rate="")
-        for chunk in batches:
-            images = [load_image(it.sample, bench.crop_to_box) for it in chunk]
+        for batch in batches:
+            chunk, images = [], []
+            for it in batch:
+                try:
+                    images.append(load_image(it.sample, bench.crop_to_box))
+                    chunk.append(it)
+                except ImageReadError as err:  # counted and scored as missing; the benchmark goes on
+                    unreadable.append({"id": it.id, "image": str(it.sample.image), "reason": str(err)})
+            if not chunk:
+                bar.update(task, advance=len(batch))
+                continue
             tic = time.perf_counter()
             answers = model.generate(images, [prompts[it.id] for it in chunk], batch_size=batch_size, **kwargs)
             seconds += time.perf_counter() - tic
@@ -629,8 +651,8 @@ def _answer(
             log.flush()
             os.fsync(log.fileno())
             generated += len(chunk)
-            bar.update(task, advance=len(chunk), rate=f"{generated / seconds:.2f} img/s" if seconds else "")
-    return seconds
+            bar.update(task, advance=len(batch), rate=f"{generated / seconds:.2f} img/s" if seconds else "")
+    return generated, seconds, unreadable
 
 
 def score_predictions(

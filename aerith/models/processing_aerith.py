@@ -6,10 +6,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-from transformers import BatchFeature, ProcessorMixin
+from transformers import AutoProcessor, BatchFeature, ProcessorMixin
 from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
 
-from aerith.data.io import load_rgb
+from aerith.imageio import load_rgb
+from aerith.models.configuration_aerith import AerithConfig
 from aerith.models.tokenizer import CHAT_TOKENS, IMAGE_TOKEN, TASK_TOKENS
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -17,12 +18,49 @@ CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)  # DINOv3's LVD-1689M weights use ImageNet statistics
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
-# Llama-2 chat format; the jinja twin below gives the same string through apply_chat_template.
+# Llama-2 chat format. One trained example is ``[INST] <image>\n{prompt} [/INST]`` then
+# ``" " + answer + eos`` (aerith.train.collate); the jinja template below renders a single user
+# turn as exactly that prompt (format_prompt), and a conversation as Llama-2 does, each finished
+# turn as one trained example and the next starting with bos:
+#   [INST] <image>\n{q1} [/INST] {a1}</s><s>[INST] {q2} [/INST]
+# Within a user turn the images come first, as in training, then the text parts (stripped,
+# joined by newlines). A system message becomes Llama-2's <<SYS>> block in the first user
+# turn; Aerith's recipes never train with one. The tokenizer adds the first bos itself.
 USER_TEMPLATE = CHAT_TOKENS[0] + " " + IMAGE_TOKEN + "\n{prompt} " + CHAT_TOKENS[1]
 CHAT_TEMPLATE = (
+    "{%- set ns = namespace(system='', turns=0, expect='user') -%}"
+    "{%- for m in messages -%}"
+    "{%- set turn = namespace(texts=[], images='') -%}"
+    "{%- if m['content'] is string -%}{%- set turn.texts = [m['content'] | trim] -%}"
+    "{%- else -%}{%- for c in m['content'] -%}"
+    "{%- if c['type'] in ['image', 'image_url'] -%}{%- set turn.images = turn.images ~ '" + IMAGE_TOKEN + "\\n' -%}"
+    "{%- elif c['type'] == 'text' -%}{%- set turn.texts = turn.texts + [c['text'] | trim] -%}"
+    "{%- else -%}{{ raise_exception('unsupported content type ' ~ c['type'] ~ '; use text or image') }}"
+    "{%- endif -%}{%- endfor -%}{%- endif -%}"
+    "{%- set text = turn.texts | join('\\n') | trim -%}"
+    "{%- if m['role'] == 'system' -%}"
+    "{%- if ns.turns > 0 or ns.expect != 'user' or ns.system -%}"
+    "{{ raise_exception('a system message may only open the conversation') }}{%- endif -%}"
+    "{%- set ns.system = '<<SYS>>\\n' ~ text ~ '\\n<</SYS>>\\n\\n' -%}"
+    "{%- elif m['role'] == 'user' -%}"
+    "{%- if ns.expect != 'user' -%}{{ raise_exception('user and assistant messages must alternate, starting with user') }}{%- endif -%}"
+    "{%- if ns.turns > 0 -%}{{ bos_token }}{%- endif -%}"
+    "{{ '[INST] ' ~ ns.system ~ turn.images ~ text ~ ' [/INST]' }}"
+    "{%- set ns.system = '' -%}{%- set ns.expect = 'assistant' -%}"
+    "{%- elif m['role'] == 'assistant' -%}"
+    "{%- if ns.expect != 'assistant' -%}{{ raise_exception('user and assistant messages must alternate, starting with user') }}{%- endif -%}"
+    "{%- if turn.images -%}{{ raise_exception('assistant messages cannot hold images') }}{%- endif -%}"
+    "{{ ' ' ~ text ~ eos_token }}{%- set ns.turns = ns.turns + 1 -%}{%- set ns.expect = 'user' -%}"
+    "{%- else -%}{{ raise_exception('unknown role ' ~ m['role'] ~ '; use system, user or assistant') }}"
+    "{%- endif -%}"
+    "{%- endfor -%}"
+)
+# The template saved with checkpoints written before multi-turn support; it glued answers to
+# [/INST] without the trained space, so loading such a checkpoint swaps in CHAT_TEMPLATE.
+LEGACY_CHAT_TEMPLATES = (
     "{% for m in messages %}{% if m['role'] == 'user' %}[INST] "
     "{% for c in m['content'] %}{% if c['type'] == 'image' %}<image>\n{% else %}{{ c['text'] }}{% endif %}{% endfor %}"
-    " [/INST]{% else %}{% for c in m['content'] %}{{ c['text'] }}{% endfor %}</s>{% endif %}{% endfor %}"
+    " [/INST]{% else %}{% for c in m['content'] %}{{ c['text'] }}{% endfor %}</s>{% endif %}{% endfor %}",
 )
 
 
@@ -41,6 +79,15 @@ def square_image_processor(size: int, mean: Sequence[float], std: Sequence[float
         image_std=list(std),
         do_convert_rgb=True,
     )
+
+
+def _flat_images(images: Any) -> list:
+    """One image, a list, or a list of lists (one per conversation, as ``apply_chat_template`` passes them)."""
+    if images is None:
+        return []
+    if not isinstance(images, (list, tuple)):
+        return [images]
+    return [im for item in images for im in (item if isinstance(item, (list, tuple)) else [item])]
 
 
 class AerithProcessor(ProcessorMixin):
@@ -66,7 +113,9 @@ class AerithProcessor(ProcessorMixin):
     ) -> None:
         self.num_image_tokens = int(num_image_tokens)
         self.bands = list(bands) if bands is not None else None
-        super().__init__(clip_image_processor, dino_image_processor, tokenizer, chat_template=chat_template or CHAT_TEMPLATE)
+        if chat_template is None or chat_template in LEGACY_CHAT_TEMPLATES:
+            chat_template = CHAT_TEMPLATE
+        super().__init__(clip_image_processor, dino_image_processor, tokenizer, chat_template=chat_template)
         self.image_token = IMAGE_TOKEN
         self.image_token_id = tokenizer.convert_tokens_to_ids(IMAGE_TOKEN)
         self.task_tokens = dict(TASK_TOKENS)
@@ -81,13 +130,60 @@ class AerithProcessor(ProcessorMixin):
 
     # -- text ---------------------------------------------------------------------------------------
     def format_prompt(self, prompt: str) -> str:
-        """The chat text for one user turn with one image: ``[INST] <image>\\n{prompt} [/INST]``."""
+        """The chat text for one user turn with one image: ``[INST] <image>\\n{prompt} [/INST]``.
+
+        To tokenise a user's prompt, prefer :meth:`encode_prompt`, which keeps control strings typed
+        in it as text.
+        """
         if IMAGE_TOKEN in prompt:
             raise ValueError(f"the prompt already holds {IMAGE_TOKEN}; pass the bare instruction: {prompt!r}")
         return USER_TEMPLATE.format(prompt=prompt.strip())
 
     def expand_image_tokens(self, text: str) -> str:
         return text.replace(IMAGE_TOKEN, IMAGE_TOKEN * self.num_image_tokens)
+
+    def control_strings(self) -> list[str]:
+        """Strings the tokenizer maps to control tokens (``</s>``, ``<image>``, ``[INST]``, task tokens ...), longest first."""
+        found = set(self.tokenizer.all_special_tokens) | set(self.tokenizer.get_added_vocab())
+        found |= {IMAGE_TOKEN, *CHAT_TOKENS, *TASK_TOKENS.values()}
+        return sorted((t for t in found if t), key=len, reverse=True)
+
+    def encode_prompt(self, prompt: str) -> list[int]:
+        """Token ids of one user turn with its image tokens: ``[INST] <image>*N\n{prompt} [/INST]``.
+
+        The user's text is text: control strings typed in it (``</s>``, ``[INST]``, ``<image>``, a task
+        token after the first word) become ordinary tokens, never control tokens, so a prompt cannot
+        end a turn, forge one or add image slots. A prompt without them is tokenised exactly as in
+        training (the whole formatted string at once).
+        """
+        prompt = prompt.strip()
+        lead = next((t for t in TASK_TOKENS.values() if prompt.startswith(t)), "")
+        body = prompt[len(lead) :]
+        controls = [c for c in self.control_strings() if c in body]
+        if not controls:
+            return self.tokenizer(self.expand_image_tokens(USER_TEMPLATE.format(prompt=prompt)))["input_ids"]
+        head, tail = USER_TEMPLATE.split("{prompt}")
+        ids = self.tokenizer(self.expand_image_tokens(head + lead))["input_ids"]
+        ids += self._encode_as_text(body)
+        ids += self.tokenizer(tail, add_special_tokens=False)["input_ids"]
+        return ids
+
+    def _encode_as_text(self, text: str) -> list[int]:
+        """Encode ``text`` with every control string in it broken into ordinary tokens."""
+        import re
+
+        pattern = re.compile("|".join(re.escape(c) for c in self.control_strings()))
+        ids: list[int] = []
+        pos = 0
+        for m in pattern.finditer(text):
+            pieces = [text[pos : m.start()], m.group()[:1], m.group()[1:]]
+            for piece in pieces:
+                if piece:
+                    ids += self.tokenizer(piece, add_special_tokens=False, split_special_tokens=True)["input_ids"]
+            pos = m.end()
+        if text[pos:]:
+            ids += self.tokenizer(text[pos:], add_special_tokens=False, split_special_tokens=True)["input_ids"]
+        return ids
 
     # -- images -------------------------------------------------------------------------------------
     def load_images(self, images: Sequence[Any], bands: Sequence[int] | None = None) -> list:
@@ -107,6 +203,7 @@ class AerithProcessor(ProcessorMixin):
         images: Any = None,
         text: str | Sequence[str] | None = None,
         *,
+        prompts: Sequence[str] | None = None,
         bands: Sequence[int] | None = None,
         padding: bool | str = True,
         padding_side: str | None = None,
@@ -118,14 +215,18 @@ class AerithProcessor(ProcessorMixin):
         Args:
             images: one image or a list (path, PIL image, numpy array); ``None`` for text only.
             text: chat text(s) as made by :meth:`format_prompt`.
+            prompts: instead of ``text``, bare user instructions, one per image, encoded by
+                :meth:`encode_prompt` (control strings in them stay text).
             padding_side: ``"left"`` for batched generation, ``"right"`` for training.
         Returns:
             ``input_ids``, ``attention_mask`` and, with images, ``pixel_values`` and ``dino_pixel_values``.
         """
+        if prompts is not None:
+            return self._from_prompts(images, prompts, bands=bands, padding_side=padding_side, return_tensors=return_tensors)
         if text is None:
             raise ValueError("AerithProcessor needs text")
         texts = [text] if isinstance(text, str) else list(text)
-        image_list = [] if images is None else (list(images) if isinstance(images, (list, tuple)) else [images])
+        image_list = _flat_images(images)
         n_placeholders = sum(t.count(IMAGE_TOKEN) for t in texts)
         if n_placeholders != len(image_list):
             raise ValueError(f"{len(image_list)} image(s) given for {n_placeholders} {IMAGE_TOKEN} placeholder(s) in the text")
@@ -138,6 +239,19 @@ class AerithProcessor(ProcessorMixin):
             data.update(self.process_images(image_list, bands))
         return BatchFeature(data=data, tensor_type=return_tensors)
 
+    def _from_prompts(self, images: Any, prompts: Sequence[str], *, bands, padding_side, return_tensors) -> BatchFeature:
+        image_list = list(images) if isinstance(images, (list, tuple)) else [images]
+        if len(image_list) != len(prompts):
+            raise ValueError(f"{len(image_list)} image(s) given for {len(prompts)} prompt(s)")
+        rows = [self.encode_prompt(p) for p in prompts]
+        width = max(len(r) for r in rows)
+        pad = self.tokenizer.pad_token_id
+        left = (padding_side or self.tokenizer.padding_side) == "left"
+        ids = [([pad] * (width - len(r)) + r) if left else (r + [pad] * (width - len(r))) for r in rows]
+        mask = [([0] * (width - len(r)) + [1] * len(r)) if left else ([1] * len(r) + [0] * (width - len(r))) for r in rows]
+        data = {"input_ids": ids, "attention_mask": mask, **self.process_images(image_list, bands)}
+        return BatchFeature(data=data, tensor_type=return_tensors)
+
     def batch_decode(self, *args, **kwargs):
         return self.tokenizer.batch_decode(*args, **kwargs)
 
@@ -145,4 +259,7 @@ class AerithProcessor(ProcessorMixin):
         return self.tokenizer.decode(*args, **kwargs)
 
 
-__all__ = ["AerithProcessor", "square_image_processor"]
+# Next to the class, so that AutoProcessor knows it wherever it is imported (see aerith.models.auto).
+AutoProcessor.register(AerithConfig, AerithProcessor, exist_ok=True)
+
+__all__ = ["CHAT_TEMPLATE", "AerithProcessor", "square_image_processor"]
