@@ -2,9 +2,10 @@
 
 Each ``benchmarks/bench_<name>.py`` defines ``run() -> dict`` and
 ``to_markdown(result) -> str``, and may define ``skip_reason() -> str | None`` to say it
-cannot run on this machine (its section of RESULTS.md is then kept as it was). Every number a script reports is a ratio
-against a baseline measured in the same run, so results from different
-machines stay comparable. Sections of scripts not run this time are kept.
+cannot run on this machine (its section of RESULTS.md is then kept as it was). Every
+number a script reports is a ratio against a baseline measured in the same run, so
+results from different machines stay comparable. Sections of scripts not run this
+time are kept.
 """
 
 from __future__ import annotations
