@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aerith.train.loop import FINAL, checkpoints
+from aerith.train.run_folder import FINAL, checkpoints
 
 
 def resolve_checkpoint(path: str | Path) -> Path:
