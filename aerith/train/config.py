@@ -27,10 +27,11 @@ import yaml
 
 from aerith.rl.rewards import check_weights, default_weights
 
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when installed: the same rules, ~10x faster
 SCHEDULES = ("cosine", "linear", "constant")
 MIXED_PRECISION = ("auto", "no", "bf16", "fp16")
 MAX_RECIPE_BYTES = 1_000_000
-MAX_VALUES, MAX_DEPTH = 100_000, 32
+MAX_VALUES, MAX_DEPTH = 10_000, 32  # a recipe holds about a hundred values
 
 
 class RecipeError(ValueError):
@@ -474,7 +475,7 @@ def read_recipe(path: str | Path) -> dict[str, Any]:
             f"{path}, line {line}: not UTF-8 text (byte 0x{data[err.start]:02x} at column {column}); save the recipe as UTF-8"
         ) from None
     try:
-        loaded = yaml.safe_load(text)
+        loaded = yaml.load(text, Loader=_SAFE_LOADER)  # noqa: S506 - a safe loader
     except yaml.YAMLError as err:
         raise RecipeError(f"{path}{_yaml_where(err, text)}: not valid YAML ({_yaml_problem(err)})") from None
     except RecursionError:
@@ -524,7 +525,7 @@ def _parse_value(raw: str, origin: str) -> Any:
     if not raw.strip():
         return None
     try:
-        return yaml.safe_load(raw)
+        return yaml.load(raw, Loader=_SAFE_LOADER)  # noqa: S506 - a safe loader
     except yaml.YAMLError as err:
         raise RecipeError(f"{origin}: the value is not valid YAML ({_yaml_problem(err)})") from None
     except RecursionError:
