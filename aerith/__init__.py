@@ -16,6 +16,8 @@ _LAZY = {
     "AerithForConditionalGeneration": "aerith.models.modeling_aerith",
     "AerithProcessor": "aerith.models.processing_aerith",
     "AerithVLM": "aerith.infer.vlm",
+    "InstructBlipVLM": "aerith.infer.instructblip",
+    "load_vlm": "aerith.infer.load",
     "list_presets": "aerith.models.presets",
 }
 

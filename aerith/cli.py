@@ -154,14 +154,15 @@ def scst(
 @app.command("merge-lora")
 def merge_lora(
     source: Annotated[Path, typer.Argument(help="A run folder (uses checkpoint-final) or a checkpoint folder.")],
-    out: Annotated[Path, typer.Option(help="Folder for the merged model.")],
+    out: Annotated[Path, typer.Option(help="Folder for the merged model (absent or empty).")],
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a saved model already in --out.")] = False,
 ) -> None:
     """Fold LoRA adapters into the language model; the result loads with AerithVLM.from_pretrained."""
     from aerith.train.merge import merge_lora_checkpoint
 
     try:
-        path = merge_lora_checkpoint(source, out)
-    except (FileNotFoundError, ValueError) as err:
+        path = merge_lora_checkpoint(source, out, overwrite=overwrite)
+    except (FileNotFoundError, FileExistsError, ValueError) as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from err
     typer.echo(f"merged model in {path}")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from aerith.models.tokenizer import TASK_TOKENS
+from aerith.tasks import TASK_TOKENS
 
 
 def classify_prompt(classes: Sequence[str]) -> str:

@@ -31,8 +31,8 @@ from types import MappingProxyType
 
 from aerith.boxes import format_box, to_grid
 from aerith.data.sample import Sample
+from aerith.tasks import TASK_TOKENS
 
-TASK_TOKENS: Mapping[str, str] = MappingProxyType({"cls": "[CLS]", "vqa": "[VQA]", "cap": "[CAP]", "vg": "[VG]"})
 
 # Placeholders: {token}, {classes} (cls), {question} (vqa), {expression} (vg).
 # The first phrasing of each task is canonical; it must stay equal to aerith.prompts.

@@ -83,7 +83,7 @@ def _prompt(sample: Sample, ctx: Context) -> str:
 
 
 def _parse_cls(answer: str, sample: Sample, ctx: Context) -> Parsed:
-    from aerith.eval.classification import match_class
+    from aerith.parsing.classes import match_class
 
     name, _ = match_class(answer, ctx.classes)
     return Parsed(name, name is not None)
@@ -100,7 +100,7 @@ def _parse_vqa(answer: str, sample: Sample, ctx: Context) -> Parsed:
 
 
 def _parse_vg(answer: str, sample: Sample, ctx: Context) -> Parsed:
-    from aerith.eval.parse_boxes import parse_boxes
+    from aerith.parsing.boxes import parse_boxes
 
     boxes = parse_boxes(answer, sample_image_size(sample), fmt=ctx.box_format)
     return Parsed([list(b) for b in boxes], bool(boxes))

@@ -126,9 +126,9 @@ def run_eval(
         raise ValueError("give --out DIR, the run folder")
     if suite is None and not parsed_roots:
         raise ValueError(f"no --root for benchmark {benchmark!r}: add --root DIR")
-    from aerith.infer.vlm import AerithVLM
+    from aerith.infer.load import load_vlm
 
-    vlm = AerithVLM.load(model, **({"seed": seed} if not Path(model).is_dir() else {}), **({"device": device} if device else {}))
+    vlm = load_vlm(model, seed=seed, device=device)
     if vlm.is_random_init:
         echo(f"WARNING: {model} has random weights: the scores will be chance level, not results")
     kwargs: dict[str, Any] = dict(

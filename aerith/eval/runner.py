@@ -424,7 +424,7 @@ def score_predictions(
     Returns:
         The results dict (see :func:`score`).
     """
-    from aerith.eval.parse_boxes import FORMATS
+    from aerith.parsing.boxes import FORMATS
 
     bench = get_benchmark(benchmark) if isinstance(benchmark, str) else benchmark
     if box_format not in FORMATS:

@@ -1,1 +1,1 @@
-"""Inference: the AerithVLM facade."""
+"""Inference: :func:`aerith.load_vlm` and the facades it returns (AerithVLM, InstructBlipVLM)."""

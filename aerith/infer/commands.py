@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from aerith.infer.vlm import RANDOM_WEIGHTS_WARNING, AerithVLM
+from aerith.infer.load import load_vlm
 
 
 def predict(
@@ -18,16 +18,8 @@ def predict(
     seed: int = 0,
     device: str | None = None,
 ) -> tuple[str, str | None]:
-    """Answer ``prompt`` about ``image``; returns ``(answer, warning or None)``."""
-    kwargs = {"device": device}
-    from aerith.models.presets import PRESETS
-
-    if model in PRESETS:
-        kwargs["seed"] = seed
-    vlm = AerithVLM.load(model, **kwargs)
+    """Answer ``prompt`` about ``image`` with any model kind; returns ``(answer, warning or None)``."""
+    vlm = load_vlm(model, seed=seed, device=device)
     vlm._warned_random = True  # the command prints the warning itself, once, where users see it
     answer = vlm.generate(image, prompt, max_new_tokens=max_new_tokens, bands=bands)
-    warning = None
-    if vlm.is_random_init:
-        warning = RANDOM_WEIGHTS_WARNING.format(name=model, state=vlm.model.config.training_state)
-    return answer, warning
+    return answer, vlm.random_weights_warning

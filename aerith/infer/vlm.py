@@ -2,35 +2,29 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from aerith.atomic import atomic_dir
-from aerith.boxes import PixelBox
-from aerith.data.io import load_rgb
+from aerith.infer.facade import (
+    RANDOM_WEIGHTS_WARNING,
+    VLM,
+    as_list,
+    check_device,
+    default_device,
+    json_model_type,
+    load_saved,
+    prompts_for,
+)
 from aerith.models.configuration_aerith import AerithConfig
 from aerith.models.modeling_aerith import AerithForConditionalGeneration
 from aerith.models.processing_aerith import AerithProcessor
-from aerith.prompts import caption_prompt, classify_prompt, ground_prompt, vqa_prompt
-
-logger = logging.getLogger(__name__)
-
-RANDOM_WEIGHTS_WARNING = (
-    "{name} has RANDOM weights (training_state={state!r}): its outputs are noise, not predictions. "
-    "Train it (aerith sft) or load a trained checkpoint."
-)
 
 
-def default_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-class AerithVLM:
-    """A model and its processor, with one-call methods per task.
+class AerithVLM(VLM):
+    """An AerithVLM model and its processor, with one-call methods per task.
 
     Example::
 
@@ -38,13 +32,11 @@ class AerithVLM:
         vlm.generate("scene.tif", "[CAP] Describe this image.")
     """
 
-    def __init__(self, model: AerithForConditionalGeneration, processor: AerithProcessor, name: str = "model") -> None:
-        self.model = model
-        self.processor = processor
-        self.name = name
-        self._warned_random = False
+    kind = "aerith"
+    model: AerithForConditionalGeneration
+    processor: AerithProcessor
 
-    # -- loading and saving -------------------------------------------------------------------------
+    # -- loading ------------------------------------------------------------------------------------
     @classmethod
     def from_preset(
         cls,
@@ -59,7 +51,7 @@ class AerithVLM:
         from aerith.models.build import build_from_preset
 
         model, processor = build_from_preset(
-            name, seed=seed, device=device or default_device(), dtype=dtype, load_in_4bit=load_in_4bit
+            name, seed=seed, device=check_device(device), dtype=dtype, load_in_4bit=load_in_4bit
         )
         return cls(model, processor, name=name)
 
@@ -71,41 +63,22 @@ class AerithVLM:
         path = Path(path)
         if not (path / "config.json").is_file():
             raise FileNotFoundError(f"{path}: no config.json; expected a folder written by AerithVLM.save_pretrained")
-        config = AerithConfig.from_pretrained(path)
-        if config.model_type != AerithConfig.model_type:
-            raise ValueError(f"{path}/config.json is a {config.model_type!r} model, not {AerithConfig.model_type!r}")
-        model = AerithForConditionalGeneration.from_pretrained(path, dtype=dtype or torch.float32)
-        processor = AerithProcessor.from_pretrained(path)
-        return cls(model.to(device or default_device()).eval(), processor, name=str(path))
-
-    def save_pretrained(self, path: str | Path) -> Path:
-        """Write config, weights (safetensors) and processor; atomically (temp folder + rename)."""
-        path = Path(path)
-        with atomic_dir(path) as tmp:
-            self.model.save_pretrained(tmp)
-            self.processor.save_pretrained(tmp)
-        return path
-
-    @property
-    def is_random_init(self) -> bool:
-        return self.model.config.training_state == "random-init"
-
-    @property
-    def device(self) -> torch.device:
-        return next(self.model.parameters()).device
+        device = check_device(device)
+        model_type = json_model_type(path / "config.json")
+        if model_type != AerithConfig.model_type:
+            raise ValueError(f"{path}/config.json is a {model_type!r} model, not {AerithConfig.model_type!r}")
+        model, processor = load_saved(path, AerithForConditionalGeneration, AerithProcessor, dtype)
+        return cls(model.to(device).eval(), processor, name=str(path))
 
     @classmethod
     def load(cls, model: str | Path, **kwargs: Any) -> AerithVLM:
-        """A preset name (see :func:`aerith.list_presets`) or a saved folder."""
-        from aerith.models.presets import PRESETS, list_presets
+        """Deprecated: use :func:`aerith.load_vlm`, which also loads InstructBLIP and run folders."""
+        from aerith.infer.load import load_vlm
 
-        if str(model) in PRESETS:
-            return cls.from_preset(str(model), **kwargs)
-        if Path(model).is_dir():
-            return cls.from_pretrained(model, **kwargs)
-        raise FileNotFoundError(
-            f"{model!r} is neither a preset ({', '.join(list_presets())}) nor a folder with a saved model"
-        )
+        vlm = load_vlm(model, **kwargs)
+        if not isinstance(vlm, cls):
+            raise ValueError(f"{model!r} is a {vlm.kind} model, not an AerithVLM; load it with aerith.load_vlm")
+        return vlm
 
     # -- generation ---------------------------------------------------------------------------------
     @torch.inference_mode()
@@ -130,25 +103,18 @@ class AerithVLM:
         Returns:
             a string for one image, else a list of strings in input order.
         """
-        single = not isinstance(images, (list, tuple))
-        image_list = [images] if single else list(images)
-        if isinstance(prompts, str):
-            prompt_list = [prompts] * len(image_list)
-        else:
-            prompt_list = list(prompts)
-            if len(prompt_list) != len(image_list):
-                raise ValueError(f"{len(image_list)} image(s) but {len(prompt_list)} prompt(s); give one prompt per image")
+        single, image_list = as_list(images)
+        prompt_list = prompts_for(prompts, len(image_list))
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        if self.is_random_init and not self._warned_random:
-            self._warned_random = True
-            logger.warning(RANDOM_WEIGHTS_WARNING.format(name=self.name, state=self.model.config.training_state))
+        self.warn_if_random()
         tokenizer = self.processor.tokenizer
         outputs: list[str] = []
         for start in range(0, len(image_list), batch_size):
             chunk_images = image_list[start : start + batch_size]
-            texts = [self.processor.format_prompt(p) for p in prompt_list[start : start + batch_size]]
-            inputs = self.processor(images=chunk_images, text=texts, bands=bands, padding_side="left")
+            chunk_prompts = prompt_list[start : start + batch_size]
+            inputs = self.processor(images=chunk_images, prompts=chunk_prompts, bands=bands, padding_side="left")
+            self._check_length(inputs["attention_mask"].sum(dim=1).tolist(), max_new_tokens, start)
             inputs = inputs.to(self.device)
             inputs["pixel_values"] = inputs["pixel_values"].to(self.model.dtype)
             inputs["dino_pixel_values"] = inputs["dino_pixel_values"].to(self.model.dtype)
@@ -164,43 +130,16 @@ class AerithVLM:
             outputs.extend(t.strip() for t in tokenizer.batch_decode(new_tokens, skip_special_tokens=True))
         return outputs[0] if single else outputs
 
-    # -- one call per task --------------------------------------------------------------------------
-    def _many(self, images: Any, prompts: Any, **kwargs: Any) -> tuple[bool, list[str]]:
-        single = not isinstance(images, (list, tuple))
-        out = self.generate(images if not single else [images], prompts, **kwargs)
-        return single, out
+    def _check_length(self, lengths: list[int], max_new_tokens: int, offset: int) -> None:
+        """Refuse a prompt the language model cannot hold with its answer (it would answer noise)."""
+        limit = getattr(self.model.config.text_config, "max_position_embeddings", None)
+        for i, n in enumerate(lengths):
+            if limit is not None and n + max_new_tokens > limit:
+                raise ValueError(
+                    f"prompt {offset + i}: {n} tokens (with {self.model.config.num_image_tokens} image tokens) + "
+                    f"max_new_tokens {max_new_tokens} exceed the language model's {limit} positions; "
+                    "shorten the prompt or lower max_new_tokens"
+                )
 
-    def classify(self, images: Any, classes: Sequence[str], **kwargs: Any) -> str | list[str]:
-        """Scene class of each image, one of ``classes``; an answer naming no class is returned as said."""
-        from aerith.eval.classification import match_class
 
-        single, answers = self._many(images, classify_prompt(classes), **kwargs)
-        out = [match_class(a, list(classes))[0] or a for a in answers]
-        return out[0] if single else out
-
-    def answer(self, images: Any, questions: str | Sequence[str], **kwargs: Any) -> str | list[str]:
-        """Short answer to a question about each image (RSVQA style)."""
-        prompts = vqa_prompt(questions) if isinstance(questions, str) else [vqa_prompt(q) for q in questions]
-        single, out = self._many(images, prompts, **kwargs)
-        return out[0] if single else out
-
-    def caption(self, images: Any, **kwargs: Any) -> str | list[str]:
-        """A caption of each image."""
-        single, out = self._many(images, caption_prompt(), **kwargs)
-        return out[0] if single else out
-
-    def ground(
-        self, images: Any, expressions: str | Sequence[str], **kwargs: Any
-    ) -> list[PixelBox] | list[list[PixelBox]]:
-        """Boxes ``(x1, y1, x2, y2)`` in pixels of the original image for each referring expression.
-
-        The model answers on the 0-1000 grid; an answer with no box gives ``[]``.
-        """
-        from aerith.eval.parse_boxes import parse_boxes
-
-        prompts = ground_prompt(expressions) if isinstance(expressions, str) else [ground_prompt(e) for e in expressions]
-        single, answers = self._many(images, prompts, **kwargs)
-        image_list = [images] if single else list(images)
-        sizes = [load_rgb(im, kwargs.get("bands")).size for im in image_list]
-        boxes = [parse_boxes(a, size, fmt="aerith") for a, size in zip(answers, sizes)]
-        return boxes[0] if single else boxes
+__all__ = ["RANDOM_WEIGHTS_WARNING", "AerithVLM", "default_device"]

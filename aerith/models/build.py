@@ -22,12 +22,12 @@ NEW_PARTS = ("clip_proj", "dino_head", "fuse", "pooler", "projector")
 
 
 def build_processor(config: AerithConfig, tokenizer, bands: list[int] | None = None) -> AerithProcessor:
-    """The processor that matches ``config``: tower image sizes, normalisation and ``num_queries``."""
+    """The processor that matches ``config``: tower image sizes, normalisation and image-token count."""
     return AerithProcessor(
         square_image_processor(config.clip_config.image_size, CLIP_MEAN, CLIP_STD),
         square_image_processor(config.dino_config.image_size, IMAGENET_MEAN, IMAGENET_STD),
         tokenizer,
-        num_image_tokens=config.num_queries,
+        num_image_tokens=config.num_image_tokens,
         bands=bands,
     )
 

@@ -31,6 +31,39 @@ DINOV3_VIT_B16 = dict(
 )
 
 FUSIONS = ("sum", "concat")
+CONNECTORS = ("pooler", "mlp")
+
+# Scalar fields and the JSON types they accept: a config.json edited by hand with "false" (a string) or
+# "144" must fail here, naming the field, not change the architecture or fail later with a raw TypeError.
+_SCALAR_TYPES: dict[str, tuple[type, ...]] = {
+    "fusion_dim": (int,),
+    "fusion": (str,),
+    "connector": (str,),
+    "num_queries": (int,),
+    "pooler_layers": (int,),
+    "pooler_heads": (int,),
+    "pooler_mlp_ratio": (int, float),
+    "pooler_pos_embed": (bool,),
+    "pooler_locality_prior": (bool,),
+    "image_token_id": (int,),
+    "training_state": (str,),
+}
+_INT_LISTS = ("clip_feature_layers", "dino_feature_layers", "queries_per_level")
+
+
+def _check_types(config: PreTrainedConfig) -> None:
+    """Raise ``TypeError`` naming the first field whose JSON type is wrong (``true`` is no integer)."""
+    for name, types in _SCALAR_TYPES.items():
+        value = getattr(config, name)
+        if isinstance(value, bool) and bool not in types or not isinstance(value, types):
+            wanted = " or ".join(t.__name__ for t in types)
+            raise TypeError(f"AerithConfig.{name} must be {wanted}, got {type(value).__name__} {value!r}")
+    for name in _INT_LISTS:
+        value = getattr(config, name)
+        if value is None and name == "queries_per_level":
+            continue
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+            raise TypeError(f"AerithConfig.{name} must be a list of integers, got {value!r}")
 
 
 class AerithConfig(PreTrainedConfig):
@@ -43,6 +76,10 @@ class AerithConfig(PreTrainedConfig):
         text_config: any causal LM config (``LlamaConfig`` by default).
         fusion_dim: width of the fused patch features (768 in the seed).
         fusion: ``"sum"`` of the two projected grids, or ``"concat"`` followed by a linear layer.
+        connector: how fused patches become LLM tokens. ``"pooler"`` (the seed): the attention
+            pooler's ``num_queries`` tokens, then a linear projection. ``"mlp"`` (LLaVA-1.5's
+            projector): two linear layers with GELU over every fused patch, one token per CLIP
+            patch (one feature level only).
         clip_feature_layers / dino_feature_layers: hidden-state index per feature level
             (``-2`` = penultimate layer). Both lists have one entry per level.
         queries_per_level: how the learned queries split over the levels (LHRS-Bot: 64/48/32);
@@ -70,6 +107,7 @@ class AerithConfig(PreTrainedConfig):
     text_config: dict | PreTrainedConfig | None = None
     fusion_dim: int = 768
     fusion: str = "sum"
+    connector: str = "pooler"
     clip_feature_layers: list[int] = field(default_factory=lambda: [-2])
     dino_feature_layers: list[int] = field(default_factory=lambda: [-1])
     queries_per_level: list[int] | None = None
@@ -86,17 +124,25 @@ class AerithConfig(PreTrainedConfig):
 
     def __post_init__(self, **kwargs):
         super().__post_init__(**kwargs)
-        self.clip_feature_layers = [int(i) for i in self.clip_feature_layers]
-        self.dino_feature_layers = [int(i) for i in self.dino_feature_layers]
+        _check_types(self)
+        self.clip_feature_layers = list(self.clip_feature_layers)
+        self.dino_feature_layers = list(self.dino_feature_layers)
         if self.fusion not in FUSIONS:
             raise ValueError(f"fusion must be one of {FUSIONS}, got {self.fusion!r}")
+        if self.connector not in CONNECTORS:
+            raise ValueError(f"connector must be one of {CONNECTORS}, got {self.connector!r}")
+        if self.connector == "mlp" and len(self.clip_feature_layers) != 1:
+            raise ValueError(
+                f"connector 'mlp' reads one feature level (LLaVA-1.5), got {len(self.clip_feature_layers)}: "
+                "use one entry in clip_feature_layers and dino_feature_layers, or connector 'pooler'"
+            )
         if len(self.clip_feature_layers) != len(self.dino_feature_layers) or not self.clip_feature_layers:
             raise ValueError(
                 "clip_feature_layers and dino_feature_layers need one entry per feature level, got "
                 f"{self.clip_feature_layers} and {self.dino_feature_layers}"
             )
         if self.queries_per_level is not None:
-            self.queries_per_level = [int(q) for q in self.queries_per_level]
+            self.queries_per_level = list(self.queries_per_level)
             if len(self.queries_per_level) != self.num_levels or sum(self.queries_per_level) != self.num_queries:
                 raise ValueError(
                     f"queries_per_level {self.queries_per_level} must have {self.num_levels} entries "
@@ -115,6 +161,11 @@ class AerithConfig(PreTrainedConfig):
     @property
     def num_levels(self) -> int:
         return len(self.clip_feature_layers)
+
+    @property
+    def num_image_tokens(self) -> int:
+        """Tokens one image becomes in the LLM: ``num_queries`` (pooler) or one per CLIP patch (mlp)."""
+        return self.num_queries if self.connector == "pooler" else self.clip_grid**2
 
     @property
     def clip_grid(self) -> int:

@@ -1,5 +1,8 @@
 """The second backbone: transformers' InstructBLIP (Flan-T5), with Aerith's data, prompts and trainer.
 
+The facade (``generate``, ``classify`` ... ``save_pretrained``) is
+:class:`aerith.infer.instructblip.InstructBlipVLM`; load any kind with :func:`aerith.load_vlm`.
+
 Presets:
 - ``instructblip-rs``: Salesforce's InstructBLIP Flan-T5-XL from the hub
   (``Salesforce/instructblip-flan-t5-xl``); SFT trains the Q-Former, the query tokens
@@ -14,20 +17,16 @@ boxes stay relative to the whole image.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
 from transformers import BlipImageProcessorPil, InstructBlipConfig, InstructBlipForConditionalGeneration, InstructBlipProcessor
 
-from aerith.atomic import atomic_dir
 from aerith.data.io import load_rgb
 from aerith.models.processing_aerith import CLIP_MEAN, CLIP_STD
 
-logger = logging.getLogger(__name__)
 
 TINY_QUERIES = 16
 
@@ -105,14 +104,18 @@ def _tiny_processor() -> InstructBlipProcessor:
 
 
 def encode_inputs(
-    processor: InstructBlipProcessor, config: InstructBlipConfig, images: Sequence[Any], prompts: Sequence[str]
+    processor: InstructBlipProcessor,
+    config: InstructBlipConfig,
+    images: Sequence[Any],
+    prompts: Sequence[str],
+    bands: Sequence[int] | None = None,
 ) -> dict[str, torch.Tensor]:
     """Images and prompts -> model inputs: ``num_query_tokens`` image tokens, then the prompt (right-padded).
 
     Returns ``pixel_values (B, 3, H, W)``, ``input_ids``/``attention_mask (B, Q + T)`` and
     ``qformer_input_ids``/``qformer_attention_mask (B, T')``.
     """
-    rgb = [load_rgb(im) for im in images]
+    rgb = [load_rgb(im, bands) for im in images]
     pixel_values = processor.image_processor(images=rgb, return_tensors="pt")["pixel_values"]
     qformer = processor.qformer_tokenizer(list(prompts), padding=True, return_tensors="pt")
     text = processor.tokenizer(list(prompts), padding=True, padding_side="right", return_tensors="pt")
@@ -127,81 +130,31 @@ def encode_inputs(
     }
 
 
-class InstructBlipVLM:
-    """An InstructBLIP model and its processor, loaded and saved like :class:`aerith.AerithVLM`.
-
-    Example::
-
-        vlm = InstructBlipVLM.from_preset("instructblip-tiny")   # offline, random weights
-        vlm.generate("scene.png", "[CAP] Describe this image.")
-    """
-
-    def __init__(self, model: InstructBlipForConditionalGeneration, processor: InstructBlipProcessor, name: str = "model"):
-        self.model = model
-        self.processor = processor
-        self.name = name
-
-    @classmethod
-    def from_preset(cls, name: str, *, seed: int = 0, device: str | torch.device = "cpu", dtype: torch.dtype | None = None):
-        """Build preset ``name``: random and offline for ``instructblip-tiny``, hub weights otherwise."""
-        if name not in INSTRUCTBLIP_PRESETS:
-            raise KeyError(f"unknown InstructBLIP preset {name!r}; known: {', '.join(sorted(INSTRUCTBLIP_PRESETS))}")
-        preset = INSTRUCTBLIP_PRESETS[name]
-        if preset.hub_id is None:
-            processor = _tiny_processor()
-            tok = processor.tokenizer
-            config = tiny_instructblip_config(len(tok), tok.convert_tokens_to_ids("<image>"))
-            config.training_state = "random-init"
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(seed)
-                model = InstructBlipForConditionalGeneration(config)
-                # transformers starts the query tokens at zero: 16 identical queries give 16 identical outputs
-                # until training breaks the symmetry. BLIP-2 draws them from N(0, 0.02).
-                torch.nn.init.normal_(model.query_tokens, std=0.02)
-        else:
-            dtype = dtype or (torch.bfloat16 if torch.cuda.is_available() else torch.float32)
-            processor = InstructBlipProcessor.from_pretrained(preset.hub_id)
-            model = InstructBlipForConditionalGeneration.from_pretrained(preset.hub_id, dtype=dtype)
-            model.config.training_state = f"pretrained {preset.hub_id}; not tuned on RS data"
-        model = model.to(device=device, dtype=dtype) if dtype is not None else model.to(device)
-        return cls(model.eval(), processor, name=name)
-
-    @classmethod
-    def from_pretrained(cls, path: str | Path, *, device: str | torch.device = "cpu", dtype: torch.dtype | None = None):
-        path = Path(path)
-        model = InstructBlipForConditionalGeneration.from_pretrained(path, dtype=dtype or torch.float32)
-        processor = InstructBlipProcessor.from_pretrained(path)
-        return cls(model.to(device).eval(), processor, name=str(path))
-
-    def save_pretrained(self, path: str | Path) -> Path:
-        """Config, safetensors and processor, written atomically (temp folder + rename)."""
-        path = Path(path)
-        with atomic_dir(path) as tmp:
-            self.model.save_pretrained(tmp)
-            self.processor.save_pretrained(tmp)
-        return path
-
-    @property
-    def is_random_init(self) -> bool:
-        return getattr(self.model.config, "training_state", None) == "random-init"
-
-    @torch.inference_mode()
-    def generate(
-        self, images: Any, prompts: str | Sequence[str], *, max_new_tokens: int = 64, **generate_kwargs: Any
-    ) -> str | list[str]:
-        """Answer ``prompts`` (one, or one per image) about ``images`` (greedy by default)."""
-        single = not isinstance(images, (list, tuple))
-        image_list = [images] if single else list(images)
-        prompt_list = [prompts] * len(image_list) if isinstance(prompts, str) else list(prompts)
-        if len(prompt_list) != len(image_list):
-            raise ValueError(f"{len(image_list)} image(s) but {len(prompt_list)} prompt(s)")
-        inputs = encode_inputs(self.processor, self.model.config, image_list, prompt_list)
-        device = next(self.model.parameters()).device
-        inputs = {k: v.to(device) for k, v in inputs.items()}
-        inputs["pixel_values"] = inputs["pixel_values"].to(self.model.dtype)
-        out = self.model.generate(**inputs, max_new_tokens=max_new_tokens, **generate_kwargs)
-        texts = [t.strip() for t in self.processor.tokenizer.batch_decode(out, skip_special_tokens=True)]
-        return texts[0] if single else texts
+def build_instructblip(
+    name: str, *, seed: int = 0, device: str | torch.device = "cpu", dtype: torch.dtype | None = None
+) -> tuple[InstructBlipForConditionalGeneration, InstructBlipProcessor]:
+    """Model and processor of preset ``name``: random and offline for ``instructblip-tiny``, hub weights otherwise."""
+    if name not in INSTRUCTBLIP_PRESETS:
+        raise KeyError(f"unknown InstructBLIP preset {name!r}; known: {', '.join(sorted(INSTRUCTBLIP_PRESETS))}")
+    preset = INSTRUCTBLIP_PRESETS[name]
+    if preset.hub_id is None:
+        processor = _tiny_processor()
+        tok = processor.tokenizer
+        config = tiny_instructblip_config(len(tok), tok.convert_tokens_to_ids("<image>"))
+        config.training_state = "random-init"
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = InstructBlipForConditionalGeneration(config)
+            # transformers starts the query tokens at zero: 16 identical queries give 16 identical outputs
+            # until training breaks the symmetry. BLIP-2 draws them from N(0, 0.02).
+            torch.nn.init.normal_(model.query_tokens, std=0.02)
+    else:
+        dtype = dtype or (torch.bfloat16 if torch.cuda.is_available() else torch.float32)
+        processor = InstructBlipProcessor.from_pretrained(preset.hub_id)
+        model = InstructBlipForConditionalGeneration.from_pretrained(preset.hub_id, dtype=dtype)
+        model.config.training_state = f"pretrained {preset.hub_id}; not tuned on RS data"
+    model = model.to(device=device, dtype=dtype) if dtype is not None else model.to(device)
+    return model.eval(), processor
 
 
-__all__ = ["INSTRUCTBLIP_PRESETS", "InstructBlipVLM", "encode_inputs", "tiny_instructblip_config"]
+__all__ = ["INSTRUCTBLIP_PRESETS", "build_instructblip", "encode_inputs", "tiny_instructblip_config"]

@@ -1,8 +1,9 @@
 """AerithForConditionalGeneration: CLIP + DINOv3 patch features, an attention pooler, a causal LM.
 
 Built like transformers' LLaVA family: a composite config, the processor
-expands one ``<image>`` placeholder to ``num_queries`` tokens, and the pooled
-image features replace them with ``masked_scatter``.
+expands one ``<image>`` placeholder to ``config.num_image_tokens`` tokens, and the
+image features (pooled by the attention pooler, or one per patch through the MLP
+connector) replace them with ``masked_scatter``.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ class AerithPreTrainedModel(PreTrainedModel):
 
 
 class AerithForConditionalGeneration(AerithPreTrainedModel, GenerationMixin):
-    """AerithVLM. Inputs: token ids with ``num_queries`` image tokens per image, CLIP and DINOv3 pixels.
+    """AerithVLM. Inputs: token ids with ``config.num_image_tokens`` image tokens per image, CLIP and DINOv3 pixels.
 
     The towers are frozen at construction (``requires_grad=False``); a training
     recipe may unfreeze them. Every other part trains.
@@ -66,19 +67,24 @@ class AerithForConditionalGeneration(AerithPreTrainedModel, GenerationMixin):
         self.fuse = (
             nn.ModuleList(nn.Linear(2 * dim, dim) for _ in range(levels)) if config.fusion == "concat" else None
         )
-        self.pooler = AttentionPooler(
-            dim=dim,
-            num_queries=config.num_queries,
-            layers=config.pooler_layers,
-            heads=config.pooler_heads,
-            mlp_ratio=config.pooler_mlp_ratio,
-            grid_tokens=config.clip_grid**2,
-            num_levels=levels,
-            queries_per_level=config.queries_per_level,
-            pos_embed=config.pooler_pos_embed,
-            locality_prior=config.pooler_locality_prior,
-        )
-        self.projector = nn.Linear(dim, config.text_config.hidden_size)
+        width = config.text_config.hidden_size
+        if config.connector == "pooler":
+            self.pooler = AttentionPooler(
+                dim=dim,
+                num_queries=config.num_queries,
+                layers=config.pooler_layers,
+                heads=config.pooler_heads,
+                mlp_ratio=config.pooler_mlp_ratio,
+                grid_tokens=config.clip_grid**2,
+                num_levels=levels,
+                queries_per_level=config.queries_per_level,
+                pos_embed=config.pooler_pos_embed,
+                locality_prior=config.pooler_locality_prior,
+            )
+            self.projector = nn.Linear(dim, width)
+        else:  # "mlp": LLaVA-1.5's projector over every fused patch
+            self.pooler = None
+            self.projector = nn.Sequential(nn.Linear(dim, width), nn.GELU(), nn.Linear(width, width))
         self.language_model = AutoModelForCausalLM.from_config(config.text_config)
         self.post_init()
         if config.lora is not None:
@@ -154,9 +160,19 @@ class AerithForConditionalGeneration(AerithPreTrainedModel, GenerationMixin):
             fused.append(c + d if self.fuse is None else self.fuse[level](torch.cat([c, d], dim=-1)))
         return fused
 
+    def connector_parameters(self) -> list[nn.Parameter]:
+        """Parameters of the connector that turns fused patches into LLM tokens (pooler + projector, or the MLP)."""
+        parts = [self.projector] if self.pooler is None else [self.pooler, self.projector]
+        return [p for part in parts for p in part.parameters()]
+
     def get_image_features(self, pixel_values: torch.Tensor, dino_pixel_values: torch.Tensor) -> torch.Tensor:
-        """Pixels of both towers ``(B, 3, H, W)`` -> LLM-ready image tokens ``(B, num_queries, llm_width)``."""
+        """Pixels of both towers ``(B, 3, H, W)`` -> LLM-ready image tokens ``(B, num_image_tokens, llm_width)``.
+
+        ``num_image_tokens`` is ``num_queries`` for the pooler connector, one per CLIP patch for the MLP.
+        """
         fused = self.fuse_features(self.clip_patch_features(pixel_values), self.dino_patch_features(dino_pixel_values))
+        if self.pooler is None:
+            return self.projector(fused[0])
         return self.projector(self.pooler(fused))
 
     def merge_image_features(
@@ -169,7 +185,7 @@ class AerithForConditionalGeneration(AerithPreTrainedModel, GenerationMixin):
         if n_tokens != n_features:
             raise ValueError(
                 f"Image features and image tokens do not match: {n_tokens} <image> tokens in the text, "
-                f"{n_features} image features ({image_features.shape[0]} image(s) x {image_features.shape[1]} queries)"
+                f"{n_features} image features ({image_features.shape[0]} image(s) x {image_features.shape[1]} tokens)"
             )
         mask = mask.unsqueeze(-1).expand_as(inputs_embeds)
         return inputs_embeds.masked_scatter(mask, image_features.to(inputs_embeds.dtype))
@@ -192,7 +208,7 @@ class AerithForConditionalGeneration(AerithPreTrainedModel, GenerationMixin):
         """Causal-LM forward.
 
         Args:
-            input_ids: ``(B, T)`` with ``num_queries`` image tokens per image.
+            input_ids: ``(B, T)`` with ``config.num_image_tokens`` image tokens per image.
             pixel_values / dino_pixel_values: ``(B_img, 3, H, W)`` for CLIP / DINOv3.
             image_features: precomputed ``get_image_features`` output ``(B_img, Q, llm_width)``,
                 used instead of pixels (e.g. one encoding shared by several sampled captions).

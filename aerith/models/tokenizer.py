@@ -13,8 +13,9 @@ import random
 
 from transformers import PreTrainedTokenizerFast
 
+from aerith.tasks import TASK_TOKENS
+
 IMAGE_TOKEN = "<image>"
-TASK_TOKENS = {"cls": "[CLS]", "vqa": "[VQA]", "cap": "[CAP]", "vg": "[VG]"}
 CHAT_TOKENS = ("[INST]", "[/INST]")
 
 _WORDS = """

@@ -122,9 +122,9 @@ def _train(stage: str, settings: QuickstartSettings, budget: Budget, init: str, 
 
 def _evaluate(model_dir: Path, task: str, data_root: Path, out: Path) -> dict[str, Any]:
     from aerith.eval.runner import evaluate
-    from aerith.infer.vlm import AerithVLM
+    from aerith.infer.load import load_vlm
 
-    vlm = AerithVLM.from_pretrained(model_dir)
+    vlm = load_vlm(model_dir)
     return evaluate(
         vlm, f"synthrs-{task}", data_root, out, batch_size=32, progress=False,
         generate_kwargs={"max_new_tokens": MAX_NEW_TOKENS[task]},

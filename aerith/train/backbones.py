@@ -10,7 +10,6 @@ lives with the stage (:mod:`aerith.train.align`, :mod:`aerith.train.sft`,
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +18,10 @@ from typing import Any
 import torch
 from torch import nn
 
-AERITH_GROUPS = ("towers", "clip_tower", "dino_tower", "clip_proj", "dino_head", "fuse", "pooler", "projector", "lora", "language_model")
+AERITH_GROUPS = (
+    "towers", "clip_tower", "dino_tower", "clip_proj", "dino_head", "fuse", "pooler", "mlp", "connector", "projector", "lora",
+    "language_model",
+)
 INSTRUCTBLIP_GROUPS = ("vision_model", "qformer", "query_tokens", "language_projection", "language_model", "lora")
 
 
@@ -44,11 +46,16 @@ class Backbone:
                 "clip_proj": list(m.clip_proj.parameters()),
                 "dino_head": list(m.dino_head.parameters()),
                 "fuse": list(m.fuse.parameters()) if m.fuse is not None else [],
-                "pooler": list(m.pooler.parameters()),
                 "projector": list(m.projector.parameters()),
+                "connector": m.connector_parameters(),
                 "lora": lora,
                 "language_model": [p for n, p in lm_named if "lora_" not in n],
             }
+            # the connector's own name: "pooler" (its attention pooler) or "mlp" (the whole LLaVA-style MLP)
+            if m.config.connector == "pooler":
+                groups["pooler"] = list(m.pooler.parameters())
+            else:
+                groups["mlp"] = groups["connector"]
             groups["towers"] = groups["clip_tower"] + groups["dino_tower"]
             return groups
         return {
@@ -65,7 +72,10 @@ class Backbone:
         groups = self.groups()
         unknown = [n for n in names if n not in groups]
         if unknown:
-            raise ValueError(f"unknown trainable group(s) {unknown} for {self.kind}; valid groups: {sorted(groups)}")
+            hint = ""
+            if self.kind == "aerith" and {"pooler", "mlp"} & set(unknown):
+                hint = f" (this model's connector is {self.model.config.connector!r}: 'connector' names it either way)"
+            raise ValueError(f"unknown trainable group(s) {unknown} for {self.kind}; valid groups: {sorted(groups)}{hint}")
         if "lora" in names and not groups["lora"]:
             raise ValueError("trainable names 'lora' but the model has no LoRA adapters: set model.lora in the recipe")
         self.model.requires_grad_(False)
@@ -108,42 +118,14 @@ class Backbone:
         self.processor.save_pretrained(folder)
 
 
-def model_kind(path: Path) -> str:
-    """``aerith`` or ``instructblip``, from a saved folder's config.json."""
-    config = path / "config.json"
-    if not config.is_file():
-        hint = ""
-        if (path / "checkpoint-final").is_dir():
-            hint = f" ({path} looks like a run folder: pass its checkpoint, {path / 'checkpoint-final'})"
-        raise FileNotFoundError(
-            f"{path}: no config.json; expected a folder written by save_pretrained or a checkpoint{hint}"
-        )
-    model_type = json.loads(config.read_text()).get("model_type")
-    if model_type not in ("aerith", "instructblip"):
-        raise ValueError(f"{config}: model_type {model_type!r} is neither 'aerith' nor 'instructblip'")
-    return model_type
-
-
 def load_backbone(
     init: str, *, seed: int = 0, dtype: torch.dtype | None = None, load_in_4bit: bool = False, device: str = "cpu"
 ) -> Backbone:
-    """A preset name (AerithVLM or InstructBLIP) or a saved folder -> :class:`Backbone`."""
-    from aerith.infer.vlm import AerithVLM
-    from aerith.models.instructblip import INSTRUCTBLIP_PRESETS, InstructBlipVLM
-    from aerith.models.presets import PRESETS
+    """A preset name (AerithVLM or InstructBLIP), a saved folder or a run folder -> :class:`Backbone`.
 
-    if init in PRESETS:
-        vlm = AerithVLM.from_preset(init, seed=seed, device=device, dtype=dtype, load_in_4bit=load_in_4bit)
-        return Backbone("aerith", vlm.model, vlm.processor)
-    if init in INSTRUCTBLIP_PRESETS:
-        ib = InstructBlipVLM.from_preset(init, seed=seed, device=device, dtype=dtype)
-        return Backbone("instructblip", ib.model, ib.processor)
-    path = Path(init)
-    if not path.is_dir():
-        known = sorted([*PRESETS, *INSTRUCTBLIP_PRESETS])
-        raise FileNotFoundError(f"model.init {init!r} is neither a preset ({', '.join(known)}) nor a saved folder")
-    if model_kind(path) == "aerith":
-        vlm = AerithVLM.from_pretrained(path, device=device, dtype=dtype)
-        return Backbone("aerith", vlm.model, vlm.processor)
-    ib = InstructBlipVLM.from_pretrained(path, device=device, dtype=dtype)
-    return Backbone("instructblip", ib.model, ib.processor)
+    Loads through :func:`aerith.load_vlm`, the one loader every command uses.
+    """
+    from aerith.infer.load import load_vlm
+
+    vlm = load_vlm(init, seed=seed, device=device, dtype=dtype, load_in_4bit=load_in_4bit)
+    return Backbone(vlm.kind, vlm.model, vlm.processor)

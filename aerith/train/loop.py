@@ -36,21 +36,11 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from aerith.atomic import atomic_dir, atomic_write_text
+from aerith.runs import CHECKPOINT_PREFIX, FINAL, STATE_FILE, checkpoints
 from aerith.train.backbones import Backbone, load_backbone
 from aerith.train.config import TrainConfig, dump_config
 from aerith.train.data import InstructionFn, MicroBatches, Mixture, default_instruction_fn, load_sources
-from aerith.train.run_folder import (
-    ACCELERATE_STATE,
-    CHECKPOINT_PREFIX,
-    CONFIG_FILE,
-    FINAL,
-    STATE_FILE,
-    ResumeError,
-    RunStart,
-    check_rng_restored,
-    checkpoints,
-    open_run,
-)
+from aerith.train.run_folder import ACCELERATE_STATE, CONFIG_FILE, ResumeError, RunStart, check_rng_restored, open_run
 from aerith.train.stage import Stage, StageObjective, StageSetup
 from aerith.train.stages import get_stage
 

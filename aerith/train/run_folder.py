@@ -35,11 +35,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from aerith.runs import CHECKPOINT_PREFIX, FINAL, STATE_FILE, checkpoints
 from aerith.train.config import TrainConfig, load_config
 
-CHECKPOINT_PREFIX = "checkpoint-"
-FINAL = "checkpoint-final"
-STATE_FILE = "trainer_state.json"
 CONFIG_FILE = "config.yaml"
 ACCELERATE_STATE = "accelerate_state"
 
@@ -66,12 +64,6 @@ class RunFolderError(ValueError):
 
 class ResumeError(ValueError):
     """The run cannot resume exactly; the message names the file or the recipe keys and what to do."""
-
-
-def checkpoints(run_dir: Path) -> list[Path]:
-    """Step checkpoints of a run, oldest first (``checkpoint-final`` not included)."""
-    found = [p for p in run_dir.glob(f"{CHECKPOINT_PREFIX}*") if p.is_dir() and p.name[len(CHECKPOINT_PREFIX) :].isdigit()]
-    return sorted(found, key=lambda p: int(p.name[len(CHECKPOINT_PREFIX) :]))
 
 
 @dataclass

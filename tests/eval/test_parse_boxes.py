@@ -1,7 +1,7 @@
 import pytest
 
 from aerith.eval import parse_boxes
-from aerith.eval.parse_boxes import FORMATS
+from aerith.parsing.boxes import FORMATS
 
 SIZE = (800, 400)  # width, height
 BOX = (80.0, 80.0, 240.0, 160.0)  # 10%..30% of the width, 20%..40% of the height

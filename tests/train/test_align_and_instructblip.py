@@ -44,7 +44,7 @@ def test_instructblip_tiny_sft_lowers_loss(synthrs_root, tmp_path):
     # Random T5 weights start far above a uniform guess (62-70 nats per token); 60 steps take it to
     # 11.6-13.8 (ratio 0.18-0.20 for data and model seeds 0, 1, 2); 160 steps go below ln(vocab).
     assert last < 0.5 * first, result.val_loss
-    from aerith.models.instructblip import InstructBlipVLM
+    from aerith.infer.instructblip import InstructBlipVLM
 
     vlm = InstructBlipVLM.from_pretrained(result.final_dir)
     assert vlm.model.config.training_state.startswith("sft: 60 steps") and not vlm.is_random_init

@@ -157,7 +157,7 @@ def test_killed_scst_run_resumes_to_the_same_weights_losses_and_rewards(init, ca
     [
         (["--init", "{tmp}"], "no config.json; expected a folder written by save_pretrained or a checkpoint"),
         (["--init", "{tmp}/nowhere"], "neither a preset"),
-        (["--init", "{tmp}/sft-run"], "looks like a run folder: pass its checkpoint"),
+        (["--init", "{tmp}/sft-run"], "looks like a run folder, but"),
         (["--set", "scst.k=1"], "k must be >= 2 with the leave-one-out baseline"),
         (["--set", "data.train.0.options.task=vqa"], "yields 'vqa' samples; scst trains on captions only"),
         (["--set", "data.val.0.options.task=cls"], "yields 'cls' samples; scst trains on captions only"),
