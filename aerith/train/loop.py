@@ -25,7 +25,6 @@ import contextlib
 import json
 import math
 import shutil
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +42,7 @@ from aerith.train.data import InstructionFn, MicroBatches, Mixture, default_inst
 from aerith.train.run_folder import ACCELERATE_STATE, CONFIG_FILE, ResumeError, RunStart, check_rng_restored, open_run
 from aerith.train.stage import Stage, StageObjective, StageSetup
 from aerith.train.stages import get_stage
+from aerith.train.tracking import MetricsLog, TrainClock, Window
 
 __all__ = [
     "CHECKPOINT_PREFIX", "FINAL", "STATE_FILE", "NonFiniteLossError", "Run", "TrainResult",
@@ -112,116 +112,6 @@ def _to_device(batch: dict[str, Any], device: torch.device, dtype: torch.dtype) 
     }
 
 
-class _Logger:
-    """JSONL metrics, TensorBoard (when installed) and the rich progress bar, on the main process only."""
-
-    def __init__(self, run_dir: Path, config: TrainConfig, start_step: int, active: bool) -> None:
-        self.active = active
-        self.metrics = run_dir / "metrics.jsonl"
-        self.writer = None
-        self.progress = None
-        if not active:
-            return
-        if self.metrics.exists():  # a resumed run rewrites what came after its checkpoint
-            kept, dropped = _metrics_until(self.metrics.read_text(encoding="utf-8", errors="replace"), start_step)
-            if dropped:  # a run killed while it wrote a line leaves that line cut
-                print(f"WARNING: {self.metrics}: dropped {dropped} unreadable line(s)")
-            atomic_write_text(self.metrics, "".join(k + "\n" for k in kept))
-        if config.logging.tensorboard:
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-
-                self.writer = SummaryWriter(str(run_dir / "tensorboard"), purge_step=start_step + 1)
-            except ImportError:
-                print("TensorBoard is not installed: metrics go to metrics.jsonl only (pip install tensorboard)")
-        if config.logging.progress:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-            self.progress = Progress(
-                TextColumn(f"[bold]{config.stage}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("loss {task.fields[loss]:.4f}  {task.fields[sps]:.1f} samples/s"),
-                TimeRemainingColumn(),
-            )
-            self.task = self.progress.add_task(config.stage, total=config.schedule.max_steps, completed=start_step, loss=float("nan"), sps=0.0)
-            self.progress.start()
-
-    def log(self, step: int, values: dict[str, float]) -> None:
-        if not self.active:
-            return
-        with self.metrics.open("a") as f:
-            f.write(json.dumps({"step": step, **values}) + "\n")
-        if self.writer is not None:
-            for k, v in values.items():
-                self.writer.add_scalar(k, v, step)
-
-    def advance(self, step: int, loss: float, sps: float) -> None:
-        if self.progress is not None:
-            self.progress.update(self.task, completed=step, loss=loss, sps=sps)
-
-    def close(self) -> None:
-        if self.progress is not None:
-            self.progress.stop()
-        if self.writer is not None:
-            self.writer.close()
-
-
-def _metrics_until(text: str, step: int) -> tuple[list[str], int]:
-    """The metrics lines up to ``step``, and how many lines could not be read."""
-    kept, dropped = [], 0
-    for line in filter(None, text.splitlines()):
-        try:
-            record_step = json.loads(line)["step"]
-        except (ValueError, KeyError, TypeError):
-            dropped += 1
-            continue
-        if isinstance(record_step, int) and record_step <= step:
-            kept.append(line)
-    return kept, dropped
-
-
-class _Clock:
-    """Training seconds of the run (resumed runs continue the count) against an optional limit.
-
-    Every process reads the main process's clock, so all of them stop after the same step.
-    """
-
-    def __init__(self, max_minutes: float | None, seconds_before: float) -> None:
-        self.limit = max_minutes * 60 if max_minutes is not None else None
-        self.before = seconds_before
-        self.t0: float | None = None
-        self.progress = 0.0  # fraction of the limit used (read by the LR schedule)
-        self.expired = False
-
-    def start(self) -> None:
-        self.t0 = time.perf_counter()
-
-    def seconds(self) -> float:
-        return self.before + (time.perf_counter() - self.t0 if self.t0 is not None else 0.0)
-
-    def update(self, accelerator) -> None:
-        if self.limit is None:
-            return
-        from accelerate.utils import broadcast_object_list
-
-        seconds = self.seconds()
-        if accelerator.num_processes > 1:
-            seconds = broadcast_object_list([seconds])[0]
-        self.progress = min(1.0, seconds / self.limit)
-        self.expired = seconds >= self.limit
-
-
-class _null:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-
-
-
 # -- the loop: setup, fit, save -----------------------------------------------------------------------
 def train(
     config: TrainConfig,
@@ -244,7 +134,7 @@ def train(
         NonFiniteLossError: the loss became NaN/inf; the message names the step and the checkpoint.
     """
     run = setup(config, resume=resume, instruction_fn=instruction_fn, objective_hook=objective_hook)
-    log = _Logger(run.run_dir, config, run.start.step, run.main)
+    log = MetricsLog(run.run_dir, config, run.start.step, run.main)
     try:
         result = fit(run, log)
         save_checkpoint(run, FINAL, result.steps, with_state=False)
@@ -279,7 +169,7 @@ class Run:
     scheduler: Any
     loader: DataLoader
     val_batches: list[dict[str, Any]]
-    clock: _Clock
+    clock: TrainClock
 
     @property
     def run_dir(self) -> Path:
@@ -320,7 +210,7 @@ def setup(
     stage = get_stage(config.stage)
     accelerator = _accelerator(config)
     rank, world = accelerator.process_index, accelerator.num_processes
-    start = open_run(config, resume=resume, rank=rank, world=world)
+    start = _on_every_process(accelerator, lambda: open_run(config, resume=resume, rank=rank, world=world))
     set_seed(config.seed + rank)
 
     train_sets = load_sources(config.data.train)  # the data first: a wrong source fails before a large model loads
@@ -335,32 +225,37 @@ def setup(
         StageSetup(config, train_sets, start.run_dir, resuming=start.checkpoint is not None, main=accelerator.is_main_process, provenance=provenance),
     )
     trained = objective_hook(objective) if objective_hook is not None else objective
-    clock = _Clock(config.schedule.max_minutes, float(start.state.get("train_seconds", 0.0)))
+    clock = TrainClock(config.schedule.max_minutes, float(start.state.get("train_seconds", 0.0)))
     optimizer, scheduler = _optimizer(config, trained, clock)
     trained, optimizer, scheduler = accelerator.prepare(trained, optimizer, scheduler)
-    _restore_state(accelerator, start)
+    _on_every_process(accelerator, lambda: _restore_state(accelerator, start))
     if accelerator.is_main_process:  # only now: a refused resume leaves the run's config.yaml as it was
         atomic_write_text(start.run_dir / CONFIG_FILE, dump_config(config))
 
-    mixture = Mixture(train_sets, [s.weight for s in config.data.train], seed=config.seed)
-    micro_batches = MicroBatches(
-        mixture,
-        lambda d, sample, pos: to_item(train_sets[d], sample, pos),
-        lambda items: stage.collate(backbone, items, config.data.max_length),
-        batch_size=config.data.batch_size, accum=config.optim.grad_accum, world=world, rank=rank,
-        start_step=start.step, max_steps=config.schedule.max_steps,
-    )  # fmt: skip
-    loader = DataLoader(
-        micro_batches,
-        batch_size=None,
-        num_workers=config.data.num_workers,
-        # Its own generator: iter() must not draw from the global RNG, or a resumed run's RNG would drift.
-        generator=torch.Generator().manual_seed(config.seed),
-    )
+    loader = _loader(config, stage, backbone, train_sets, to_item, rank, world, start.step)
     return Run(
         config, stage, accelerator, start, backbone, n_trainable, provenance,
         objective, trained, optimizer, scheduler, loader, val_batches, clock,
     )  # fmt: skip
+
+
+def _on_every_process(accelerator: Any, check: Callable[[], Any]) -> Any:
+    """Run ``check`` on every process; when it fails on any, it fails on all (with that process's message),
+    so that no process waits forever at a collective for one that stopped."""
+    try:
+        value, error = check(), None
+    except (ValueError, OSError) as err:
+        value, error = None, err
+    if accelerator.num_processes > 1:
+        from accelerate.utils import gather_object
+
+        failed = [(i, m) for i, m in enumerate(gather_object([None if error is None else str(error)])) if m is not None]
+        if failed and error is None:
+            rank, message = failed[0]
+            raise ValueError(f"process {rank} cannot start: {message}")
+    if error is not None:
+        raise error
+    return value
 
 
 def _accelerator(config: TrainConfig):
@@ -425,7 +320,29 @@ def _validation_batches(
     return [stage.collate(backbone, mine[i : i + b], config.data.max_length) for i in range(0, len(mine), b)]
 
 
-def _optimizer(config: TrainConfig, trained: nn.Module, clock: _Clock) -> tuple[torch.optim.Optimizer, Any]:
+def _loader(
+    config: TrainConfig, stage: Stage, backbone: Backbone, train_sets: list[Any], to_item: Callable[[Any, Any, int], Any],
+    rank: int, world: int, start_step: int,
+) -> DataLoader:
+    """This process's micro-batches from ``start_step`` on, in the seeded order of the mixture."""
+    mixture = Mixture(train_sets, [s.weight for s in config.data.train], seed=config.seed)
+    micro_batches = MicroBatches(
+        mixture,
+        lambda d, sample, pos: to_item(train_sets[d], sample, pos),
+        lambda items: stage.collate(backbone, items, config.data.max_length),
+        batch_size=config.data.batch_size, accum=config.optim.grad_accum, world=world, rank=rank,
+        start_step=start_step, max_steps=config.schedule.max_steps,
+    )  # fmt: skip
+    return DataLoader(
+        micro_batches,
+        batch_size=None,
+        num_workers=config.data.num_workers,
+        # Its own generator: iter() must not draw from the global RNG, or a resumed run's RNG would drift.
+        generator=torch.Generator().manual_seed(config.seed),
+    )
+
+
+def _optimizer(config: TrainConfig, trained: nn.Module, clock: TrainClock) -> tuple[torch.optim.Optimizer, Any]:
     """AdamW over the trainable parameters (no weight decay on biases and norms) and the LR schedule."""
     optimizer = torch.optim.AdamW(
         _param_groups(trained, config.optim.weight_decay), lr=config.optim.lr, betas=config.optim.betas, eps=config.optim.eps
@@ -453,7 +370,7 @@ def _restore_state(accelerator: Any, start: RunStart) -> None:
     check_rng_restored(start)
 
 
-def fit(run: Run, log: _Logger) -> TrainResult:
+def fit(run: Run, log: MetricsLog) -> TrainResult:
     """Optimizer steps from the start step to ``max_steps`` (or the time limit), with logging,
     validation and step checkpoints; the caller saves the final checkpoint."""
     config, sched = run.config, run.config.schedule
@@ -461,7 +378,7 @@ def fit(run: Run, log: _Logger) -> TrainResult:
     if run.val_batches and run.start.step == 0:  # the starting point, so the curve shows what training changed
         _validate(run, 0, result, log)
     batches = iter(run.loader)
-    window = _Window()
+    window = Window()
     step = run.start.step
     run.clock.start()
     last = step >= sched.max_steps
@@ -475,7 +392,7 @@ def fit(run: Run, log: _Logger) -> TrainResult:
         if step % config.logging.every == 0 or last:
             log.log(step, _train_values(run, window, sps, grad_norm))
             result.samples_per_s = sps
-            window = _Window()
+            window = Window()
         val_due = config.logging.val_every and step % config.logging.val_every == 0
         if run.val_batches and (val_due or last):
             _validate(run, step, result, log)
@@ -521,22 +438,7 @@ def _optimizer_step(run: Run, batches: Iterator[dict[str, Any]], step: int) -> t
     return step_loss, grad_norm
 
 
-class _Window:
-    """Losses and samples since the last logging step."""
-
-    def __init__(self) -> None:
-        self.t0, self.samples, self.loss, self.n = time.perf_counter(), 0, 0.0, 0
-
-    def add(self, samples: int, loss: float) -> float:
-        """Count a step; returns samples per second over the window."""
-        self.samples += samples
-        self.loss += loss
-        self.n += 1
-        elapsed = time.perf_counter() - self.t0
-        return self.samples / elapsed if elapsed > 0 else 0.0
-
-
-def _train_values(run: Run, window: _Window, sps: float, grad_norm: float | None) -> dict[str, float]:
+def _train_values(run: Run, window: Window, sps: float, grad_norm: float | None) -> dict[str, float]:
     """What a logging step records: mean loss, LR, throughput, grad norm and the stage's own stats."""
     values = {"loss": window.loss / window.n, "lr": run.scheduler.get_last_lr()[0], "samples_per_s": sps}
     if grad_norm is not None:
@@ -549,7 +451,7 @@ def _train_values(run: Run, window: _Window, sps: float, grad_norm: float | None
 
 
 @torch.no_grad()
-def _validate(run: Run, at: int, result: TrainResult, log: _Logger) -> None:
+def _validate(run: Run, at: int, result: TrainResult, log: MetricsLog) -> None:
     """``val_<key>``: the objective's validation sums over every process's share, divided by their ``n``."""
     keys = list(run.objective.validation_keys())  # fixed order, so every process reduces the same vector
     device = run.accelerator.device

@@ -154,3 +154,15 @@ def test_diff_names_nested_and_list_keys():
     new = {"a": 1, "data": {"train": [{"root": "/y", "weight": 1.0}, {"root": "/z"}]}, "trainable": ["pooler", "lora"]}
     keys = [k for k, _, _ in diff_trees(old, new)]
     assert keys == ["data.train.0.root", "trainable", "data.train.1.root"]
+
+
+def test_a_metrics_line_cut_by_a_kill_is_dropped_and_counted(tmp_path, capsys):
+    from aerith.train.config import TrainConfig
+    from aerith.train.tracking import MetricsLog
+
+    lines = [json.dumps({"step": s, "loss": 1.0 / s}) for s in (1, 2, 3)]
+    (tmp_path / "metrics.jsonl").write_text("\n".join(lines) + '\n{"step": 4, "lo')
+    config = TrainConfig(data={"train": [{"name": "synthrs", "root": str(tmp_path)}]}, logging={"tensorboard": False, "progress": False})
+    MetricsLog(tmp_path, config, start_step=2, active=True).close()
+    assert (tmp_path / "metrics.jsonl").read_text().splitlines() == lines[:2]
+    assert "dropped 1 unreadable line(s)" in capsys.readouterr().out
