@@ -455,6 +455,10 @@ class TrainConfig:
 # -- reading a recipe -------------------------------------------------------------------------------------
 def read_recipe(path: str | Path) -> dict[str, Any]:
     """A recipe file as a dict, or an error naming the file (and the line, for encoding and YAML errors)."""
+    return _parse_recipe(_recipe_text(path), path)
+
+
+def _recipe_text(path: str | Path) -> str:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"recipe {path} not found")
@@ -467,13 +471,16 @@ def read_recipe(path: str | Path) -> dict[str, Any]:
     if len(data) > MAX_RECIPE_BYTES:
         raise RecipeError(f"recipe {path} is {len(data):,} bytes; a recipe is a small YAML file (at most {MAX_RECIPE_BYTES:,})")
     try:
-        text = data.decode("utf-8").removeprefix("\ufeff")
+        return data.decode("utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError as err:
         line = data.count(b"\n", 0, err.start) + 1
         column = err.start - (data.rfind(b"\n", 0, err.start) + 1) + 1
         raise RecipeError(
             f"{path}, line {line}: not UTF-8 text (byte 0x{data[err.start]:02x} at column {column}); save the recipe as UTF-8"
         ) from None
+
+
+def _parse_recipe(text: str, path: str | Path) -> dict[str, Any]:
     try:
         loaded = yaml.load(text, Loader=_SAFE_LOADER)  # noqa: S506 - a safe loader
     except yaml.YAMLError as err:
@@ -485,6 +492,31 @@ def read_recipe(path: str | Path) -> dict[str, Any]:
     if not isinstance(loaded, dict):
         raise RecipeError(f"{path}: a recipe is a YAML mapping of key: value lines, got {type(loaded).__name__}")
     return loaded
+
+
+def _key_line(text: str, key: str) -> int | None:
+    """The line of ``key`` (dotted) in the recipe text, or of the nearest section above it that is there."""
+    lines: dict[str, int] = {}
+    stack, seen = [(yaml.compose(text, Loader=_SAFE_LOADER), "")], set()
+    while stack:
+        node, prefix = stack.pop()
+        if node is None or id(node) in seen:  # an alias is walked once
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            children = [(f"{prefix}.{k.value}" if prefix else str(k.value), k, v) for k, v in node.value]
+        elif isinstance(node, yaml.SequenceNode):
+            children = [(f"{prefix}.{i}", v, v) for i, v in enumerate(node.value)]
+        else:
+            continue
+        for name, mark_node, child in children:
+            lines.setdefault(name, mark_node.start_mark.line + 1)
+            stack.append((child, name))
+    parts = key.split(".")
+    for n in range(len(parts), 0, -1):
+        if ".".join(parts[:n]) in lines:
+            return lines[".".join(parts[:n])]
+    return None
 
 
 def _yaml_where(err: yaml.YAMLError, text: str) -> str:
@@ -585,7 +617,8 @@ def load_config(
         RecipeError: anything else wrong, named by file and line or by key (and the ``--set`` it came from).
     """
     where = str(path) if path is not None else "recipe"
-    tree = read_recipe(path) if path is not None else {}
+    text = _recipe_text(path) if path is not None else ""
+    tree = _parse_recipe(text, where) if path is not None else {}
     origins: dict[str, str] = {}
     for assignment in overrides or []:
         origins[apply_override(tree, assignment)] = f"--set {assignment}"
@@ -595,7 +628,9 @@ def load_config(
     try:
         return build(TrainConfig, tree, "")
     except FieldError as err:
-        raise RecipeError(f"{where}: {err}{_origin(err.path, origins)}") from None
+        origin = _origin(err.path, origins)
+        line = _key_line(text, err.path) if text and err.path and not origin else None
+        raise RecipeError(f"{where}{f', line {line}' if line else ''}: {err}{origin}") from None
     except RecipeError:
         raise
     except (ValueError, TypeError) as err:

@@ -55,6 +55,15 @@ def test_malformed_yaml_names_file_and_line(tmp_path, text, line):
     assert code == 2 and f"bad.yaml, line {line}" in out and "Traceback" not in out, out
 
 
+def test_a_wrong_type_in_the_file_names_file_line_and_key(tmp_path):
+    path = tmp_path / "typed.yaml"
+    path.write_text("stage: sft\nout_dir: runs/x\ndata:\n  train:\n    - {name: synthrs, root: /x}\nschedule:\n  warmup_steps: 0\n  max_steps: many\n")
+    with pytest.raises(RecipeError, match=r"typed\.yaml, line 8: schedule\.max_steps: expected an integer, got 'many' \(str\)"):
+        load_config(path)
+    code, out, _ = _cli("sft", str(path))
+    assert code == 2 and "typed.yaml, line 8: schedule.max_steps: expected an integer" in out and "Traceback" not in out, out
+
+
 def test_a_recipe_must_be_a_mapping(tmp_path):
     path = tmp_path / "list.yaml"
     path.write_text("- stage: sft\n")
