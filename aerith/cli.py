@@ -98,6 +98,39 @@ def bench(
         raise typer.Exit(2) from err
 
 
+@app.command()
+def serve(
+    model: Annotated[str, typer.Argument(help="A preset (aerith-tiny, ...), a saved model folder or a run folder.")],
+    host: Annotated[str, typer.Option(help="Address to listen on (127.0.0.1: this machine only).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    api_key: Annotated[str | None, typer.Option(envvar="AERITH_API_KEY", help="Require 'Authorization: Bearer KEY' (all but /health).")] = None,
+    allow_dir: Annotated[Path | None, typer.Option(help="Read local image paths under this folder (else only data URLs).")] = None,
+    max_batch: Annotated[int, typer.Option(help="Most requests generated together.")] = 16,
+    batch_window_ms: Annotated[float, typer.Option(help="Longest a request waits for others still being prepared, to batch with them.")] = 10.0,
+    max_body_mb: Annotated[float, typer.Option(help="Larger request bodies get 413.")] = 20.0,
+    max_image_pixels: Annotated[int, typer.Option(help="Larger images (width x height) get 400.")] = 25_000_000,
+    max_queue: Annotated[int, typer.Option(help="More waiting requests get 429 with Retry-After.")] = 256,
+    max_tokens: Annotated[int, typer.Option(help="Answer length when a request gives none.")] = 256,
+    served_name: Annotated[str | None, typer.Option(help="The model's id in the API (default: MODEL as given).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of a random-weight preset.")] = 0,
+    device: Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1 ... (default: cuda if present).")] = None,
+) -> None:
+    """Serve a model over HTTP: OpenAI-compatible /v1/chat/completions, task endpoints, /health, /metrics."""
+    from aerith.serve.commands import ServeError, serve as run_serve
+    from aerith.serve.settings import ServeSettings
+
+    try:
+        settings = ServeSettings(
+            model, host=host, port=port, api_key=api_key, allow_dir=allow_dir, max_batch=max_batch,
+            batch_window_ms=batch_window_ms, max_body_mb=max_body_mb, max_image_pixels=max_image_pixels,
+            max_queue=max_queue, max_tokens=max_tokens, served_name=served_name, seed=seed, device=device,
+        )
+        run_serve(settings)
+    except (ServeError, ValueError) as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from err
+
+
 def _train_command(stage: str, recipe: Path, overrides, out_dir, init, max_steps, resume) -> None:
     from aerith.data.errors import DataError
     from aerith.train.commands import build_config, run_stage
@@ -222,9 +255,70 @@ def eval_(
             raise typer.Exit(1)
 
 
+@app.command("scan")
+def scan_(
+    model: Annotated[str, typer.Argument(help="A preset name (aerith-tiny, instructblip-tiny, ...), a saved model folder or a training run folder.")],
+    raster: Annotated[Path, typer.Argument(help="A raster GDAL reads: GeoTIFF (any size), or PNG/JPEG/TIFF (pixel coordinates).")],
+    task: Annotated[str, typer.Option(help="vg: boxes of --query; cls: a class per tile from --classes; cap: a caption per tile.")],
+    out: Annotated[Path, typer.Option(help="Output folder; an interrupted scan there is resumed.")],
+    query: Annotated[str | None, typer.Option(help="What to find (vg), e.g. 'storage tank'.")] = None,
+    classes: Annotated[str | None, typer.Option(help="Scene classes (cls), comma-separated: forest,farmland,harbor.")] = None,
+    tile: Annotated[int, typer.Option(help="Tile side in raster pixels.")] = 512,
+    overlap: Annotated[float, typer.Option(help="Fraction of a tile shared with its neighbour.")] = 0.2,
+    bands: Annotated[str | None, typer.Option(help="Bands to show as RGB, 0-based, e.g. 3,2,1.")] = None,
+    batch_size: Annotated[int, typer.Option(help="Tiles per generate call.")] = 16,
+    max_new_tokens: Annotated[int, typer.Option(help="Longest answer, in tokens.")] = 64,
+    merge: Annotated[str, typer.Option(help="Duplicates across overlaps: nmm (union) or nms (keep one).")] = "nmm",
+    match_metric: Annotated[str, typer.Option(help="ios (intersection over smaller) or iou.")] = "ios",
+    match_threshold: Annotated[float, typer.Option(help="Match needed for two boxes to be one object.")] = 0.5,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Discard an earlier scan with other settings in --out.")] = False,
+    seed: Annotated[int, typer.Option(help="Seed of a random-weight preset.")] = 0,
+    device: Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1 ... (default: cuda if present).")] = None,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Scan a whole raster tile by tile: GeoPackage, GeoJSON, class map, quicklook and manifest in --out."""
+    from aerith.data.errors import DataError
+    from aerith.geo import MissingGeoExtraError, ScanConfig
+    from aerith.geo.commands import scan_command
+
+    echo = lambda m: typer.echo(m, err=True)  # noqa: E731
+    try:
+        config = ScanConfig(
+            task=task, query=query, classes=tuple(classes.split(",")) if classes is not None else None, tile=tile,
+            overlap=overlap, bands=_parse_bands(bands), batch_size=batch_size, max_new_tokens=max_new_tokens,
+            merge=merge, match_metric=match_metric, match_threshold=match_threshold,
+        )
+        result = scan_command(model, raster, config, out, overwrite=overwrite, seed=seed, device=device, progress=progress, echo=echo)
+    except KeyboardInterrupt as err:
+        echo(f"interrupted: finished tiles are kept in {out / 'journal'}; run the same command again to resume")
+        raise typer.Exit(130) from err
+    except (DataError, FileNotFoundError, KeyError, ValueError, MissingGeoExtraError) as err:
+        echo(f"error: {err.args[0] if isinstance(err, KeyError) and err.args else err}")
+        raise typer.Exit(2) from err
+    if result is not None:
+        t = result.tiles
+        found = ", ".join(f"{k} {v}" for k, v in result.results.items() if not isinstance(v, dict))
+        typer.echo(
+            f"scanned {t['done']} of {t['total']} tiles ({t['skipped_nodata']} nodata, {t['skipped_empty']} empty skipped; "
+            f"{t['run_now']} run now); {found}; outputs in {result.out}: {', '.join(p.name for p in result.outputs.values())}"
+        )
+
+
 _DataName = Annotated[str, typer.Argument(help="Dataset name: ucm, aid, dior-rsvg, rsvqa-lr, rsicd, ...")]
 _DataRoot = Annotated[Path, typer.Argument(help="The dataset folder as downloaded.")]
 _DATA_ERRORS = (KeyError, ValueError, FileNotFoundError)  # DataError is a ValueError
+_OnBad = Annotated[
+    str, typer.Option("--on-bad", help="raise: stop at the first bad record or unreadable image; skip: leave them out and count them.")
+]
+_Options = Annotated[
+    list[str] | None,
+    typer.Option("--option", help="A loader option KEY=VALUE, e.g. task=vg, split_file=DIR/x.txt, verify_images=full (repeatable)."),
+]
+
+
+def _echo_skips(messages: list[str]) -> None:
+    for message in messages:
+        typer.echo(f"warning: {message}", err=True)
 
 
 def _data_error(err: Exception) -> typer.Exit:
@@ -268,14 +362,18 @@ def data_convert(
     ] = None,
     fmt: Annotated[str, typer.Option("--format", help="llava (GeoChat_Instruct style) or lhrs (LHRS-Bot).")] = "llava",
     seed: Annotated[int, typer.Option(help="Seed of the phrasing choice.")] = 0,
+    on_bad: _OnBad = "raise",
+    option: _Options = None,
 ) -> None:
     """Write a split as instruction JSON; image paths are relative to ROOT."""
-    from aerith.data.commands import convert
+    from aerith.data.commands import collect_warnings, convert, parse_options
 
     try:
-        path = convert(name, root, split, out, fmt=fmt, seed=seed)  # type: ignore[arg-type]
+        options = parse_options(option or [])
+        path, skips = collect_warnings(convert, name, root, split, out, fmt=fmt, seed=seed, options=options, on_bad=on_bad)  # type: ignore[arg-type]
     except _DATA_ERRORS as err:
         raise _data_error(err) from err
+    _echo_skips(skips)
     typer.echo(f"wrote {path}")
 
 
@@ -284,17 +382,18 @@ def data_stats(
     name: _DataName,
     root: _DataRoot,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    option: _Options = None,
 ) -> None:
-    """Counts per split, class, question type and task; unique captions; problems found."""
+    """Counts per split, class, question type and task; unique captions; unreadable images; problems found."""
     import json
 
     from rich.console import Console
     from rich.markup import escape
 
-    from aerith.data.commands import stats, stats_table
+    from aerith.data.commands import parse_options, stats, stats_table
 
     try:
-        result = stats(name, root)
+        result = stats(name, root, options=parse_options(option or []))
     except _DATA_ERRORS as err:
         raise _data_error(err) from err
     if as_json:
@@ -317,14 +416,17 @@ def data_show(
     split: Annotated[
         str | None, typer.Option(help="Split to read (default: the dataset's: test for rsieval, else train).")
     ] = None,
+    on_bad: _OnBad = "raise",
+    option: _Options = None,
 ) -> None:
     """Draw one sample: the image with its box in red, its class, question and answer, or captions below."""
-    from aerith.data.commands import show
+    from aerith.data.commands import collect_warnings, parse_options, show
 
     try:
-        path = show(name, root, split, index, out)
+        path, skips = collect_warnings(show, name, root, split, index, out, options=parse_options(option or []), on_bad=on_bad)  # type: ignore[arg-type]
     except _DATA_ERRORS as err:
         raise _data_error(err) from err
+    _echo_skips(skips)
     typer.echo(f"wrote {path}")
 
 
