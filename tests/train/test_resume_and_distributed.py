@@ -78,6 +78,7 @@ def test_two_gloo_processes_match_one_process(synthrs_root, tmp_path):
     shutil.rmtree(tmp_path / "two" / "checkpoint-final")
     (tmp_path / "two" / "checkpoint-000006" / "accelerate_state" / "random_states_1.pkl").unlink()
     out = run_command(["sft", str(two), "--resume"], launcher=launcher, threads=1, env={"ACCELERATE_USE_CPU": "1"}, timeout=240)
-    assert out.returncode != 0 and "random_states_1.pkl is missing" in out.stdout, out.stdout
-    assert "process 1 cannot start" in out.stdout, out.stdout  # what process 0 says
+    text = out.stdout + out.stderr
+    assert out.returncode != 0 and "random_states_1.pkl is missing" in text, text
+    assert "process 1 cannot start" in text, text  # what process 0 says
     assert not (tmp_path / "two" / "checkpoint-final").exists()
