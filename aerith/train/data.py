@@ -15,12 +15,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch.utils.data import Dataset
 
-from aerith.train.config import DataSource
+if TYPE_CHECKING:
+    from aerith.train.config import DataSource
 
 InstructionFn = Callable[..., Any]
 

@@ -55,7 +55,7 @@ def test_instructblip_recipe_trains_only_qformer_queries_projection():
     from aerith.train.backbones import load_backbone
 
     backbone = load_backbone("instructblip-tiny")
-    n = backbone.set_trainable(["qformer", "query_tokens", "language_projection"], "sft")
+    n = backbone.set_trainable(["qformer", "query_tokens", "language_projection"])
     m = backbone.model
     expected = sum(p.numel() for p in [*m.qformer.parameters(), m.query_tokens, *m.language_projection.parameters()])
     assert n == expected
