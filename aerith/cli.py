@@ -190,7 +190,7 @@ def merge_lora(
     out: Annotated[Path, typer.Option(help="Folder for the merged model (absent or empty).")],
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a saved model already in --out.")] = False,
 ) -> None:
-    """Fold LoRA adapters into the language model; the result loads with AerithVLM.from_pretrained."""
+    """Fold LoRA adapters into the language model; the result loads with aerith.load_vlm."""
     from aerith.train.merge import merge_lora_checkpoint
 
     try:
