@@ -71,4 +71,4 @@ def test_cli_errors_are_clear(tmp_path):
     result = runner.invoke(app, ["align", "configs/sft-aerith-tiny.yaml"])
     assert result.exit_code == 2 and "recipe for `aerith sft`" in result.output
     result = runner.invoke(app, ["merge-lora", str(tmp_path), "--out", str(tmp_path / "m")])
-    assert result.exit_code == 2 and "neither a checkpoint" in result.output
+    assert result.exit_code == 2 and "no config.json; expected a folder written by save_pretrained" in result.output
