@@ -25,9 +25,14 @@ _LAZY = {
 }
 
 
+_SUBPACKAGES = ("geo",)  # `aerith.geo.scan(...)` after a plain `import aerith`
+
+
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f"aerith.{name}")
     raise AttributeError(f"module 'aerith' has no attribute {name!r}")
 
 

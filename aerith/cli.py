@@ -187,14 +187,15 @@ def scst(
 @app.command("merge-lora")
 def merge_lora(
     source: Annotated[Path, typer.Argument(help="A run folder (uses checkpoint-final) or a checkpoint folder.")],
-    out: Annotated[Path, typer.Option(help="Folder for the merged model.")],
+    out: Annotated[Path, typer.Option(help="Folder for the merged model (absent or empty).")],
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a saved model already in --out.")] = False,
 ) -> None:
     """Fold LoRA adapters into the language model; the result loads with AerithVLM.from_pretrained."""
     from aerith.train.merge import merge_lora_checkpoint
 
     try:
-        path = merge_lora_checkpoint(source, out)
-    except (FileNotFoundError, ValueError) as err:
+        path = merge_lora_checkpoint(source, out, overwrite=overwrite)
+    except (FileNotFoundError, FileExistsError, ValueError) as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from err
     typer.echo(f"merged model in {path}")
@@ -252,6 +253,55 @@ def eval_(
         typer.echo(f"suite table in {out / 'results.md'}")
         if suite_summary["failed"]:
             raise typer.Exit(1)
+
+
+@app.command("scan")
+def scan_(
+    model: Annotated[str, typer.Argument(help="A preset name (aerith-tiny, instructblip-tiny, ...), a saved model folder or a training run folder.")],
+    raster: Annotated[Path, typer.Argument(help="A raster GDAL reads: GeoTIFF (any size), or PNG/JPEG/TIFF (pixel coordinates).")],
+    task: Annotated[str, typer.Option(help="vg: boxes of --query; cls: a class per tile from --classes; cap: a caption per tile.")],
+    out: Annotated[Path, typer.Option(help="Output folder; an interrupted scan there is resumed.")],
+    query: Annotated[str | None, typer.Option(help="What to find (vg), e.g. 'storage tank'.")] = None,
+    classes: Annotated[str | None, typer.Option(help="Scene classes (cls), comma-separated: forest,farmland,harbor.")] = None,
+    tile: Annotated[int, typer.Option(help="Tile side in raster pixels.")] = 512,
+    overlap: Annotated[float, typer.Option(help="Fraction of a tile shared with its neighbour.")] = 0.2,
+    bands: Annotated[str | None, typer.Option(help="Bands to show as RGB, 0-based, e.g. 3,2,1.")] = None,
+    batch_size: Annotated[int, typer.Option(help="Tiles per generate call.")] = 16,
+    max_new_tokens: Annotated[int, typer.Option(help="Longest answer, in tokens.")] = 64,
+    merge: Annotated[str, typer.Option(help="Duplicates across overlaps: nmm (union) or nms (keep one).")] = "nmm",
+    match_metric: Annotated[str, typer.Option(help="ios (intersection over smaller) or iou.")] = "ios",
+    match_threshold: Annotated[float, typer.Option(help="Match needed for two boxes to be one object.")] = 0.5,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Discard an earlier scan with other settings in --out.")] = False,
+    seed: Annotated[int, typer.Option(help="Seed of a random-weight preset.")] = 0,
+    device: Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1 ... (default: cuda if present).")] = None,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Scan a whole raster tile by tile: GeoPackage, GeoJSON, class map, quicklook and manifest in --out."""
+    from aerith.data.errors import DataError
+    from aerith.geo import MissingGeoExtraError, ScanConfig
+    from aerith.geo.commands import scan_command
+
+    echo = lambda m: typer.echo(m, err=True)  # noqa: E731
+    try:
+        config = ScanConfig(
+            task=task, query=query, classes=tuple(classes.split(",")) if classes is not None else None, tile=tile,
+            overlap=overlap, bands=_parse_bands(bands), batch_size=batch_size, max_new_tokens=max_new_tokens,
+            merge=merge, match_metric=match_metric, match_threshold=match_threshold,
+        )
+        result = scan_command(model, raster, config, out, overwrite=overwrite, seed=seed, device=device, progress=progress, echo=echo)
+    except KeyboardInterrupt as err:
+        echo(f"interrupted: finished tiles are kept in {out / 'journal'}; run the same command again to resume")
+        raise typer.Exit(130) from err
+    except (DataError, FileNotFoundError, KeyError, ValueError, MissingGeoExtraError) as err:
+        echo(f"error: {err.args[0] if isinstance(err, KeyError) and err.args else err}")
+        raise typer.Exit(2) from err
+    if result is not None:
+        t = result.tiles
+        found = ", ".join(f"{k} {v}" for k, v in result.results.items() if not isinstance(v, dict))
+        typer.echo(
+            f"scanned {t['done']} of {t['total']} tiles ({t['skipped_nodata']} nodata, {t['skipped_empty']} empty skipped; "
+            f"{t['run_now']} run now); {found}; outputs in {result.out}: {', '.join(p.name for p in result.outputs.values())}"
+        )
 
 
 _DataName = Annotated[str, typer.Argument(help="Dataset name: ucm, aid, dior-rsvg, rsvqa-lr, rsicd, ...")]

@@ -154,28 +154,29 @@ def write_suite_results(out_dir: Path, suite: dict[str, Any]) -> None:
 # -- figures -------------------------------------------------------------------------------------
 
 
-def _save(fig: Any, path: Path) -> None:
-    import matplotlib.pyplot as plt
+def _figure(**kwargs: Any) -> Any:
+    """A figure outside pyplot: no backend is chosen or switched, so a notebook's inline plots keep working."""
+    from matplotlib.figure import Figure
 
+    return Figure(**kwargs)
+
+
+def _save(fig: Any, path: Path) -> None:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
-    plt.close(fig)
     atomic_write_bytes(path, buf.getvalue())
 
 
 def confusion_png(path: Path, scores: dict[str, Any], title: str) -> Path:
     """Confusion matrix (true rows, predicted columns, counts) of ``classification_scores`` output."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import numpy as np
 
     classes = scores["classes"]
     matrix = np.asarray(scores["confusion_matrix"], dtype=float)
     n = len(classes)
     side = max(4.0, 0.32 * n + 2.5)
-    fig, ax = plt.subplots(figsize=(side, side))
+    fig = _figure(figsize=(side, side))
+    ax = fig.subplots()
     ax.imshow(matrix, cmap="Blues", vmin=0)
     ax.set_xticks(range(n), classes, rotation=90, fontsize=8 if n <= 30 else 6)
     ax.set_yticks(range(n), classes, fontsize=8 if n <= 30 else 6)
@@ -194,10 +195,6 @@ def confusion_png(path: Path, scores: dict[str, Any], title: str) -> Path:
 
 def grounding_png(path: Path, records: Sequence[dict[str, Any]], ctx: Context, title: str, n: int = OVERLAY_SAMPLES) -> Path:
     """The first ``n`` grounding samples: true box green, first predicted box red, IoU in the title."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
 
     from aerith.boxes import box_iou
@@ -206,7 +203,8 @@ def grounding_png(path: Path, records: Sequence[dict[str, Any]], ctx: Context, t
     shown = [r for r in records if r["status"] != "extra"][:n]
     cols = min(4, len(shown))
     rows = (len(shown) + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.6 * rows), squeeze=False)
+    fig = _figure(figsize=(3.2 * cols, 3.6 * rows))
+    axes = fig.subplots(rows, cols, squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for ax, r in zip(axes.flat, shown):

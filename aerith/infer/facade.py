@@ -51,6 +51,80 @@ def check_device(device: str | torch.device | None) -> torch.device:
     return dev
 
 
+class ModelFolderError(ValueError):
+    """A saved model folder that cannot be loaded as it is: the message names the file and what is wrong."""
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {text[0] if text else ''}"
+
+
+def load_saved(path: Path, model_cls: Any, processor_cls: Any, dtype: torch.dtype | None) -> tuple[Any, Any]:
+    """Model and processor from a ``save_pretrained`` folder, refusing any folder that would load partly.
+
+    Every weight of the model must come from the folder: a checkpoint that lacks some (truncated,
+    foreign, another architecture) would otherwise run with random weights in their place and
+    answer noise with no error.
+
+    Raises:
+        ModelFolderError: naming the folder, the file and what is wrong.
+    """
+    from safetensors import SafetensorError
+
+    config_file = path / "config.json"
+    try:
+        config = model_cls.config_class.from_pretrained(path)
+    except (OSError, ValueError, TypeError, KeyError) as err:  # invalid JSON is a ValueError subclass
+        raise ModelFolderError(f"{config_file}: not a valid {model_cls.config_class.__name__} ({_first_line(err)})") from err
+    try:
+        # mismatched shapes are reported in `info` (and refused below) rather than raised without the names
+        model, info = model_cls.from_pretrained(
+            path, config=config, dtype=dtype or torch.float32, output_loading_info=True, ignore_mismatched_sizes=True
+        )
+    except (OSError, RuntimeError, ValueError, TypeError, SafetensorError) as err:
+        raise ModelFolderError(f"{path}: the weights do not load ({_first_line(err)})") from err
+    problems = {k: sorted(info.get(k) or []) for k in ("missing_keys", "mismatched_keys")}
+    if any(problems.values()):
+        total = len(model.state_dict())
+        missing, mismatched = problems["missing_keys"], problems["mismatched_keys"]
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} of the model's {total} weights are missing (e.g. {', '.join(map(str, missing[:3]))})")
+        if mismatched:
+            parts.append(f"{len(mismatched)} have the wrong shape (e.g. {mismatched[0]})")
+        raise ModelFolderError(
+            f"{path}: {'; '.join(parts)}: a truncated, foreign or mismatched checkpoint. Refusing to run with "
+            "random weights in their place"
+        )
+    try:
+        processor = processor_cls.from_pretrained(path)
+    except (OSError, ValueError, TypeError, KeyError, AttributeError) as err:
+        raise ModelFolderError(
+            f"{path}: the processor does not load ({_first_line(err)}); a saved model needs its tokenizer and "
+            "processor files beside config.json (save with save_pretrained)"
+        ) from err
+    return model, processor
+
+
+def json_model_type(config_file: Path) -> Any:
+    """The ``model_type`` written in a ``config.json``; a file that is no JSON object is a :class:`ModelFolderError`."""
+    import json
+
+    try:
+        data = json.loads(config_file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ModelFolderError(f"{config_file}: not a readable JSON model config ({_first_line(err)})") from err
+    if not isinstance(data, dict):
+        raise ModelFolderError(f"{config_file}: holds a JSON {type(data).__name__}, not an object with a model_type")
+    return data.get("model_type")
+
+
+def holds_saved_model(folder: Path) -> bool:
+    """Whether ``folder`` holds a model written by ``save_pretrained`` (its ``config.json``)."""
+    return (folder / "config.json").is_file()
+
+
 def as_list(images: Any) -> tuple[bool, list[Any]]:
     """``(single, images as a list)``: one image (path, PIL image, array) or a list/tuple of them."""
     single = not isinstance(images, (list, tuple))
@@ -108,10 +182,14 @@ class VLM(ABC):
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
 
-    def save_pretrained(self, path: str | Path) -> Path:
-        """Write config, weights (safetensors) and processor; atomically (temp folder + rename)."""
+    def save_pretrained(self, path: str | Path, *, overwrite: bool = True) -> Path:
+        """Write config, weights (safetensors) and processor atomically (temp folder, then one swap).
+
+        An existing folder is replaced only if it holds a saved model (a ``config.json``) or is
+        empty, and ``overwrite`` is true; a file, or a folder of anything else, is never deleted.
+        """
         path = Path(path)
-        with atomic_dir(path) as tmp:
+        with atomic_dir(path, overwrite=overwrite, replaceable=holds_saved_model, what="a saved model") as tmp:
             self.model.save_pretrained(tmp)
             self.processor.save_pretrained(tmp)
         return path
@@ -158,4 +236,6 @@ class VLM(ABC):
         return boxes[0] if single else boxes
 
 
-__all__ = ["RANDOM_WEIGHTS_WARNING", "VLM", "as_list", "check_device", "default_device", "prompts_for"]
+__all__ = [
+    "RANDOM_WEIGHTS_WARNING", "VLM", "ModelFolderError", "as_list", "load_saved", "check_device", "default_device", "holds_saved_model", "json_model_type", "prompts_for",
+]

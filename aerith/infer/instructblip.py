@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from transformers import InstructBlipForConditionalGeneration, InstructBlipProcessor
 
-from aerith.infer.facade import VLM, as_list, check_device, prompts_for
+from aerith.infer.facade import VLM, as_list, check_device, load_saved, prompts_for
 from aerith.models.instructblip import build_instructblip, encode_inputs
 
 
@@ -41,8 +41,7 @@ class InstructBlipVLM(VLM):
         """Load a folder written by :meth:`save_pretrained` (or a training checkpoint)."""
         path = Path(path)
         device = check_device(device)
-        model = InstructBlipForConditionalGeneration.from_pretrained(path, dtype=dtype or torch.float32)
-        processor = InstructBlipProcessor.from_pretrained(path)
+        model, processor = load_saved(path, InstructBlipForConditionalGeneration, InstructBlipProcessor, dtype)
         return cls(model.to(device).eval(), processor, name=str(path))
 
     @torch.inference_mode()
@@ -67,11 +66,19 @@ class InstructBlipVLM(VLM):
         for start in range(0, len(image_list), batch_size):
             chunk = slice(start, start + batch_size)
             inputs = encode_inputs(self.processor, self.model.config, image_list[chunk], prompt_list[chunk], bands)
+            self._check_length(inputs["qformer_attention_mask"].sum(dim=1).tolist(), start)
             inputs = {k: v.to(self.device) for k, v in inputs.items()}
             inputs["pixel_values"] = inputs["pixel_values"].to(self.model.dtype)
             out = self.model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=do_sample, **generate_kwargs)
             texts.extend(t.strip() for t in self.processor.tokenizer.batch_decode(out, skip_special_tokens=True))
         return texts[0] if single else texts
+
+    def _check_length(self, lengths: list[int], offset: int) -> None:
+        """The Q-Former reads the prompt too: refuse one longer than its positions."""
+        limit = self.model.config.qformer_config.max_position_embeddings
+        for i, n in enumerate(lengths):
+            if n > limit:
+                raise ValueError(f"prompt {offset + i}: {n} tokens exceed the Q-Former's {limit} positions; shorten it")
 
 
 __all__ = ["InstructBlipVLM"]

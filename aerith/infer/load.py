@@ -9,13 +9,12 @@ What a name means is decided in this order, never from a folder's name:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aerith.infer.facade import VLM
+from aerith.infer.facade import VLM, json_model_type
 from aerith.runs import resolve_checkpoint
 
 
@@ -66,10 +65,7 @@ def all_presets() -> list[str]:
 def saved_model_type(folder: Path) -> str:
     """The ``model_type`` of a saved model folder, checked against :data:`MODEL_KINDS`."""
     config = folder / "config.json"
-    try:
-        model_type = json.loads(config.read_text(encoding="utf-8")).get("model_type")
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError) as err:
-        raise ValueError(f"{config}: not a readable JSON model config ({err})") from err
+    model_type = json_model_type(config)
     if model_type not in MODEL_KINDS:
         raise ValueError(f"{config}: model_type {model_type!r} is not one of {sorted(MODEL_KINDS)}")
     return model_type

@@ -8,7 +8,16 @@ from typing import Any
 
 import torch
 
-from aerith.infer.facade import RANDOM_WEIGHTS_WARNING, VLM, as_list, check_device, default_device, prompts_for
+from aerith.infer.facade import (
+    RANDOM_WEIGHTS_WARNING,
+    VLM,
+    as_list,
+    check_device,
+    default_device,
+    json_model_type,
+    load_saved,
+    prompts_for,
+)
 from aerith.models.configuration_aerith import AerithConfig
 from aerith.models.modeling_aerith import AerithForConditionalGeneration
 from aerith.models.processing_aerith import AerithProcessor
@@ -55,11 +64,10 @@ class AerithVLM(VLM):
         if not (path / "config.json").is_file():
             raise FileNotFoundError(f"{path}: no config.json; expected a folder written by AerithVLM.save_pretrained")
         device = check_device(device)
-        config = AerithConfig.from_pretrained(path)
-        if config.model_type != AerithConfig.model_type:
-            raise ValueError(f"{path}/config.json is a {config.model_type!r} model, not {AerithConfig.model_type!r}")
-        model = AerithForConditionalGeneration.from_pretrained(path, dtype=dtype or torch.float32)
-        processor = AerithProcessor.from_pretrained(path)
+        model_type = json_model_type(path / "config.json")
+        if model_type != AerithConfig.model_type:
+            raise ValueError(f"{path}/config.json is a {model_type!r} model, not {AerithConfig.model_type!r}")
+        model, processor = load_saved(path, AerithForConditionalGeneration, AerithProcessor, dtype)
         return cls(model.to(device).eval(), processor, name=str(path))
 
     @classmethod
@@ -104,8 +112,9 @@ class AerithVLM(VLM):
         outputs: list[str] = []
         for start in range(0, len(image_list), batch_size):
             chunk_images = image_list[start : start + batch_size]
-            texts = [self.processor.format_prompt(p) for p in prompt_list[start : start + batch_size]]
-            inputs = self.processor(images=chunk_images, text=texts, bands=bands, padding_side="left")
+            chunk_prompts = prompt_list[start : start + batch_size]
+            inputs = self.processor(images=chunk_images, prompts=chunk_prompts, bands=bands, padding_side="left")
+            self._check_length(inputs["attention_mask"].sum(dim=1).tolist(), max_new_tokens, start)
             inputs = inputs.to(self.device)
             inputs["pixel_values"] = inputs["pixel_values"].to(self.model.dtype)
             inputs["dino_pixel_values"] = inputs["dino_pixel_values"].to(self.model.dtype)
@@ -120,6 +129,17 @@ class AerithVLM(VLM):
             new_tokens = out[:, inputs["input_ids"].shape[1] :]
             outputs.extend(t.strip() for t in tokenizer.batch_decode(new_tokens, skip_special_tokens=True))
         return outputs[0] if single else outputs
+
+    def _check_length(self, lengths: list[int], max_new_tokens: int, offset: int) -> None:
+        """Refuse a prompt the language model cannot hold with its answer (it would answer noise)."""
+        limit = getattr(self.model.config.text_config, "max_position_embeddings", None)
+        for i, n in enumerate(lengths):
+            if limit is not None and n + max_new_tokens > limit:
+                raise ValueError(
+                    f"prompt {offset + i}: {n} tokens (with {self.model.config.num_image_tokens} image tokens) + "
+                    f"max_new_tokens {max_new_tokens} exceed the language model's {limit} positions; "
+                    "shorten the prompt or lower max_new_tokens"
+                )
 
 
 __all__ = ["RANDOM_WEIGHTS_WARNING", "AerithVLM", "default_device"]

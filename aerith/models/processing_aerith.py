@@ -130,13 +130,60 @@ class AerithProcessor(ProcessorMixin):
 
     # -- text ---------------------------------------------------------------------------------------
     def format_prompt(self, prompt: str) -> str:
-        """The chat text for one user turn with one image: ``[INST] <image>\\n{prompt} [/INST]``."""
+        """The chat text for one user turn with one image: ``[INST] <image>\\n{prompt} [/INST]``.
+
+        To tokenise a user's prompt, prefer :meth:`encode_prompt`, which keeps control strings typed
+        in it as text.
+        """
         if IMAGE_TOKEN in prompt:
             raise ValueError(f"the prompt already holds {IMAGE_TOKEN}; pass the bare instruction: {prompt!r}")
         return USER_TEMPLATE.format(prompt=prompt.strip())
 
     def expand_image_tokens(self, text: str) -> str:
         return text.replace(IMAGE_TOKEN, IMAGE_TOKEN * self.num_image_tokens)
+
+    def control_strings(self) -> list[str]:
+        """Strings the tokenizer maps to control tokens (``</s>``, ``<image>``, ``[INST]``, task tokens ...), longest first."""
+        found = set(self.tokenizer.all_special_tokens) | set(self.tokenizer.get_added_vocab())
+        found |= {IMAGE_TOKEN, *CHAT_TOKENS, *TASK_TOKENS.values()}
+        return sorted((t for t in found if t), key=len, reverse=True)
+
+    def encode_prompt(self, prompt: str) -> list[int]:
+        """Token ids of one user turn with its image tokens: ``[INST] <image>*N\n{prompt} [/INST]``.
+
+        The user's text is text: control strings typed in it (``</s>``, ``[INST]``, ``<image>``, a task
+        token after the first word) become ordinary tokens, never control tokens, so a prompt cannot
+        end a turn, forge one or add image slots. A prompt without them is tokenised exactly as in
+        training (the whole formatted string at once).
+        """
+        prompt = prompt.strip()
+        lead = next((t for t in TASK_TOKENS.values() if prompt.startswith(t)), "")
+        body = prompt[len(lead) :]
+        controls = [c for c in self.control_strings() if c in body]
+        if not controls:
+            return self.tokenizer(self.expand_image_tokens(USER_TEMPLATE.format(prompt=prompt)))["input_ids"]
+        head, tail = USER_TEMPLATE.split("{prompt}")
+        ids = self.tokenizer(self.expand_image_tokens(head + lead))["input_ids"]
+        ids += self._encode_as_text(body)
+        ids += self.tokenizer(tail, add_special_tokens=False)["input_ids"]
+        return ids
+
+    def _encode_as_text(self, text: str) -> list[int]:
+        """Encode ``text`` with every control string in it broken into ordinary tokens."""
+        import re
+
+        pattern = re.compile("|".join(re.escape(c) for c in self.control_strings()))
+        ids: list[int] = []
+        pos = 0
+        for m in pattern.finditer(text):
+            pieces = [text[pos : m.start()], m.group()[:1], m.group()[1:]]
+            for piece in pieces:
+                if piece:
+                    ids += self.tokenizer(piece, add_special_tokens=False, split_special_tokens=True)["input_ids"]
+            pos = m.end()
+        if text[pos:]:
+            ids += self.tokenizer(text[pos:], add_special_tokens=False, split_special_tokens=True)["input_ids"]
+        return ids
 
     # -- images -------------------------------------------------------------------------------------
     def load_images(self, images: Sequence[Any], bands: Sequence[int] | None = None) -> list:
@@ -156,6 +203,7 @@ class AerithProcessor(ProcessorMixin):
         images: Any = None,
         text: str | Sequence[str] | None = None,
         *,
+        prompts: Sequence[str] | None = None,
         bands: Sequence[int] | None = None,
         padding: bool | str = True,
         padding_side: str | None = None,
@@ -167,10 +215,14 @@ class AerithProcessor(ProcessorMixin):
         Args:
             images: one image or a list (path, PIL image, numpy array); ``None`` for text only.
             text: chat text(s) as made by :meth:`format_prompt`.
+            prompts: instead of ``text``, bare user instructions, one per image, encoded by
+                :meth:`encode_prompt` (control strings in them stay text).
             padding_side: ``"left"`` for batched generation, ``"right"`` for training.
         Returns:
             ``input_ids``, ``attention_mask`` and, with images, ``pixel_values`` and ``dino_pixel_values``.
         """
+        if prompts is not None:
+            return self._from_prompts(images, prompts, bands=bands, padding_side=padding_side, return_tensors=return_tensors)
         if text is None:
             raise ValueError("AerithProcessor needs text")
         texts = [text] if isinstance(text, str) else list(text)
@@ -185,6 +237,19 @@ class AerithProcessor(ProcessorMixin):
         data = dict(self.tokenizer(expanded, **tok_kwargs))
         if image_list:
             data.update(self.process_images(image_list, bands))
+        return BatchFeature(data=data, tensor_type=return_tensors)
+
+    def _from_prompts(self, images: Any, prompts: Sequence[str], *, bands, padding_side, return_tensors) -> BatchFeature:
+        image_list = list(images) if isinstance(images, (list, tuple)) else [images]
+        if len(image_list) != len(prompts):
+            raise ValueError(f"{len(image_list)} image(s) given for {len(prompts)} prompt(s)")
+        rows = [self.encode_prompt(p) for p in prompts]
+        width = max(len(r) for r in rows)
+        pad = self.tokenizer.pad_token_id
+        left = (padding_side or self.tokenizer.padding_side) == "left"
+        ids = [([pad] * (width - len(r)) + r) if left else (r + [pad] * (width - len(r))) for r in rows]
+        mask = [([0] * (width - len(r)) + [1] * len(r)) if left else ([1] * len(r) + [0] * (width - len(r))) for r in rows]
+        data = {"input_ids": ids, "attention_mask": mask, **self.process_images(image_list, bands)}
         return BatchFeature(data=data, tensor_type=return_tensors)
 
     def batch_decode(self, *args, **kwargs):

@@ -7,14 +7,22 @@ from pathlib import Path
 from aerith.runs import resolve_checkpoint
 
 
-def merge_lora_checkpoint(source: str | Path, out: str | Path) -> Path:
+def merge_lora_checkpoint(source: str | Path, out: str | Path, *, overwrite: bool = False) -> Path:
     """Load ``source`` (run or checkpoint), merge its LoRA, save to ``out`` atomically; returns ``out``.
 
     The result loads with ``AerithVLM.from_pretrained`` and gives the same outputs as the unmerged model.
+    An existing ``out`` is replaced only with ``overwrite`` and only if it holds a saved model; this is
+    checked before the model loads.
     """
+    from aerith.atomic import check_replaceable
+    from aerith.infer.facade import holds_saved_model
     from aerith.infer.load import load_vlm
 
     ckpt = resolve_checkpoint(source)
+    out = Path(out)
+    check_replaceable(out, overwrite, holds_saved_model, "a saved model")
+    if out.resolve() == ckpt.resolve():
+        raise ValueError(f"--out {out} is the checkpoint being merged; write the merged model elsewhere")
     vlm = load_vlm(ckpt, device="cpu")
     if vlm.kind != "aerith":
         raise ValueError(f"{ckpt} is an InstructBLIP checkpoint; merge-lora applies to AerithVLM LoRA adapters")
@@ -22,4 +30,4 @@ def merge_lora_checkpoint(source: str | Path, out: str | Path) -> Path:
         raise ValueError(f"{ckpt} has no LoRA adapters to merge")
     vlm.model.merge_lora()
     vlm.model.config.training_state = f"{vlm.model.config.training_state}; LoRA merged"
-    return vlm.save_pretrained(out)
+    return vlm.save_pretrained(out, overwrite=overwrite)

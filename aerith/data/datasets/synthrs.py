@@ -23,6 +23,9 @@ Datasheet:
         (the scene's key in ``scene_graphs.json``) and ``scene_graphs`` (that
         file's path), grounding samples ``object_id`` and the category as
         SynthRS names it (``storage tank``, not DIOR's ``storagetank``).
+    Class subsets: ``classes=[...]`` keeps only the scenes of those classes, for
+        every task, and narrows ``classes`` (what classification prompts list) to
+        them: train on some classes and hold the others out for zero-shot tests.
     Root: the folder ``aerith data synth`` wrote.
 """
 
@@ -30,6 +33,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -61,19 +65,38 @@ class SynthRS(RSDataset):
         root: the folder written by ``aerith data synth``.
         split: ``"train"`` (the default), ``"val"`` or ``"test"``.
         task: ``"cls"``, ``"vqa"``, ``"cap"``, ``"vg"``, or ``"all"`` (the four in that order).
+        classes: keep only the scenes of these classes (every task); ``None``: all ten.
         on_bad: ``"raise"`` on the first bad record, or ``"skip"`` and warn with the count.
 
     Attributes:
-        classes: the scene classes (label order).
+        classes: the scene classes (label order); only those asked for with ``classes=``.
         generator: the generator settings recorded in ``scene_graphs.json``.
     """
 
     name = "synthrs"
     classes: tuple[str, ...] = CLASS_NAMES
 
-    def __init__(self, root: str | Path, split: str | None = None, *, task: str = "all", on_bad: OnBad = "raise") -> None:
+    def __init__(
+        self,
+        root: str | Path,
+        split: str | None = None,
+        *,
+        task: str = "all",
+        classes: Sequence[str] | None = None,
+        on_bad: OnBad = "raise",
+    ) -> None:
         if task not in TASK_CHOICES:
             raise ValueError(f"synthrs: unknown task {task!r}; valid tasks: {', '.join(TASK_CHOICES)}")
+        if classes is not None:
+            if isinstance(classes, str):
+                classes = [classes]
+            unknown = [c for c in classes if c not in CLASS_NAMES]
+            if unknown or not classes:
+                raise ValueError(
+                    f"synthrs: classes={list(classes)!r} names {'unknown ' + repr(unknown) if unknown else 'no class'}; "
+                    f"valid classes: {', '.join(CLASS_NAMES)}"
+                )
+            self.classes = tuple(c for c in CLASS_NAMES if c in set(classes))  # label order
         self.task = task
         self.generator: dict[str, Any] = {}
         self._scenes: dict[int, dict[str, Any]] = {}
@@ -140,4 +163,4 @@ class SynthRS(RSDataset):
                     continue
                 category = self._scenes[sid]["objects"][oid]["category"] if oid is not None else None
                 tagged.append(self._tag(s, sid, s.image, object_id=oid, category=category))
-        return [s for s in tagged if s is not None]
+        return [s for s in tagged if s is not None and s.meta["scene_class"] in self.classes]
