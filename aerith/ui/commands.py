@@ -49,7 +49,7 @@ def run_ui(settings: ServeSettings, password: str | None = None) -> None:
 
     from aerith.infer.load import load_vlm
     from aerith.serve.service import ModelService
-    from aerith.ui.server import ui_app
+    from aerith.ui.server import UIServer, ui_app
 
     try:
         vlm = load_vlm(settings.model, seed=settings.seed, device=settings.device)
@@ -63,7 +63,8 @@ def run_ui(settings: ServeSettings, password: str | None = None) -> None:
         logging.getLogger(__name__).warning(service.warning)
     app = ui_app(service, settings, password=password)
     logging.getLogger(__name__).info("the page is at http://%s:%d/", settings.host, settings.port)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", access_log=False)
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="info", access_log=False)
+    UIServer(config).run()
 
 
 __all__ = ["check_gradio", "run_ui", "serve_with_ui"]

@@ -11,6 +11,7 @@ is not applied under the page's path, which has its own.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import socket
 import tempfile
@@ -34,6 +35,7 @@ from aerith.ui.examples import ASSETS
 from aerith.ui.page import CSS, PageSettings, build_page
 
 UI_PATH = "/ui"
+STOP_POLL_S = 0.1
 
 
 def mount_ui(
@@ -44,6 +46,7 @@ def mount_ui(
     api_url: str | None = None,
     password: str | None = None,
     max_tokens: int | None = None,
+    stopping: Callable[[], bool] | None = None,
 ) -> gr.Blocks:
     """Mount the page on ``app`` at ``path``.
 
@@ -56,6 +59,9 @@ def mount_ui(
         api_url: the HTTP API of the same service, named on the page.
         password: asked on a login page when set.
         max_tokens: the answer-length slider's start value (default ``min(settings.max_tokens, 256)``).
+        stopping: says when the server starts shutting down; the page then closes its
+            heartbeat streams (each open browser tab holds one), which the server would
+            otherwise wait for forever.
     """
     downloads = tempfile.TemporaryDirectory(prefix="aerith-ui-")  # removed when the app is collected or at exit
     app.state.aerith_ui_downloads = downloads
@@ -88,7 +94,30 @@ def mount_ui(
         ssr_mode=False,
         css=CSS,
     )
+    if stopping is not None:
+        _close_streams_when(app, app.routes[-1].app, stopping)
     return page
+
+
+def _close_streams_when(app: FastAPI, gradio_app: Any, stopping: Callable[[], bool]) -> None:
+    """Set Gradio's stop event (which ends the tabs' heartbeat streams) once ``stopping()`` is true."""
+    inner = app.router.lifespan_context
+
+    async def watch() -> None:
+        while not stopping():
+            await asyncio.sleep(STOP_POLL_S)
+        gradio_app.stop_event.set()
+
+    @asynccontextmanager
+    async def lifespan(app_: FastAPI) -> AsyncIterator[Any]:
+        watcher = asyncio.create_task(watch())
+        try:
+            async with inner(app_) as state:
+                yield state
+        finally:
+            watcher.cancel()
+
+    app.router.lifespan_context = lifespan
 
 
 def mount_beside_api(settings: ServeSettings, path: str = UI_PATH) -> Callable[[FastAPI, ServerState], gr.Blocks]:
@@ -96,13 +125,21 @@ def mount_beside_api(settings: ServeSettings, path: str = UI_PATH) -> Callable[[
 
     def mount(app: FastAPI, state: ServerState) -> gr.Blocks:
         state.open_prefixes = (*state.open_prefixes, path)
-        return mount_ui(app, lambda: state.service, settings, path=path, api_url="/v1", password=settings.api_key)
+        return mount_ui(
+            app, lambda: state.service, settings, path=path, api_url="/v1", password=settings.api_key,
+            stopping=lambda: state.draining,
+        )  # fmt: skip
 
     return mount
 
 
 def ui_app(service: ModelService, settings: ServeSettings, password: str | None = None) -> FastAPI:
-    """The page alone at ``/`` over a started ``service`` (closed when the app shuts down)."""
+    """The page alone at ``/`` over a started ``service`` (closed when the app shuts down).
+
+    Serve it with :class:`UIServer` (or :class:`BackgroundApp`), which tells the page when a
+    shutdown starts (``app.state.aerith_stopping``).
+    """
+    stopping = threading.Event()
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -110,8 +147,19 @@ def ui_app(service: ModelService, settings: ServeSettings, password: str | None 
         await run_in_threadpool(service.close)
 
     app = FastAPI(title="Aerith UI", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
-    mount_ui(app, lambda: service, settings, path="", password=password)
+    app.state.aerith_stopping = stopping
+    mount_ui(app, lambda: service, settings, path="", password=password, stopping=stopping.is_set)
     return app
+
+
+class UIServer(uvicorn.Server):
+    """uvicorn's server, telling a :func:`ui_app` when a shutdown starts (SIGTERM, Ctrl-C)."""
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        stopping = getattr(self.config.app.state, "aerith_stopping", None) if hasattr(self.config.app, "state") else None
+        if stopping is not None:
+            stopping.set()
+        super().handle_exit(sig, frame)
 
 
 class BackgroundApp:
@@ -123,8 +171,8 @@ class BackgroundApp:
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind((host, 0))
         self.port = self.sock.getsockname()[1]
-        config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=5)
-        self.server = uvicorn.Server(config)
+        config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=None)
+        self.server = UIServer(config)
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, name="aerith-ui", daemon=True)
 
     @property
@@ -141,7 +189,8 @@ class BackgroundApp:
         return self
 
     def stop(self, timeout: float = 30.0) -> None:
-        self.server.should_exit = True
+        """Shut down as on SIGTERM."""
+        self.server.handle_exit(15, None)
         self.thread.join(timeout)
         self.sock.close()
 
@@ -152,4 +201,4 @@ class BackgroundApp:
         self.stop()
 
 
-__all__ = ["UI_PATH", "BackgroundApp", "mount_beside_api", "mount_ui", "ui_app"]
+__all__ = ["UI_PATH", "BackgroundApp", "UIServer", "mount_beside_api", "mount_ui", "ui_app"]
