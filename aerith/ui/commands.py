@@ -8,7 +8,7 @@ import os
 from aerith.serve.commands import ServeError, check_model_name
 from aerith.serve.settings import ServeSettings
 
-MIN_GRADIO = 5
+MIN_GRADIO = 6  # the page uses Gradio 6 arguments (Image buttons, mount_gradio_app css and footer_links)
 
 
 def check_gradio() -> None:

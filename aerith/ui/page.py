@@ -364,7 +364,9 @@ def build_page(get_service: ServiceGetter, settings: PageSettings) -> gr.Blocks:
             session.turns.append(turn)
             ended = "cut at the token limit" if completion.finish_reason == "length" else "complete"
             note = f"Answer {len(session.turns)}: {turn.seconds:.2f} s, {completion.completion_tokens} tokens, {ended}."
-            outputs = {session_state: session, chatbot: _chat_rows(session), image: session.render(), message: ""}
+            outputs = {session_state: session, chatbot: _chat_rows(session), message: ""}
+            if turn.boxes_grid:  # an answer without boxes leaves the scene as it is shown: not sent again
+                outputs[image] = session.render()
             try:
                 answers, geojson = await _downloads(session, model)
                 outputs[json_dl] = gr.DownloadButton(value=str(answers), visible=True)
