@@ -342,6 +342,18 @@ def scan_(
 _DataName = Annotated[str, typer.Argument(help="Dataset name: ucm, aid, dior-rsvg, rsvqa-lr, rsicd, ...")]
 _DataRoot = Annotated[Path, typer.Argument(help="The dataset folder as downloaded.")]
 _DATA_ERRORS = (KeyError, ValueError, FileNotFoundError)  # DataError is a ValueError
+_OnBad = Annotated[
+    str, typer.Option("--on-bad", help="raise: stop at the first bad record or unreadable image; skip: leave them out and count them.")
+]
+_Options = Annotated[
+    list[str] | None,
+    typer.Option("--option", help="A loader option KEY=VALUE, e.g. task=vg, split_file=DIR/x.txt, verify_images=full (repeatable)."),
+]
+
+
+def _echo_skips(messages: list[str]) -> None:
+    for message in messages:
+        typer.echo(f"warning: {message}", err=True)
 
 
 def _data_error(err: Exception) -> typer.Exit:
@@ -385,14 +397,18 @@ def data_convert(
     ] = None,
     fmt: Annotated[str, typer.Option("--format", help="llava (GeoChat_Instruct style) or lhrs (LHRS-Bot).")] = "llava",
     seed: Annotated[int, typer.Option(help="Seed of the phrasing choice.")] = 0,
+    on_bad: _OnBad = "raise",
+    option: _Options = None,
 ) -> None:
     """Write a split as instruction JSON; image paths are relative to ROOT."""
-    from aerith.data.commands import convert
+    from aerith.data.commands import collect_warnings, convert, parse_options
 
     try:
-        path = convert(name, root, split, out, fmt=fmt, seed=seed)  # type: ignore[arg-type]
+        options = parse_options(option or [])
+        path, skips = collect_warnings(convert, name, root, split, out, fmt=fmt, seed=seed, options=options, on_bad=on_bad)  # type: ignore[arg-type]
     except _DATA_ERRORS as err:
         raise _data_error(err) from err
+    _echo_skips(skips)
     typer.echo(f"wrote {path}")
 
 
@@ -401,17 +417,18 @@ def data_stats(
     name: _DataName,
     root: _DataRoot,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    option: _Options = None,
 ) -> None:
-    """Counts per split, class, question type and task; unique captions; problems found."""
+    """Counts per split, class, question type and task; unique captions; unreadable images; problems found."""
     import json
 
     from rich.console import Console
     from rich.markup import escape
 
-    from aerith.data.commands import stats, stats_table
+    from aerith.data.commands import parse_options, stats, stats_table
 
     try:
-        result = stats(name, root)
+        result = stats(name, root, options=parse_options(option or []))
     except _DATA_ERRORS as err:
         raise _data_error(err) from err
     if as_json:
@@ -434,14 +451,17 @@ def data_show(
     split: Annotated[
         str | None, typer.Option(help="Split to read (default: the dataset's: test for rsieval, else train).")
     ] = None,
+    on_bad: _OnBad = "raise",
+    option: _Options = None,
 ) -> None:
     """Draw one sample: the image with its box in red, its class, question and answer, or captions below."""
-    from aerith.data.commands import show
+    from aerith.data.commands import collect_warnings, parse_options, show
 
     try:
-        path = show(name, root, split, index, out)
+        path, skips = collect_warnings(show, name, root, split, index, out, options=parse_options(option or []), on_bad=on_bad)  # type: ignore[arg-type]
     except _DATA_ERRORS as err:
         raise _data_error(err) from err
+    _echo_skips(skips)
     typer.echo(f"wrote {path}")
 
 

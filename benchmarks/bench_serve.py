@@ -7,8 +7,8 @@ keep-alive HTTP connection, sending ``POST /v1/chat/completions`` back to back: 
 PNG as a base64 data URL and a caption instruction, greedy, exactly ``NEW_TOKENS`` new tokens
 (``min_tokens`` = ``max_tokens``), so that both servers do the same work per request. At 1, 8
 and 32 concurrent clients each client sends ``REQUESTS_PER_CLIENT`` requests (at least
-``MIN_REQUESTS`` in all); the two servers alternate at each level over ``ROUNDS`` rounds, so that load from other
-processes on a shared machine hits both alike. Reported per level and server: requests/s
+``MIN_REQUESTS`` in all); the two servers alternate at each level over ``ROUNDS`` rounds, in the order AB then BA,
+so that load from other processes on a shared machine hits both alike. Reported per level and server: requests/s
 (best round, and median), median and 99th-percentile latency over all rounds, the mean
 batch size the server formed (its /metrics), and requests lost (any answer but 200, or
 no answer). The ratio is batched over --max-batch 1 requests/s: of the best rounds, and the
@@ -40,7 +40,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 NEW_TOKENS = 16
 LEVELS = (1, 8, 32)
-MIN_REQUESTS = 16
+MIN_REQUESTS = 32
 REQUESTS_PER_CLIENT = 2
 ROUNDS = 4
 BATCHED = 32
@@ -182,10 +182,11 @@ def run(levels: tuple[int, ...] = LEVELS, requests_per_client: int = REQUESTS_PE
                 server.wait_ready()
                 _load(server, 4, 2, images)  # warm-up: first requests pay one-off costs
             runs: dict[tuple[int, int], list[dict[str, Any]]] = {}
-            for _ in range(rounds):
+            for r in range(rounds):
                 for clients in levels:
                     per_client = max(requests_per_client, -(-MIN_REQUESTS // clients))
-                    for mb, server in servers.items():
+                    order = list(servers.items())
+                    for mb, server in order if r % 2 == 0 else order[::-1]:  # ABBA: neither always goes first
                         runs.setdefault((clients, mb), []).append(_load(server, clients, per_client, images))
         finally:
             for server in servers.values():

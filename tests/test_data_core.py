@@ -6,7 +6,7 @@ from PIL import Image
 
 from aerith.data import DatasetNotFoundError, ImageReadError, RecordError, Sample, SkippedRecordsWarning, list_datasets, load_dataset
 from aerith.data.errors import BadRecords
-from aerith.data.io import image_size, load_rgb
+from aerith.imageio import image_size, load_rgb
 
 
 def test_sample_normalises_fields(tmp_path):
@@ -50,7 +50,7 @@ def test_load_dataset_without_split_reads_the_datasets_default(tmp_path):
 
     for name in list_datasets():
         cls = get_dataset_class(name)
-        assert cls.default_split in cls.splits and cls.default_split == ("test" if name == "rsieval" else "train"), name
+        assert cls.default_split in cls.splits and cls.default_split == ("test" if name in ("rsieval", "vrsbench") else "train"), name
     rsieval = load_dataset("rsieval", fake_rsieval(tmp_path / "rsieval"))  # a benchmark: test only
     assert rsieval.split == "test" and len(rsieval) == 4
     rsicap = load_dataset("rsicap", fake_rsicap(tmp_path / "rsicap"))  # its training set: train only

@@ -29,6 +29,7 @@ _LOADERS: dict[str, tuple[str, str]] = {
     "ucm-captions": ("aerith.data.datasets.karpathy", "UCMCaptions"),
     "sydney-captions": ("aerith.data.datasets.karpathy", "SydneyCaptions"),
     "synthrs": ("aerith.data.datasets.synthrs", "SynthRS"),
+    "vrsbench": ("aerith.data.datasets.vrsbench", "VRSBench"),
 }
 
 

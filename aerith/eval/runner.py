@@ -3,9 +3,11 @@
 :func:`evaluate` asks a model (an :class:`~aerith.infer.vlm.AerithVLM` or anything with
 ``generate(images, prompts, batch_size=...) -> list[str]``) every sample of a
 benchmark, appending one JSON line per answer to ``predictions.jsonl`` and flushing
-after each batch; run it again on the same folder and the samples already answered
-are not asked again (a partial last line from an interrupted run is dropped and
-redone). Scores are always computed from ``predictions.jsonl``.
+after each batch (an image that cannot be read is counted in ``counts["unreadable"]``,
+listed in ``unreadable_images`` and scored as a missing answer: the benchmark goes
+on); run it again on the same folder and the samples already answered are not asked
+again (a partial last line from an interrupted run is dropped and redone). Scores are
+always computed from ``predictions.jsonl``.
 
 :func:`score_predictions` scores another model's answers, a JSONL file of
 ``{"id": ..., "answer": ...}`` records (``"prediction"`` is accepted for
@@ -30,6 +32,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from aerith.atomic import atomic_write_text
+from aerith.data.errors import ImageReadError
 from aerith.data.sample import Sample
 from aerith.eval.benchmarks import Benchmark, Context, get_benchmark, get_suite
 
@@ -94,7 +97,7 @@ def eval_items(
 
 def load_image(sample: Sample, crop_to_box: bool = False) -> Any:
     """The sample's image as RGB ``PIL.Image`` (bands from ``meta["bands"]``), cropped to its box if asked."""
-    from aerith.data.io import load_rgb
+    from aerith.imageio import load_rgb
 
     image = load_rgb(sample.image, sample.meta.get("bands"))
     if crop_to_box and sample.box is not None:
@@ -360,11 +363,22 @@ def evaluate(
 
     kwargs = dict(generate_kwargs or {})
     seconds = 0.0
+    generated = 0
+    unreadable: list[dict[str, str]] = []
     with open(pred_path, "a", encoding="utf-8") as log, _progress(progress) as bar:
         task = bar.add_task(f"{bench.name} ({split})", total=len(items), completed=len(items) - len(todo), rate="")
         for start in range(0, len(todo), batch_size):
-            chunk = todo[start : start + batch_size]
-            images = [load_image(it.sample, bench.crop_to_box) for it in chunk]
+            batch = todo[start : start + batch_size]
+            chunk, images = [], []
+            for it in batch:
+                try:
+                    images.append(load_image(it.sample, bench.crop_to_box))
+                    chunk.append(it)
+                except ImageReadError as err:  # counted and scored as missing; the benchmark goes on
+                    unreadable.append({"id": it.id, "image": str(it.sample.image), "reason": str(err)})
+            if not chunk:
+                bar.update(task, advance=len(batch))
+                continue
             tic = time.perf_counter()
             answers = model.generate(images, [prompts[it.id] for it in chunk], batch_size=batch_size, **kwargs)
             seconds += time.perf_counter() - tic
@@ -380,18 +394,21 @@ def evaluate(
                 log.write(json.dumps(line, ensure_ascii=False) + "\n")
             log.flush()
             os.fsync(log.fileno())
-            generated = start + len(chunk)
-            bar.update(task, advance=len(chunk), rate=f"{generated / seconds:.2f} img/s" if seconds else "")
+            generated += len(chunk)
+            bar.update(task, advance=len(batch), rate=f"{generated / seconds:.2f} img/s" if seconds else "")
 
     predictions = read_predictions(pred_path)
     results, per_sample = score(bench, items, predictions, ctx, split=split)
     results = {"model": name, "random_weights": random_init, **results}
+    # unreadable images (aerith.imageio.ImageReadError) have no answer: scored as missing, counted apart
+    results["counts"]["unreadable"] = len(unreadable)
+    results["unreadable_images"] = unreadable[:MAX_LISTED_IDS]
     results["generation"] = {
-        "generated": len(todo),
+        "generated": generated,
         "resumed": len(items) - len(todo),
         "batch_size": batch_size,
         "seconds": seconds,
-        "images_per_s": len(todo) / seconds if seconds else None,
+        "images_per_s": generated / seconds if seconds else None,
         **{k: v for k, v in kwargs.items() if isinstance(v, (int, float, str, bool))},
     }
     return _finish(out_dir, results, items, per_sample, ctx, bench, PREDICTIONS)

@@ -5,7 +5,7 @@ PNG, JPEG, JPEG 2000, VRT ...) is opened through rasterio, and only ever read
 one tile window at a time, or decimated to a small overview, so memory does
 not grow with the raster.
 
-Choices, consistent with :mod:`aerith.data.io` (what ``predict`` and the
+Choices, consistent with :mod:`aerith.imageio` (what ``predict`` and the
 processor do with one image):
 
 - ``bands`` picks one or three 0-based band indices in stored order; without
@@ -100,7 +100,7 @@ class Stretch:
         return self.lo is not None
 
     def apply(self, data: np.ndarray) -> np.ndarray:
-        """``(bands, H, W)`` raw values -> ``uint8`` (the formula of ``aerith.data.io``)."""
+        """``(bands, H, W)`` raw values -> ``uint8`` (the formula of ``aerith.imageio``)."""
         if not self.active:
             return data.astype(np.uint8, copy=False)
         out = np.empty(data.shape, np.uint8)

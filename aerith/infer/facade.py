@@ -18,7 +18,7 @@ import torch
 
 from aerith.atomic import atomic_dir
 from aerith.boxes import PixelBox
-from aerith.data.io import load_rgb
+from aerith.imageio import load_rgb
 from aerith.parsing.boxes import parse_boxes
 from aerith.parsing.classes import match_class
 from aerith.prompts import caption_prompt, classify_prompt, ground_prompt, vqa_prompt

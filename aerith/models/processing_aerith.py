@@ -9,7 +9,7 @@ import torch
 from transformers import AutoProcessor, BatchFeature, ProcessorMixin
 from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
 
-from aerith.data.io import load_rgb
+from aerith.imageio import load_rgb
 from aerith.models.configuration_aerith import AerithConfig
 from aerith.models.tokenizer import CHAT_TOKENS, IMAGE_TOKEN, TASK_TOKENS
 

@@ -14,6 +14,7 @@ independently and hands streamed text to their sinks as it is decoded.
 from __future__ import annotations
 
 import math
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
@@ -123,10 +124,10 @@ class Row:
 class _RowState:
     """Tokens of one row as they come, its end, and the text streamed so far."""
 
-    def __init__(self, row: Row, tokenizer, eos_ids: set[int]) -> None:
+    def __init__(self, row: Row, decode: Callable[[list[int]], str], eos_ids: set[int]) -> None:
         self.settings = row.settings
         self.sink = row.sink
-        self.tokenizer = tokenizer
+        self.decode = decode
         self.eos_ids = eos_ids
         self.tokens: list[int] = []
         self.text = ""
@@ -139,7 +140,7 @@ class _RowState:
             self.done, self.finish_reason = True, "stop"
             return
         self.tokens.append(token)
-        text = self.tokenizer.decode(self.tokens, skip_special_tokens=True).lstrip()
+        text = self.decode(self.tokens).lstrip()
         cut = min((i for i in (text.find(s) for s in self.settings.stop) if i >= 0), default=-1)
         if cut >= 0:
             text, self.done, self.finish_reason = text[:cut], True, "stop"
@@ -180,8 +181,8 @@ class RowTracker(StoppingCriteria):
     receive padding from then on, which is ignored here).
     """
 
-    def __init__(self, rows: Sequence[Row], tokenizer, eos_ids: set[int]) -> None:
-        self.states = [_RowState(r, tokenizer, eos_ids) for r in rows]
+    def __init__(self, rows: Sequence[Row], decode: Callable[[list[int]], str], eos_ids: set[int]) -> None:
+        self.states = [_RowState(r, decode, eos_ids) for r in rows]
 
     def __call__(self, input_ids: torch.LongTensor, scores: Any, **kwargs: Any) -> torch.BoolTensor:
         last = input_ids[:, -1].tolist()
@@ -211,6 +212,14 @@ class Engine(ABC):
     def __init__(self, vlm: VLM) -> None:
         self.vlm = vlm
         self.tokenizer = vlm.processor.tokenizer
+        # A fast tokenizer's padding and truncation settings live in its Rust object, which a call
+        # with other settings changes; a concurrent call then fails ("Already borrowed"). Requests
+        # are prepared in several threads, so every use of the tokenizers holds this lock.
+        self.tokenizer_lock = threading.Lock()
+
+    def decode(self, tokens: list[int]) -> str:
+        with self.tokenizer_lock:
+            return self.tokenizer.decode(tokens, skip_special_tokens=True)
 
     @property
     def context_length(self) -> int | None:
@@ -243,7 +252,7 @@ class Engine(ABC):
             return []
         settings = rows[0].settings
         eos_ids = self.eos_ids()
-        tracker = RowTracker(rows, self.tokenizer, eos_ids)
+        tracker = RowTracker(rows, self.decode, eos_ids)
         gen_kwargs: dict[str, Any] = {
             "max_new_tokens": max(r.settings.max_tokens for r in rows),
             "stopping_criteria": StoppingCriteriaList([tracker]),
@@ -271,7 +280,8 @@ class AerithEngine(Engine):
         n = text.count(processor.image_token)
         if n != len(images):
             raise ValueError(f"{len(images)} image(s) for {n} image place(s) in the prompt")
-        ids = self.tokenizer(processor.expand_image_tokens(text))["input_ids"]
+        with self.tokenizer_lock:
+            ids = self.tokenizer(processor.expand_image_tokens(text))["input_ids"]
         pixels = processor.process_images(list(images)) if images else None
         return PreparedInput(prompt=text, prompt_tokens=len(ids), input_ids=ids, pixels=pixels)
 
@@ -313,9 +323,10 @@ class InstructBlipEngine(Engine):
         return self.prepare_prompt(text.strip(), images[0])
 
     def prepare_prompt(self, prompt: str, image: Any) -> PreparedInput:
-        from aerith.data.io import load_rgb
+        from aerith.imageio import load_rgb
 
-        n_text = len(self.tokenizer(prompt)["input_ids"])
+        with self.tokenizer_lock:
+            n_text = len(self.tokenizer(prompt)["input_ids"])
         queries = self.vlm.model.config.num_query_tokens
         return PreparedInput(prompt=prompt, prompt_tokens=queries + n_text, images=[load_rgb(image)])
 
@@ -323,9 +334,10 @@ class InstructBlipEngine(Engine):
         from aerith.models.instructblip import encode_inputs
 
         model = self.vlm.model
-        inputs = encode_inputs(
-            self.vlm.processor, model.config, [r.prepared.images[0] for r in rows], [r.prepared.prompt for r in rows]
-        )
+        with self.tokenizer_lock:
+            inputs = encode_inputs(
+                self.vlm.processor, model.config, [r.prepared.images[0] for r in rows], [r.prepared.prompt for r in rows]
+            )
         inputs = {k: v.to(self.vlm.device) for k, v in inputs.items()}
         inputs["pixel_values"] = inputs["pixel_values"].to(model.dtype)
         model.generate(**inputs, **gen_kwargs)

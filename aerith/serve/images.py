@@ -3,7 +3,7 @@
 Every failure is an :class:`ImageInputError` naming where in the request the image was
 (``messages[0].content[1]``, ``images[3]``). Sizes are read from the header and checked
 against ``max_pixels`` before any pixel is decoded. Decoding follows
-:func:`aerith.data.io.read_array` (the file header decides the format; multi-band TIFF
+:func:`aerith.imageio.read_array` (the file header decides the format; multi-band TIFF
 kept whole), so a data URL gives the same array as the same file read from disk.
 """
 
@@ -21,10 +21,11 @@ from urllib.parse import unquote, urlparse
 import numpy as np
 from PIL import Image
 
-from aerith.data.errors import ImageReadError
-from aerith.data.io import image_size, read_array
+from aerith.errors import ImageReadError
+from aerith.imageio import image_size, read_array
 
 _TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+BYTES_PER_PIXEL = 64  # decoded size allowed per pixel of --max-image-pixels: 32 bands of 16 bits
 _DATA_URL = re.compile(r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<params>(?:;[\w.+-]+=[^;,]*)*)(?P<b64>;base64)?,", re.I)
 
 
@@ -128,6 +129,12 @@ def decode_image_bytes(raw: bytes, where: str, max_pixels: int) -> np.ndarray:
                 series = tif.series[0]
                 axes = series.axes
                 _check_pixels(series.shape[axes.index("X")], series.shape[axes.index("Y")], where, max_pixels)
+                nbytes = int(np.prod(series.shape, dtype=np.float64)) * series.dtype.itemsize
+                if nbytes > BYTES_PER_PIXEL * max_pixels:  # many bands or pages behind few pixels
+                    raise ImageInputError(
+                        where, f"the image would decode into {nbytes:,} bytes (shape {tuple(series.shape)}), over "
+                        f"{BYTES_PER_PIXEL} bytes per allowed pixel (--max-image-pixels {max_pixels:,})"
+                    )
                 arr = series.asarray()
             if arr.ndim == 3 and "Y" in axes and "X" in axes:
                 band_axis = next(i for i, a in enumerate(axes) if a not in "YX")

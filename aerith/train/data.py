@@ -43,7 +43,7 @@ def canonical_instruction(sample: Any, *, classes: Sequence[str] | None = None, 
     on the 0-1000 grid.
     """
     from aerith.boxes import format_box, to_grid
-    from aerith.data.io import load_rgb
+    from aerith.imageio import load_rgb
     from aerith.prompts import caption_prompt, classify_prompt, ground_prompt, vqa_prompt
 
     if sample.task == "vg":
@@ -73,13 +73,18 @@ def default_instruction_fn() -> InstructionFn:
 
 
 def load_sources(sources: Sequence[DataSource]) -> list[Any]:
-    """Open each source through the dataset registry; empty ones are an error naming the source."""
+    """Open each source through the dataset registry; empty ones are an error naming the source.
+
+    Every image is checked when its source is indexed (``verify_images``, header level, unless
+    the source's options say otherwise): an unreadable one stops the run before the model
+    loads, naming the file, or with ``on_bad: skip`` is left out and counted.
+    """
     from aerith.data import load_dataset
 
     datasets = []
     for src in sources:
         try:
-            ds = load_dataset(src.name, src.root, split=src.split, **src.options)
+            ds = load_dataset(src.name, src.root, split=src.split, **{"verify_images": True, **src.options})
         except ImportError as err:  # a registered loader whose module is not in this installation
             raise ValueError(f"data source {src.name}: its loader cannot be imported ({err})") from err
         if len(ds) == 0:

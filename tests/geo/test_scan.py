@@ -259,7 +259,7 @@ class RecordingDouble:
 
 
 def test_16_bit_bands_are_chosen_and_stretched_once_per_raster_as_the_processor_does(tmp_path):
-    from aerith.data.io import array_to_rgb
+    from aerith.imageio import array_to_rgb
 
     rng = np.random.default_rng(0)
     data = (rng.gamma(2.0, 800.0, size=(5, 160, 160)) + np.linspace(0, 3000, 160)[None, None, :]).astype(np.uint16)

@@ -37,7 +37,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from aerith.data.datasets.base import RSDataset
+from aerith.data.datasets.base import RSDataset, VerifyImages
 from aerith.data.datasets.dior_rsvg import DIORRSVG
 from aerith.data.datasets.karpathy import RSICD
 from aerith.data.datasets.rsvqa import RSVQALR
@@ -67,6 +67,8 @@ class SynthRS(RSDataset):
         task: ``"cls"``, ``"vqa"``, ``"cap"``, ``"vg"``, or ``"all"`` (the four in that order).
         classes: keep only the scenes of these classes (every task); ``None``: all ten.
         on_bad: ``"raise"`` on the first bad record, or ``"skip"`` and warn with the count.
+        verify_images: check each image at index time (see
+            :class:`~aerith.data.datasets.base.RSDataset`; by default when ``on_bad="skip"``).
 
     Attributes:
         classes: the scene classes (label order); only those asked for with ``classes=``.
@@ -84,6 +86,7 @@ class SynthRS(RSDataset):
         task: str = "all",
         classes: Sequence[str] | None = None,
         on_bad: OnBad = "raise",
+        verify_images: VerifyImages = None,
     ) -> None:
         if task not in TASK_CHOICES:
             raise ValueError(f"synthrs: unknown task {task!r}; valid tasks: {', '.join(TASK_CHOICES)}")
@@ -100,7 +103,7 @@ class SynthRS(RSDataset):
         self.task = task
         self.generator: dict[str, Any] = {}
         self._scenes: dict[int, dict[str, Any]] = {}
-        super().__init__(root, split, on_bad=on_bad)
+        super().__init__(root, split, on_bad=on_bad, verify_images=verify_images)
 
     @property
     def scene_graphs_path(self) -> Path:
@@ -140,21 +143,21 @@ class SynthRS(RSDataset):
         }
         tagged: list[Sample | None] = []
         if self.task in ("all", "cls"):
-            for s in SynthRSScenes(self.root, self.split, on_bad=on_bad):
+            for s in SynthRSScenes(self.root, self.split, on_bad=on_bad, verify_images=False):
                 tagged.append(self._tag(s, by_name["ucm"].get(s.image.name), s.image))
         if self.task in ("all", "vqa"):
-            for s in RSVQALR(self.root, self.split, on_bad=on_bad):
+            for s in RSVQALR(self.root, self.split, on_bad=on_bad, verify_images=False):
                 tagged.append(self._tag(s, s.meta.get("image_id"), s.image))
         if self.task in ("all", "cap"):
             graphs = str(self.scene_graphs_path)
-            for s in RSICD(self.root, self.split, on_bad=on_bad):
+            for s in RSICD(self.root, self.split, on_bad=on_bad, verify_images=False):
                 sid = by_name["rsicd"].get(s.image.name)
                 tagged.append(self._tag(s, sid, s.image, scene_graph_id=sid, scene_graphs=graphs))
         if self.task in ("all", "vg"):
             targets = {
                 (sid, e["text"]): e["object"] for sid, scene in self._scenes.items() for e in scene["expressions"]
             }
-            for s in DIORRSVG(self.root, self.split, on_bad=on_bad):
+            for s in DIORRSVG(self.root, self.split, on_bad=on_bad, verify_images=False):
                 sid = by_name["dior"].get(s.image.name)
                 oid = targets.get((sid, s.prompt))
                 if sid is not None and oid is None:
