@@ -252,10 +252,14 @@ def eval_(
     write_prompts: Annotated[Path | None, typer.Option(help="Write the benchmark's ids and prompts as JSONL, for another model to answer.")] = None,
     list_benchmarks: Annotated[bool, typer.Option("--list", help="List benchmarks and suites.")] = False,
     seed: Annotated[int, typer.Option(help="Seed of a random-weight preset.")] = 0,
-    device: Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1 ... (default: cuda if present).")] = None,
+    device: Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1 ... (default: cuda if present; under accelerate launch each process's own).")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Discard the answers and results already in --out (of another model or settings) and start over.")] = False,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
-    """Evaluate a model on a benchmark or suite, or score another model's predictions; writes results.md/json."""
+    """Evaluate a model on a benchmark or suite, or score another model's predictions; writes results.md/json.
+
+    Several processes share the samples under `accelerate launch -m aerith.cli eval ...`.
+    """
     from rich.console import Console
 
     from aerith.data.errors import DataError
@@ -268,10 +272,10 @@ def eval_(
         results, suite_summary = run_eval(
             model, benchmark=benchmark, suite=suite, roots=root or [], out=out, split=split, limit=limit,
             batch_size=batch_size, max_new_tokens=max_new_tokens, predictions=predictions, box_format=box_format,
-            write_prompts_to=write_prompts, seed=seed, device=device, progress=progress,
+            write_prompts_to=write_prompts, seed=seed, device=device, overwrite=overwrite, progress=progress,
             echo=lambda m: typer.echo(m, err=True),
         )
-    except (DataError, FileNotFoundError, KeyError, ValueError) as err:
+    except (DataError, FileNotFoundError, KeyError, ValueError, TypeError, OSError) as err:
         typer.echo(f"error: {err.args[0] if isinstance(err, KeyError) and err.args else err}", err=True)
         raise typer.Exit(2) from err
     if results:

@@ -122,6 +122,7 @@ def _header(results: Sequence[dict[str, Any]], title: str) -> list[str]:
         problems = [f"{c[k]} {label}" for k, label in _COUNT_ROWS[1:] if c.get(k)]
         if problems:
             lines.append(f"- {r['benchmark']}: " + ", ".join(problems) + " (see results.json).")
+        lines += [f"- {r['benchmark']}: WARNING: {w}" for w in r.get("warnings", [])]
     if lines[-1] != "":
         lines.append("")
     return lines
