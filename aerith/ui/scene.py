@@ -3,7 +3,7 @@
 Reading follows the server (:func:`aerith.serve.images.decode_image_bytes`): the file's
 header decides the format (PNG, JPEG, TIFF of any band count), the pixel count is checked
 from the header before anything is decoded, and every failure is a :class:`SceneError`
-naming the file. Bands and stretch follow :func:`aerith.data.io.array_to_rgb`.
+naming the file. Bands and stretch follow :func:`aerith.imageio.array_to_rgb`.
 
 Default bands: a stack of 12 or more bands is read as Sentinel-2 and shown as 0-based
 ``(3, 2, 1)``, i.e. B04, B03, B02 (red, green, blue) in both the 13-band L1C order that
@@ -25,8 +25,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from aerith.data.errors import ImageReadError
-from aerith.data.io import array_to_rgb
+from aerith.errors import ImageReadError
+from aerith.imageio import array_to_rgb
 from aerith.serve.images import ImageInputError, decode_image_bytes
 
 SENTINEL2_RGB = (3, 2, 1)
@@ -129,7 +129,7 @@ class Scene:
 
 
 def library_bands(count: int) -> tuple[int, ...]:
-    """The bands :func:`aerith.data.io.array_to_rgb` shows when none are given."""
+    """The bands :func:`aerith.imageio.array_to_rgb` shows when none are given."""
     if count in (2, 4):
         return tuple(range(count - 1))
     return (0, 1, 2) if count >= 3 else (0,)

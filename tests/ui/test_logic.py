@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from aerith.data.io import array_to_rgb
+from aerith.imageio import array_to_rgb
 from aerith.prompts import caption_prompt, classify_prompt, ground_prompt, vqa_prompt
 from aerith.ui.conversation import DEFAULT_CLASSES, Turn, TurnError, chat_messages, make_turn, parse_classes
 from aerith.ui.draw import REGION_COLOUR, turn_colour
