@@ -153,17 +153,17 @@ def to_markdown(result: dict[str, Any]) -> str:
             note += f", on {result['cores']} cores: the machine was shared with other jobs, so the figures are noisy"
         note += "."
     lines = [
-        f"{result['model']}, ground task on a 128 px PNG, greedy; page: click on Ask to the answer and redrawn scene "
-        f"loaded in headless Chromium; API: `POST /v1/chat/completions` with the same prompt and the scene as a data "
+        f"{result['model']}, ground task on a 128 px PNG, greedy; page: click on Ask until the answer is shown "
+        f"(status, chat, scene image loaded) in headless Chromium, the answer streamed to the page every 0.1 s; API: `POST /v1/chat/completions` with the same prompt and the scene as a data "
         f"URL; {result['repeats']} alternating repeats after a warm-up, medians; one run.{note}",
         "",
-        "| max tokens | tokens answered | page median s | API median s | page / API | same answer |",
-        "|---|---|---|---|---|---|",
+        "| max tokens | tokens answered | page median s | API median s | page - API s | page / API | same answer |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in result["rows"]:
         lines.append(
             f"| {r['max_tokens']} | {', '.join(map(str, r['tokens']))} | {r['page_median_s']:.3f} | {r['api_median_s']:.3f} "
-            f"| {r['ratio']:.2f}x | {'yes' if r['same_answer'] else 'NO'} |"
+            f"| {r['page_median_s'] - r['api_median_s']:.3f} | {r['ratio']:.2f}x | {'yes' if r['same_answer'] else 'NO'} |"
         )
     return "\n".join(lines)
 

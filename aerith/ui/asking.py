@@ -48,25 +48,23 @@ def describe_model(service: ModelService, source: str | None = None) -> dict[str
 
 
 async def stream_answer(
-    service: ModelService, messages: list[dict[str, Any]], images: Sequence[Any], max_tokens: int
+    service: ModelService, messages: list[dict[str, Any]], images: Sequence[Any], max_tokens: int, every: float = 0.1
 ) -> AsyncIterator[str | Completion]:
-    """Ask greedily; yield the answer's text pieces as they are generated, then its :class:`Completion`.
+    """Ask greedily; yield the answer's new text at most every ``every`` seconds, then its :class:`Completion`.
+
+    The batcher's worker hands each token's text to a list; the event loop collects it on its
+    own schedule, so a long answer does not wake the loop (and redraw the page) once per token.
 
     Raises:
         AskError: the conversation does not fit the context, the queue is full or closed,
             the prompt cannot be prepared, or generation failed.
     """
-    loop = asyncio.get_running_loop()
-    pieces: asyncio.Queue[str] = asyncio.Queue()
-
-    def sink(text: str) -> None:  # called in the batcher's worker thread
-        loop.call_soon_threadsafe(pieces.put_nowait, text)
-
+    pieces: list[str] = []  # appended by the worker thread (list.append is atomic), read here
     with service.batcher.arriving():
         try:
             prepared = await asyncio.to_thread(service.prepare_chat, messages, list(images))
             settings = service.settings_for(prepared, max_tokens)
-            future = service.batcher.submit(prepared, settings, sink=sink)
+            future = service.batcher.submit(prepared, settings, sink=pieces.append)
         except SettingError as err:
             hint = " (clear the conversation to start again)" if err.field == "messages" or len(messages) > 1 else ""
             raise AskError(f"{err}{hint}") from err
@@ -77,20 +75,22 @@ async def stream_answer(
         except ValueError as err:
             raise AskError(f"the question cannot be prepared: {err}") from err
     done = asyncio.wrap_future(future)
-    while True:
-        getter = asyncio.ensure_future(pieces.get())
-        finished, _ = await asyncio.wait({getter, done}, return_when=asyncio.FIRST_COMPLETED)
-        if getter in finished:
-            yield getter.result()
-            continue
-        getter.cancel()
-        break
-    while not pieces.empty():  # text handed over just before the answer finished
-        yield pieces.get_nowait()
+    taken = 0
+    while not done.done():
+        await asyncio.wait({done}, timeout=every)
+        if done.done():
+            break
+        count = len(pieces)
+        if count > taken:
+            yield "".join(pieces[taken:count])
+            taken = count
+    if len(pieces) > taken:  # the worker added every piece before it finished the future
+        yield "".join(pieces[taken:])
     try:
-        yield done.result()
+        completion = done.result()
     except Exception as err:  # noqa: BLE001 - generation failed for this request alone
         raise AskError(f"generation failed: {type(err).__name__}: {err}") from err
+    yield completion
 
 
 __all__ = ["AskError", "ServiceGetter", "current_service", "describe_model", "stream_answer"]

@@ -346,16 +346,14 @@ def build_page(get_service: ServiceGetter, settings: PageSettings) -> gr.Blocks:
             rows = _chat_rows(session) + [{"role": "user", "content": _text(turn.shown_question)}]
             yield {chatbot: rows + [{"role": "assistant", "content": "..."}], status: _info("Asking ...")}
             tic = time.perf_counter()
-            partial, shown_at = "", tic
+            partial = ""
             completion: Completion | None = None
-            async for item in stream_answer(service, messages, [session.scene.rgb], longest):
+            async for item in stream_answer(service, messages, [session.scene.rgb], longest, every=STREAM_EVERY):
                 if isinstance(item, Completion):
                     completion = item
                     break
                 partial += item
-                if time.perf_counter() - shown_at >= STREAM_EVERY:
-                    shown_at = time.perf_counter()
-                    yield {chatbot: rows + [{"role": "assistant", "content": _text(partial)}]}
+                yield {chatbot: rows + [{"role": "assistant", "content": _text(partial)}]}
             assert completion is not None
             turn.finish(completion.text, session.scene.size)
             turn.finish_reason = completion.finish_reason

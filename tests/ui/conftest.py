@@ -26,6 +26,7 @@ from PIL import Image
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser")
 SCRIPTED_MAX_PIXELS = 300 * 300
+SCRIPTED_MAX_MB = 0.25
 
 
 def in_ci() -> bool:
@@ -131,7 +132,7 @@ def scripted_ui(scripted_service):
     from aerith.serve.settings import ServeSettings
     from aerith.ui.server import BackgroundApp, ui_app
 
-    settings = ServeSettings("scripted-tiny", max_tokens=16, max_image_pixels=SCRIPTED_MAX_PIXELS)
+    settings = ServeSettings("scripted-tiny", max_tokens=16, max_image_pixels=SCRIPTED_MAX_PIXELS, max_body_mb=SCRIPTED_MAX_MB)
     with BackgroundApp(ui_app(scripted_service, settings)) as app:
         yield app
 

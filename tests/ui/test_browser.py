@@ -25,7 +25,7 @@ from aerith.prompts import vqa_prompt
 from aerith.serve.images import data_url
 from aerith.ui.draw import turn_colour
 from aerith.ui.examples import ASSETS, S2_CRS, S2_ORIGIN
-from tests.ui.conftest import GROUND_ANSWER, SCRIPTED_MAX_PIXELS, png_bytes
+from tests.ui.conftest import GROUND_ANSWER, SCRIPTED_MAX_MB, SCRIPTED_MAX_PIXELS, png_bytes
 
 HARBOR = ASSETS / "ui-harbor.png"
 # pandas 3 deprecations inside Gradio's queue, not ours
@@ -246,7 +246,7 @@ def test_a_corrupt_upload_shows_a_message_not_a_traceback(page, scripted_ui, tmp
     assert "Traceback" not in page_text(page)
 
     big = tmp_path / "huge.png"
-    big.write_bytes(png_bytes((400, 400)))
+    Image.new("RGB", (400, 400), (40, 90, 160)).save(big)  # few bytes, many pixels
     upload(page, big)
     page.wait_for_function("document.querySelector('#aerith-status').innerText.includes('huge.png')")
     page.screenshot(path=tmp_path / "oversized.png", full_page=True)
@@ -256,6 +256,15 @@ def test_a_corrupt_upload_shows_a_message_not_a_traceback(page, scripted_ui, tmp
 
     status = ask(page, 1, "anything?", expect="upload a scene")  # asking with no scene is a message too
     assert "upload a scene" in status
+
+    heavy = tmp_path / "heavy.png"
+    heavy.write_bytes(png_bytes((300, 300)))  # 270 kB of noise: over the upload limit, under the pixel limit
+    assert heavy.stat().st_size > SCRIPTED_MAX_MB * 1024 * 1024
+    page.set_input_files("#aerith-upload input[type=file]", str(heavy))
+    toast = page.get_by_text("exceed the maximum allowed size")  # Gradio's own check, before anything is sent
+    toast.wait_for()
+    page.screenshot(path=tmp_path / "too-many-bytes.png", full_page=True)
+    assert "heavy.png" in page_text(page) and "Traceback" not in page_text(page)
 
 
 def test_the_geotiff_example_shows_sentinel2_rgb_and_downloads_geojson(page, scripted_ui, tmp_path):
