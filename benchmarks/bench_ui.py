@@ -77,7 +77,8 @@ def _page_answer(page, turn: int) -> tuple[float, str, int]:
     tokens = int(re.search(r"(\d+) tokens", status).group(1))
     with page.expect_download() as info:
         page.click("#aerith-json")
-    answer = json.loads(open(info.value.path()).read())["turns"][0]["answer"]
+    with open(info.value.path()) as f:
+        answer = json.load(f)["turns"][0]["answer"]
     return seconds, answer, tokens
 
 
@@ -153,9 +154,9 @@ def to_markdown(result: dict[str, Any]) -> str:
             note += f", on {result['cores']} cores: the machine was shared with other jobs, so the figures are noisy"
         note += "."
     lines = [
-        f"{result['model']}, ground task on a 128 px PNG, greedy; page: click on Ask until the answer is shown "
+        (f"{result['model']}, ground task on a 128 px PNG, greedy; page: click on Ask until the answer is shown "
         f"(status, chat, scene image loaded) in headless Chromium, the answer streamed to the page every 0.1 s; API: `POST /v1/chat/completions` with the same prompt and the scene as a data "
-        f"URL; {result['repeats']} alternating repeats after a warm-up, medians; one run.{note}",
+        f"URL; {result['repeats']} alternating repeats after a warm-up, medians; one run.{note}"),
         "",
         "| max tokens | tokens answered | page median s | API median s | page - API s | page / API | same answer |",
         "|---|---|---|---|---|---|---|",

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from aerith.boxes import GridBox, PixelBox, format_box, to_grid
+from aerith.boxes import PixelBox, format_box, to_grid
 from aerith.parsing.boxes import parse_boxes
 from aerith.parsing.classes import match_class
 from aerith.prompts import caption_prompt, classify_prompt, ground_prompt, vqa_prompt

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import html
 import logging
+import shutil
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -25,8 +26,20 @@ from typing import Any
 import gradio as gr
 
 from aerith.serve.engine import Completion
-from aerith.ui.asking import AskError, ServiceGetter, current_service, describe_model, stream_answer
-from aerith.ui.conversation import DEFAULT_CLASSES, UI_TASKS, TurnError, chat_messages, make_turn
+from aerith.ui.asking import (
+    AskError,
+    ServiceGetter,
+    current_service,
+    describe_model,
+    stream_answer,
+)
+from aerith.ui.conversation import (
+    DEFAULT_CLASSES,
+    UI_TASKS,
+    TurnError,
+    chat_messages,
+    make_turn,
+)
 from aerith.ui.examples import example_rows
 from aerith.ui.scene import SceneError, load_scene
 from aerith.ui.session import RegionError, Session
@@ -150,8 +163,13 @@ def build_page(get_service: ServiceGetter, settings: PageSettings) -> gr.Blocks:
         service = get_service()
         return describe_model(service, settings.source) if service is not None else None
 
-    with gr.Blocks(title="Aerith", analytics_enabled=False) as page:
-        session_state = gr.State(None)  # a Session, made at the visitor's first event
+    def forget(session: Session | None) -> None:  # the visitor's tab closed: remove its downloads
+        if session is not None:
+            shutil.rmtree(settings.downloads / session.id, ignore_errors=True)
+
+    # Gradio's cache (uploads, shown images, downloads) is swept hourly of files older than a day
+    with gr.Blocks(title="Aerith", analytics_enabled=False, delete_cache=(3600, 86400)) as page:
+        session_state = gr.State(None, delete_callback=forget)  # a Session, made at the visitor's first event
         gr.Markdown("## Aerith: look at a scene, ask, see the boxes")
         model_md = gr.Markdown("Loading the model ...", elem_id="aerith-model")
         warning = gr.HTML("", elem_id="aerith-warning")

@@ -148,7 +148,7 @@ def api_server(tiny_vlm, gradio_module):
         yield server
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # per module: Playwright's sync API keeps an event loop running while open
 def browser(gradio_module):
     path = chromium_path()
     if path is None:

@@ -25,7 +25,12 @@ from aerith.prompts import vqa_prompt
 from aerith.serve.images import data_url
 from aerith.ui.draw import turn_colour
 from aerith.ui.examples import ASSETS, S2_CRS, S2_ORIGIN
-from tests.ui.conftest import GROUND_ANSWER, SCRIPTED_MAX_MB, SCRIPTED_MAX_PIXELS, png_bytes
+from tests.ui.conftest import (
+    GROUND_ANSWER,
+    SCRIPTED_MAX_MB,
+    SCRIPTED_MAX_PIXELS,
+    png_bytes,
+)
 
 HARBOR = ASSETS / "ui-harbor.png"
 # pandas 3 deprecations inside Gradio's queue, not ours
@@ -98,7 +103,8 @@ def click_scene(page, fx: float, fy: float) -> None:
 def download(page, selector: str) -> bytes:
     with page.expect_download() as info:
         page.click(selector)
-    return open(info.value.path(), "rb").read()
+    with open(info.value.path(), "rb") as f:
+        return f.read()
 
 
 def edge_has(shown: np.ndarray, x: float, y: float, colour: tuple[int, int, int]) -> bool:
@@ -130,7 +136,7 @@ def test_page_loads_beside_the_api_with_provenance_and_random_weights_warning(pa
 def test_a_question_on_the_page_gets_the_apis_answer_through_the_shared_queue(page, api_server, tmp_path):
     def batches() -> float:
         with urllib.request.urlopen(api_server.url + "/metrics") as r:
-            return float(re.search(r"^aerith_batch_size_count (\S+)$", r.read().decode(), re.M).group(1))
+            return float(re.search(r"^aerith_batch_size_count (\S+)$", r.read().decode(), re.MULTILINE).group(1))
 
     open_page(page, api_server.url + "/ui/")
     upload(page, HARBOR)
@@ -277,9 +283,15 @@ def test_the_geotiff_example_shows_sentinel2_rgb_and_downloads_geojson(page, scr
     assert page.locator("#aerith-band-r input").input_value() == "3 (B04)"
     assert page.locator("#aerith-band-b input").input_value() == "1 (B02)"
     assert page.locator("#aerith-message textarea").input_value() == "the large yellow vehicle at the top right"
+    page.locator("#aerith-band-r input").click()  # false colour: NIR (B08) as red
+    page.get_by_role("option", name="7 (B08)").click()
+    page.wait_for_function("document.querySelector('#aerith-scene-info').innerText.includes('bands 7, 2, 1')")
+    assert "the conversation starts over" in page.locator("#aerith-status").inner_text()
+    page.fill("#aerith-message textarea", "the large yellow vehicle at the top right")
     status = ask(page, 1)
     page.screenshot(path=tmp_path / "geotiff.png", full_page=True)
     assert "Answer 1:" in status, status
+    assert json.loads(download(page, "#aerith-json"))["scene"]["bands_shown"] == [7, 2, 1]
     geojson = json.loads(download(page, "#aerith-geojson"))
     (feature,) = geojson["features"]
     assert feature["properties"]["box_grid"] == [250, 300, 500, 700]

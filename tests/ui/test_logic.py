@@ -13,9 +13,24 @@ from PIL import Image
 
 from aerith.imageio import array_to_rgb
 from aerith.prompts import caption_prompt, classify_prompt, ground_prompt, vqa_prompt
-from aerith.ui.conversation import DEFAULT_CLASSES, Turn, TurnError, chat_messages, make_turn, parse_classes
+from aerith.ui.conversation import (
+    DEFAULT_CLASSES,
+    Turn,
+    TurnError,
+    chat_messages,
+    make_turn,
+    parse_classes,
+)
 from aerith.ui.draw import REGION_COLOUR, turn_colour
-from aerith.ui.examples import ASSETS, EXAMPLES, S2_BANDS, S2_CRS, S2_ORIGIN, S2_PIXEL, example_rows
+from aerith.ui.examples import (
+    ASSETS,
+    EXAMPLES,
+    S2_BANDS,
+    S2_CRS,
+    S2_ORIGIN,
+    S2_PIXEL,
+    example_rows,
+)
 from aerith.ui.export import answers_document, write_answers, write_boxes_geojson
 from aerith.ui.scene import SceneError, load_scene
 from aerith.ui.session import RegionError, Session
@@ -267,3 +282,25 @@ def test_asking_beyond_the_context_or_while_loading_is_a_message(service):
     history = [Turn("chat", "x", "word " * 400, answer="word " * 400)]  # over the 512-token context
     with pytest.raises(AskError, match="clear the conversation"):
         _collect(service, chat_messages(history, make_turn("chat", "more")), [image], 8)
+
+
+def test_an_instructblip_model_is_asked_the_turn_alone():
+    import aerith
+    from aerith.serve.engine import Completion
+    from aerith.serve.service import ModelService
+    from aerith.ui.asking import describe_model
+
+    vlm = aerith.load_vlm("instructblip-tiny", seed=0, device="cpu")
+    service = ModelService(vlm, name="instructblip-tiny").start()
+    try:
+        model = describe_model(service)
+        assert model["history"] is False and model["random_weights"] is True
+        image = Image.open(ASSETS / "ui-harbor.png").convert("RGB")
+        first = make_turn("caption", "")
+        first.finish("a harbour", image.size)
+        turn = make_turn("question", "How many ships?")
+        *_, completion = _collect(service, chat_messages([first], turn, with_history=model["history"]), [image], 6)
+        assert isinstance(completion, Completion)
+        assert completion.text == vlm.generate([image], [turn.prompt], max_new_tokens=6)[0]
+    finally:
+        service.close()

@@ -15,7 +15,7 @@ from aerith.cli import app
 pytestmark = pytest.mark.filterwarnings("ignore:::gradio.queueing")  # pandas 3 deprecations inside Gradio's queue
 
 
-def test_ui_commands_refuse_unknown_models_and_bad_settings():
+def test_ui_commands_refuse_unknown_models_and_bad_settings(gradio_module):
     unknown = CliRunner().invoke(app, ["ui", "no-such-model"])
     assert unknown.exit_code == 2 and "neither a preset" in unknown.output and "Traceback" not in unknown.output
     served = CliRunner().invoke(app, ["serve", "no-such-model", "--ui"])
