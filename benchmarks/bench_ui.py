@@ -1,7 +1,8 @@
 """Web page overhead: time from pressing Ask to the answer drawn in the browser, against the same request sent straight to the API.
 
-``aerith serve aerith-tiny --ui`` runs in this process (uvicorn in a thread, the page mounted
-at /ui beside the API, one model and one batching queue); headless Chromium (Debian's
+``aerith serve aerith-tiny --ui`` runs in its own process, as the command runs it (the page
+mounted at /ui beside the API, one model and one batching queue, sleeping OpenMP threads);
+headless Chromium (Debian's
 ``chromium``, driven by Playwright) loads the page and uploads a 128 px SynthRS scene (the
 harbour example) once. Each measured request is the ground task ("the white ship on the
 left"), greedy, at most ``max_tokens`` tokens:
@@ -28,12 +29,21 @@ import json
 import os
 import re
 import shutil
+import signal
+import socket
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
+import urllib.request
+from pathlib import Path
 from typing import Any
 
+REPO = Path(__file__).resolve().parents[1]
+
 MAX_TOKENS = (16, 64, 256)
-REPEATS = 5
+REPEATS = 7
 EXPRESSION = "the white ship on the left"
 
 
@@ -82,28 +92,67 @@ def _page_answer(page, turn: int) -> tuple[float, str, int]:
     return seconds, answer, tokens
 
 
-def run(max_tokens: tuple[int, ...] = MAX_TOKENS, repeats: int = REPEATS) -> dict[str, Any]:
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as aerith serve sets it
-    import torch
-    from playwright.sync_api import sync_playwright
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
-    import aerith
-    from aerith.prompts import ground_prompt
-    from aerith.serve.images import data_url
-    from aerith.serve.server import BackgroundServer
-    from aerith.serve.settings import ServeSettings
+
+def _start_server(port: int, log: Path) -> subprocess.Popen:
+    out = open(log, "w")  # noqa: SIM115 - the server's log, closed when the process ends
+    process = subprocess.Popen(
+        [sys.executable, "-m", "aerith.cli", "serve", "aerith-tiny", "--ui", "--port", str(port)],
+        cwd=REPO, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONPATH": str(REPO)},
+    )  # fmt: skip
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"aerith serve --ui exited: {log.read_text()[-2000:]}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as r:
+                if r.status == 200:
+                    return process
+        except OSError:
+            pass
+        time.sleep(0.5)
+    process.kill()
+    raise RuntimeError("aerith serve --ui did not become ready in 300 s")
+
+
+def run(max_tokens: tuple[int, ...] = MAX_TOKENS, repeats: int = REPEATS) -> dict[str, Any]:
     from aerith.ui.examples import ASSETS
-    from aerith.ui.server import mount_beside_api
 
     scene = ASSETS / "ui-harbor.png"
-    vlm = aerith.load_vlm("aerith-tiny", seed=0, device="cpu")
-    settings = ServeSettings("aerith-tiny")
+    port = _free_port()
+    with tempfile.TemporaryDirectory() as tmp:
+        server = _start_server(port, Path(tmp) / "serve.log")
+        try:
+            rows = _measure(port, scene, max_tokens, repeats)
+        finally:
+            server.send_signal(signal.SIGTERM)
+            server.wait(60)
+    return {
+        "model": "aerith-tiny (random weights)",
+        "repeats": repeats,
+        "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
+        "cores": os.cpu_count(),
+        "rows": rows,
+    }
+
+
+def _measure(port: int, scene: Path, max_tokens: tuple[int, ...], repeats: int) -> list[dict[str, Any]]:
+    """Alternate page and API requests at each answer length (see the module docstring)."""
+    from playwright.sync_api import sync_playwright
+
+    from aerith.prompts import ground_prompt
+    from aerith.serve.images import data_url
+
     rows = []
-    with BackgroundServer(settings, load=lambda: vlm, mount=mount_beside_api(settings)) as server, sync_playwright() as p:
+    with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=_chromium(), headless=True, args=["--no-sandbox", "--disable-gpu"])
         page = browser.new_page(viewport={"width": 1280, "height": 1500}, accept_downloads=True)
         page.set_default_timeout(300_000)
-        page.goto(server.url + "/ui/")
+        page.goto(f"http://127.0.0.1:{port}/ui/")
         page.wait_for_selector("#aerith-upload")
         page.set_input_files("#aerith-upload input[type=file]", str(scene))
         page.wait_for_function("() => { const i = document.querySelector('#aerith-scene img'); return i && i.complete && i.naturalWidth > 0; }")
@@ -119,12 +168,12 @@ def run(max_tokens: tuple[int, ...] = MAX_TOKENS, repeats: int = REPEATS) -> dic
                 ]}],
             }).encode()  # fmt: skip
             _page_answer(page, 1)  # warm-up: first requests pay one-off costs
-            _api_answer(server.port, body)
+            _api_answer(port, body)
             page_s, api_s, same, tokens = [], [], True, set()
             for _ in range(repeats):
                 s, page_text, page_tokens = _page_answer(page, 1)
                 page_s.append(s)
-                s, api_text, api_tokens = _api_answer(server.port, body)
+                s, api_text, api_tokens = _api_answer(port, body)
                 api_s.append(s)
                 same &= page_text == api_text
                 tokens |= {page_tokens, api_tokens}
@@ -135,14 +184,7 @@ def run(max_tokens: tuple[int, ...] = MAX_TOKENS, repeats: int = REPEATS) -> dic
                 "ratio": statistics.median(page_s) / statistics.median(api_s),
             })  # fmt: skip
         browser.close()
-    return {
-        "model": "aerith-tiny (random weights)",
-        "repeats": repeats,
-        "threads": torch.get_num_threads(),
-        "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
-        "cores": os.cpu_count(),
-        "rows": rows,
-    }
+    return rows
 
 
 def to_markdown(result: dict[str, Any]) -> str:
@@ -154,7 +196,7 @@ def to_markdown(result: dict[str, Any]) -> str:
             note += f", on {result['cores']} cores: the machine was shared with other jobs, so the figures are noisy"
         note += "."
     lines = [
-        (f"{result['model']}, ground task on a 128 px PNG, greedy; page: click on Ask until the answer is shown "
+        (f"{result['model']} served by `aerith serve --ui` in its own process, ground task on a 128 px PNG, greedy; page: click on Ask until the answer is shown "
         f"(status, chat, scene image loaded) in headless Chromium, the answer streamed to the page every 0.1 s; API: `POST /v1/chat/completions` with the same prompt and the scene as a data "
         f"URL; {result['repeats']} alternating repeats after a warm-up, medians; one run.{note}"),
         "",
