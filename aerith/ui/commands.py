@@ -28,8 +28,9 @@ def serve_with_ui(settings: ServeSettings) -> None:
     Raises:
         ServeError: Gradio, FastAPI or uvicorn missing; the model does not exist or fails to load.
     """
-    # Before Gradio is imported (its imports start OpenMP): as aerith serve, sleeping OpenMP threads.
-    # Set after the import, it came too late: 400 tokens took 7-14 s instead of 0.6-1.7 s (2 shared cores).
+    # Before the page's modules are imported (they load torch, which starts OpenMP): as aerith serve,
+    # sleeping OpenMP threads. Set later, by aerith serve itself, it came too late: 400 tokens took
+    # 7-14 s instead of 0.6-1.7 s on 2 shared cores.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     check_gradio()
     from aerith.serve.commands import serve
