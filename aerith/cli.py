@@ -195,28 +195,28 @@ _Steps = Annotated[int | None, typer.Option(help="Optimizer steps (overrides sch
 _Resume = Annotated[bool, typer.Option("--resume", help="Continue from the newest checkpoint of the run folder.")]
 
 
-@app.command()
-def align(
-    recipe: _Recipe, overrides: _Set = None, out_dir: _OutDir = None, init: _Init = None, max_steps: _Steps = None, resume: _Resume = False
-) -> None:
-    """Stage 1: train the DINOv3 -> CLIP head (label-free cosine distance to CLIP's patch features)."""
-    _train_command("align", recipe, overrides, out_dir, init, max_steps, resume)
+# One declaration for every training stage: the names are aerith.train.stages.STAGES (tests/test_cli.py keeps
+# them equal); the help lives here so that `aerith --help` does not import torch.
+TRAIN_COMMANDS = {
+    "align": "Stage 1: train the DINOv3 -> CLIP head (label-free cosine distance to CLIP's patch features).",
+    "sft": "Stage 2: multi-task instruction tuning (loss on answer tokens only). Runs under `accelerate launch` too.",
+    "scst": "Stage 3: self-critical RL on captions (CIDEr-D + SG-F1 - hallucination rewards). Start from an SFT checkpoint.",
+}
 
 
-@app.command()
-def sft(
-    recipe: _Recipe, overrides: _Set = None, out_dir: _OutDir = None, init: _Init = None, max_steps: _Steps = None, resume: _Resume = False
-) -> None:
-    """Stage 2: multi-task instruction tuning (loss on answer tokens only). Runs under `accelerate launch` too."""
-    _train_command("sft", recipe, overrides, out_dir, init, max_steps, resume)
+def _stage_command(stage: str):
+    def command(
+        recipe: _Recipe, overrides: _Set = None, out_dir: _OutDir = None, init: _Init = None, max_steps: _Steps = None,
+        resume: _Resume = False,
+    ) -> None:
+        _train_command(stage, recipe, overrides, out_dir, init, max_steps, resume)
+
+    command.__doc__ = TRAIN_COMMANDS[stage]
+    return command
 
 
-@app.command()
-def scst(
-    recipe: _Recipe, overrides: _Set = None, out_dir: _OutDir = None, init: _Init = None, max_steps: _Steps = None, resume: _Resume = False
-) -> None:
-    """Stage 3: self-critical RL on captions (CIDEr-D + SG-F1 - hallucination rewards). Start from an SFT checkpoint."""
-    _train_command("scst", recipe, overrides, out_dir, init, max_steps, resume)
+for _stage in TRAIN_COMMANDS:
+    app.command(_stage)(_stage_command(_stage))
 
 
 @app.command("merge-lora")
@@ -225,7 +225,7 @@ def merge_lora(
     out: Annotated[Path, typer.Option(help="Folder for the merged model (absent or empty).")],
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a saved model already in --out.")] = False,
 ) -> None:
-    """Fold LoRA adapters into the language model; the result loads with AerithVLM.from_pretrained."""
+    """Fold LoRA adapters into the language model; the result loads with aerith.load_vlm."""
     from aerith.train.merge import merge_lora_checkpoint
 
     try:

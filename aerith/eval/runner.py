@@ -571,7 +571,6 @@ def evaluate(
     todo = [it for it in items if it.id in todo_ids]
     mine = procs.shard([todo[i : i + batch_size] for i in range(0, len(todo), batch_size)])
     error: BaseException | None = None
-    seconds = 0.0
     answered: _Answered = (0, 0.0, [])
     try:
         answered = _answer(model, bench, ctx, mine, prompts, shard_path(out_dir, procs), kwargs, batch_size,
