@@ -348,11 +348,11 @@ def build_page(get_service: ServiceGetter, settings: PageSettings) -> gr.Blocks:
             try:
                 async for update in _ask(name, text, class_text, int(longest), session):
                     yield update
-            except (AskError, TurnError) as err:
-                yield {status: _error(str(err))}
+            except (AskError, TurnError) as err:  # the chat goes back to the answered turns
+                yield {status: _error(str(err)), chatbot: _chat_rows(session)}
             except Exception as err:  # noqa: BLE001 - shown on the page, logged in full
                 logger.exception("asking failed")
-                yield {status: _error(f"internal error: {type(err).__name__}: {err}")}
+                yield {status: _error(f"internal error: {type(err).__name__}: {err}"), chatbot: _chat_rows(session)}
 
         async def _ask(name: str, text: str, class_text: str, longest: int, session: Session) -> AsyncIterator[dict]:
             if session.scene is None:

@@ -198,6 +198,9 @@ def test_classify_with_an_edited_class_list_names_one_of_the_classes(page, scrip
     open_page(page, scripted_ui.url + "/")
     upload(page, ASSETS / "ui-industrial.png")
     choose_task(page, "Classify")
+    page.fill("#aerith-classes textarea", " , ")
+    assert "needs a class list" in ask(page, 1, expect="needs a class list")  # an empty list is a message
+    assert page.locator("#aerith-chat").inner_text().strip() == "Conversation"  # and no turn
     page.fill("#aerith-classes textarea", "forest, harbor, industrial area")
     status = ask(page, 1)
     page.screenshot(path=tmp_path / "classify.png", full_page=True)
