@@ -114,6 +114,7 @@ def serve(
     served_name: Annotated[str | None, typer.Option(help="The model's id in the API (default: MODEL as given).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of a random-weight preset.")] = 0,
     device: Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1 ... (default: cuda if present).")] = None,
+    ui: Annotated[bool, typer.Option("--ui", help="Also serve the web page at /ui, sharing the model and queue (needs the ui extra).")] = False,
 ) -> None:
     """Serve a model over HTTP: OpenAI-compatible /v1/chat/completions, task endpoints, /health, /metrics."""
     from aerith.serve.commands import ServeError, serve as run_serve
@@ -125,7 +126,41 @@ def serve(
             batch_window_ms=batch_window_ms, max_body_mb=max_body_mb, max_image_pixels=max_image_pixels,
             max_queue=max_queue, max_tokens=max_tokens, served_name=served_name, seed=seed, device=device,
         )
-        run_serve(settings)
+        if ui:
+            from aerith.ui.commands import serve_with_ui
+
+            serve_with_ui(settings)
+        else:
+            run_serve(settings)
+    except (ServeError, ValueError) as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from err
+
+
+@app.command("ui")
+def ui_(
+    model: Annotated[str, typer.Argument(help="A preset (aerith-tiny, ...), a saved model folder or a run folder.")],
+    host: Annotated[str, typer.Option(help="Address to listen on (127.0.0.1: this machine only).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 7860,
+    password: Annotated[str | None, typer.Option(envvar="AERITH_UI_PASSWORD", help="Ask for this password on a login page.")] = None,
+    max_batch: Annotated[int, typer.Option(help="Most questions generated together.")] = 16,
+    max_upload_mb: Annotated[float, typer.Option(help="Larger uploads are refused.")] = 20.0,
+    max_image_pixels: Annotated[int, typer.Option(help="Larger images (width x height) are refused with a message.")] = 25_000_000,
+    max_tokens: Annotated[int, typer.Option(help="Start value of the page's answer-length slider.")] = 128,
+    seed: Annotated[int, typer.Option(help="Seed of a random-weight preset.")] = 0,
+    device: Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1 ... (default: cuda if present).")] = None,
+) -> None:
+    """Serve the web page alone: upload a scene, ask (chat, classify, question, caption, ground), see the boxes."""
+    from aerith.serve.commands import ServeError
+    from aerith.serve.settings import ServeSettings
+    from aerith.ui.commands import run_ui
+
+    try:
+        settings = ServeSettings(
+            model, host=host, port=port, max_batch=max_batch, max_body_mb=max_upload_mb,
+            max_image_pixels=max_image_pixels, max_tokens=max_tokens, seed=seed, device=device,
+        )
+        run_ui(settings, password=password)
     except (ServeError, ValueError) as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from err

@@ -66,6 +66,7 @@ class ServerState:
     service: ModelService | None = None
     load_error: str | None = None
     draining: bool = False
+    open_prefixes: tuple[str, ...] = ()  # paths with their own login (a mounted web page): no API key asked
 
     def ready(self) -> ModelService:
         if self.service is None:
@@ -119,7 +120,7 @@ class Guard:
         if self.state.draining and path not in OPEN_PATHS and path != "/metrics":
             return RequestError(503, "the server is shutting down and takes no new requests")
         key = self.state.settings.api_key
-        if key is not None and path not in OPEN_PATHS:
+        if key is not None and path not in OPEN_PATHS and not _under(path, self.state.open_prefixes):
             auth = headers.get("authorization", "")
             if not auth:
                 return RequestError(401, "missing API key: send the header 'Authorization: Bearer KEY'")
@@ -146,6 +147,10 @@ class Guard:
             return message
 
         return counted
+
+
+def _under(path: str, prefixes: tuple[str, ...]) -> bool:
+    return any(path == p or path.startswith(p.rstrip("/") + "/") for p in prefixes)
 
 
 def _too_large(size: int, limit: int, mb: float) -> RequestError:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from aerith.serve.settings import ServeSettings
 
@@ -21,8 +23,8 @@ def check_model_name(model: str) -> None:
         raise ServeError(f"{model!r} is neither a preset ({', '.join(all_presets())}) nor an existing model or run folder")
 
 
-def serve(settings: ServeSettings) -> None:
-    """Serve ``settings.model`` until SIGTERM/SIGINT.
+def serve(settings: ServeSettings, mount: Callable[..., Any] | None = None) -> None:
+    """Serve ``settings.model`` until SIGTERM/SIGINT; ``mount(app, state)`` adds to the app (the web page).
 
     Raises:
         ServeError: the serve extra is missing, the model does not exist or fails to load.
@@ -42,7 +44,7 @@ def serve(settings: ServeSettings) -> None:
     from aerith.serve.server import run_server
 
     try:
-        run_server(settings)
+        run_server(settings, mount=mount)
     except RuntimeError as err:
         raise ServeError(str(err)) from err
 

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 import uvicorn
+from fastapi import FastAPI
 
 from aerith.infer.facade import VLM
 from aerith.serve.app import ServerState, create_app
@@ -47,25 +48,33 @@ def default_loader(settings: ServeSettings) -> Callable[[], VLM]:
     return load
 
 
+Mount = Callable[[FastAPI, ServerState], Any]
+
+
 def build_server(
-    settings: ServeSettings, load: Callable[[], VLM] | None = None, log_level: str = "info"
+    settings: ServeSettings, load: Callable[[], VLM] | None = None, log_level: str = "info", mount: Mount | None = None
 ) -> tuple[AerithServer, ServerState]:
-    """An uvicorn server for ``settings`` (not started) and the app's state."""
+    """An uvicorn server for ``settings`` (not started) and the app's state.
+
+    ``mount(app, state)`` adds to the app before it starts (``aerith serve --ui`` mounts the web page).
+    """
     state = ServerState(settings=settings, metrics=Metrics())
     app = create_app(settings, load or default_loader(settings), state)
+    if mount is not None:
+        mount(app, state)
     config = uvicorn.Config(
         app, host=settings.host, port=settings.port, log_level=log_level, timeout_graceful_shutdown=None, access_log=False
     )
     return AerithServer(config, state), state
 
 
-def run_server(settings: ServeSettings, load: Callable[[], VLM] | None = None) -> None:
+def run_server(settings: ServeSettings, load: Callable[[], VLM] | None = None, mount: Mount | None = None) -> None:
     """Serve in the foreground until SIGTERM/SIGINT.
 
     Raises:
         RuntimeError: the model failed to load (the server stops at once).
     """
-    server, state = build_server(settings, load)
+    server, state = build_server(settings, load, mount=mount)
 
     def watch_load() -> None:
         while state.service is None and state.load_error is None and not server.should_exit:
@@ -88,13 +97,15 @@ class BackgroundServer:
             client = openai.OpenAI(base_url=server.url + "/v1", api_key="none")
     """
 
-    def __init__(self, settings: ServeSettings, load: Callable[[], VLM] | None = None, ready_timeout: float = 120.0) -> None:
+    def __init__(
+        self, settings: ServeSettings, load: Callable[[], VLM] | None = None, ready_timeout: float = 120.0, mount: Mount | None = None
+    ) -> None:
         self.settings = settings
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind((settings.host, 0))
         self.port = self.sock.getsockname()[1]
-        self.server, self.state = build_server(settings, load, log_level="warning")
+        self.server, self.state = build_server(settings, load, log_level="warning", mount=mount)
         self.ready_timeout = ready_timeout
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, name="aerith-server", daemon=True)
 
