@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import torch
 
 from aerith.models.configuration_aerith import AerithConfig
@@ -51,6 +54,28 @@ def build_meta_model(name: str) -> AerithForConditionalGeneration:
         return AerithForConditionalGeneration(get_preset(name).make_config())
 
 
+COORDINATE_INITS = ("fourier", "random")
+
+
+def config_with_overrides(config: AerithConfig, overrides: Mapping[str, Any]) -> AerithConfig:
+    """A copy of ``config`` with dotted fields replaced (``{"connector": "mlp", "clip_config.image_size": 128}``).
+
+    The result is validated as any config is; an unknown field raises ``ValueError`` naming it.
+    """
+    tree = config.to_dict()
+    for key, value in overrides.items():
+        *parents, last = key.split(".")
+        node = tree
+        for part in parents:
+            if not isinstance(node.get(part), dict):
+                raise ValueError(f"config override {key!r}: {part!r} is not a sub-config of AerithConfig")
+            node = node[part]
+        if last not in node:
+            raise ValueError(f"config override {key!r}: no field {last!r}; valid fields: {sorted(node)}")
+        node[last] = value
+    return AerithConfig.from_dict(tree)
+
+
 def build_from_preset(
     name: str,
     *,
@@ -58,21 +83,35 @@ def build_from_preset(
     device: str | torch.device = "cpu",
     dtype: torch.dtype | None = None,
     load_in_4bit: bool = False,
+    overrides: Mapping[str, Any] | None = None,
+    coordinate_init: str = "fourier",
 ) -> tuple[AerithForConditionalGeneration, AerithProcessor]:
     """Model and processor of preset ``name``.
 
     Random presets are built offline from ``seed`` (the global RNG is left untouched).
     Hub presets download the towers, the LLM and its tokenizer; the new parts are
     initialised from ``seed``.
+
+    Args:
+        overrides: dotted config fields to change in a random preset (see :func:`config_with_overrides`),
+            e.g. a variant of ``aerith-tiny`` with another connector or image size; still random weights.
+        coordinate_init: ``fourier`` (the number tokens start as an ordinal code, see
+            :mod:`aerith.models.coordinate_tokens`) or ``random`` (as every other token).
     """
     preset = get_preset(name)
+    if coordinate_init not in COORDINATE_INITS:
+        raise ValueError(f"coordinate_init must be one of {COORDINATE_INITS}, got {coordinate_init!r}")
     if load_in_4bit:
         check_4bit_available()
         if preset.random_weights:
             raise ValueError(f"load_in_4bit applies to hub presets, not the random preset {name!r}")
+    if overrides and not preset.random_weights:
+        raise ValueError(f"config overrides apply to random presets (their weights are built here), not {name!r}")
     if preset.random_weights:
         tokenizer = build_tiny_tokenizer()
         config = preset.make_config()
+        if overrides:
+            config = config_with_overrides(config, overrides)
         if len(tokenizer) != config.text_config.vocab_size:
             raise RuntimeError(
                 f"tiny tokenizer has {len(tokenizer)} tokens but {name} expects {config.text_config.vocab_size}"
@@ -82,8 +121,8 @@ def build_from_preset(
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             model = AerithForConditionalGeneration(config)
-        # every grid integer is one token here: start those tokens ordered (see coordinate_tokens)
-        init_coordinate_embeddings(model, tokenizer, torch.Generator().manual_seed(seed))
+        if coordinate_init == "fourier":  # every grid integer is one token here: start them ordered
+            init_coordinate_embeddings(model, tokenizer, torch.Generator().manual_seed(seed))
         model = model.to(device=device, dtype=dtype) if dtype is not None else model.to(device)
         return model.eval(), build_processor(config, tokenizer)
     return _from_hub(preset, seed=seed, device=device, dtype=dtype, load_in_4bit=load_in_4bit)

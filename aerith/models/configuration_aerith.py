@@ -30,7 +30,7 @@ DINOV3_VIT_B16 = dict(
     key_bias=False,
 )
 
-FUSIONS = ("sum", "concat")
+FUSIONS = ("sum", "concat", "clip", "dino")
 CONNECTORS = ("pooler", "mlp")
 
 # Scalar fields and the JSON types they accept: a config.json edited by hand with "false" (a string) or
@@ -75,7 +75,9 @@ class AerithConfig(PreTrainedConfig):
             (counts read from this config) and its patch grid is resampled bilinearly to CLIP's.
         text_config: any causal LM config (``LlamaConfig`` by default).
         fusion_dim: width of the fused patch features (768 in the seed).
-        fusion: ``"sum"`` of the two projected grids, or ``"concat"`` followed by a linear layer.
+        fusion: ``"sum"`` of the two projected grids, ``"concat"`` followed by a linear layer, or one
+            tower alone: ``"clip"`` (CLIP's projected grid) or ``"dino"`` (the DINOv3 head's grid); the
+            unused tower is kept in the model (same weights file) but not run.
         connector: how fused patches become LLM tokens. ``"pooler"`` (the seed): the attention
             pooler's ``num_queries`` tokens, then a linear projection. ``"mlp"`` (LLaVA-1.5's
             projector): two linear layers with GELU over every fused patch, one token per CLIP

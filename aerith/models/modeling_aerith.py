@@ -160,6 +160,16 @@ class AerithForConditionalGeneration(AerithPreTrainedModel, GenerationMixin):
             fused.append(c + d if self.fuse is None else self.fuse[level](torch.cat([c, d], dim=-1)))
         return fused
 
+    def image_grids(self, pixel_values: torch.Tensor, dino_pixel_values: torch.Tensor) -> list[torch.Tensor]:
+        """Fused patch grids per level ``(B, G*G, fusion_dim)``; a single-tower fusion runs only its tower."""
+        fusion = self.config.fusion
+        if fusion == "clip":
+            return [proj(c.to(proj.weight.dtype)) for proj, c in zip(self.clip_proj, self.clip_patch_features(pixel_values))]
+        if fusion == "dino":
+            feats = self.dino_patch_features(dino_pixel_values)
+            return [head(d.to(head.weight.dtype)) for head, d in zip(self.dino_head, feats)]
+        return self.fuse_features(self.clip_patch_features(pixel_values), self.dino_patch_features(dino_pixel_values))
+
     def connector_parameters(self) -> list[nn.Parameter]:
         """Parameters of the connector that turns fused patches into LLM tokens (pooler + projector, or the MLP)."""
         parts = [self.projector] if self.pooler is None else [self.pooler, self.projector]
@@ -170,7 +180,7 @@ class AerithForConditionalGeneration(AerithPreTrainedModel, GenerationMixin):
 
         ``num_image_tokens`` is ``num_queries`` for the pooler connector, one per CLIP patch for the MLP.
         """
-        fused = self.fuse_features(self.clip_patch_features(pixel_values), self.dino_patch_features(dino_pixel_values))
+        fused = self.image_grids(pixel_values, dino_pixel_values)
         if self.pooler is None:
             return self.projector(fused[0])
         return self.projector(self.pooler(fused))
