@@ -1,9 +1,11 @@
 """`aerith bench`: run the scripts in benchmarks/ and rewrite benchmarks/RESULTS.md.
 
 Each ``benchmarks/bench_<name>.py`` defines ``run() -> dict`` and
-``to_markdown(result) -> str``. Every number a script reports is a ratio
-against a baseline measured in the same run, so results from different
-machines stay comparable. Sections of scripts not run this time are kept.
+``to_markdown(result) -> str``, and may define ``skip_reason() -> str | None`` to say it
+cannot run on this machine (its section of RESULTS.md is then kept as it was). Every
+number a script reports is a ratio against a baseline measured in the same run, so
+results from different machines stay comparable. Sections of scripts not run this
+time are kept.
 """
 
 from __future__ import annotations
@@ -81,8 +83,12 @@ def run_benchmarks(
     today = dt.date.today().isoformat()
     results = {}
     for name in names:
-        echo(f"running {name} ...")
         module = _load(scripts[name])
+        reason = module.skip_reason() if callable(getattr(module, "skip_reason", None)) else None
+        if reason:  # e.g. a GPU benchmark on a machine without one: its earlier section stays
+            echo(f"skipping {name}: {reason}")
+            continue
+        echo(f"running {name} ...")
         result = module.run()
         results[name] = result
         body = module.to_markdown(result) if hasattr(module, "to_markdown") else "```json\n" + json.dumps(result, indent=2) + "\n```"

@@ -128,6 +128,74 @@ def bench(
         raise typer.Exit(2) from err
 
 
+@app.command()
+def serve(
+    model: Annotated[str, typer.Argument(help="A preset (aerith-tiny, ...), a saved model folder or a run folder.")],
+    host: Annotated[str, typer.Option(help="Address to listen on (127.0.0.1: this machine only).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    api_key: Annotated[str | None, typer.Option(envvar="AERITH_API_KEY", help="Require 'Authorization: Bearer KEY' (all but /health).")] = None,
+    allow_dir: Annotated[Path | None, typer.Option(help="Read local image paths under this folder (else only data URLs).")] = None,
+    max_batch: Annotated[int, typer.Option(help="Most requests generated together.")] = 16,
+    batch_window_ms: Annotated[float, typer.Option(help="Longest a request waits for others still being prepared, to batch with them.")] = 10.0,
+    max_body_mb: Annotated[float, typer.Option(help="Larger request bodies get 413.")] = 20.0,
+    max_image_pixels: Annotated[int, typer.Option(help="Larger images (width x height) get 400.")] = 25_000_000,
+    max_queue: Annotated[int, typer.Option(help="More waiting requests get 429 with Retry-After.")] = 256,
+    max_tokens: Annotated[int, typer.Option(help="Answer length when a request gives none.")] = 256,
+    served_name: Annotated[str | None, typer.Option(help="The model's id in the API (default: MODEL as given).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of a random-weight preset.")] = 0,
+    device: Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1 ... (default: cuda if present).")] = None,
+    ui: Annotated[bool, typer.Option("--ui", help="Also serve the web page at /ui, sharing the model and queue (needs the ui extra).")] = False,
+) -> None:
+    """Serve a model over HTTP: OpenAI-compatible /v1/chat/completions, task endpoints, /health, /metrics."""
+    from aerith.serve.commands import ServeError, serve as run_serve
+    from aerith.serve.settings import ServeSettings
+
+    try:
+        settings = ServeSettings(
+            model, host=host, port=port, api_key=api_key, allow_dir=allow_dir, max_batch=max_batch,
+            batch_window_ms=batch_window_ms, max_body_mb=max_body_mb, max_image_pixels=max_image_pixels,
+            max_queue=max_queue, max_tokens=max_tokens, served_name=served_name, seed=seed, device=device,
+        )
+        if ui:
+            from aerith.ui.commands import serve_with_ui
+
+            serve_with_ui(settings)
+        else:
+            run_serve(settings)
+    except (ServeError, ValueError) as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from err
+
+
+@app.command("ui")
+def ui_(
+    model: Annotated[str, typer.Argument(help="A preset (aerith-tiny, ...), a saved model folder or a run folder.")],
+    host: Annotated[str, typer.Option(help="Address to listen on (127.0.0.1: this machine only).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 7860,
+    password: Annotated[str | None, typer.Option(envvar="AERITH_UI_PASSWORD", help="Ask for this password on a login page.")] = None,
+    max_batch: Annotated[int, typer.Option(help="Most questions generated together.")] = 16,
+    max_upload_mb: Annotated[float, typer.Option(help="Larger uploads are refused.")] = 20.0,
+    max_image_pixels: Annotated[int, typer.Option(help="Larger images (width x height) are refused with a message.")] = 25_000_000,
+    max_tokens: Annotated[int, typer.Option(help="Start value of the page's answer-length slider.")] = 128,
+    seed: Annotated[int, typer.Option(help="Seed of a random-weight preset.")] = 0,
+    device: Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1 ... (default: cuda if present).")] = None,
+) -> None:
+    """Serve the web page alone: upload a scene, ask (chat, classify, question, caption, ground), see the boxes."""
+    from aerith.serve.commands import ServeError
+    from aerith.serve.settings import ServeSettings
+    from aerith.ui.commands import run_ui
+
+    try:
+        settings = ServeSettings(
+            model, host=host, port=port, max_batch=max_batch, max_body_mb=max_upload_mb,
+            max_image_pixels=max_image_pixels, max_tokens=max_tokens, seed=seed, device=device,
+        )
+        run_ui(settings, password=password)
+    except (ServeError, ValueError) as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from err
+
+
 def _train_command(stage: str, recipe: Path, overrides, out_dir, init, max_steps, resume) -> None:
     from aerith.data.errors import DataError
     from aerith.train.commands import build_config, run_stage
@@ -157,28 +225,28 @@ _Steps = Annotated[int | None, typer.Option(help="Optimizer steps (overrides sch
 _Resume = Annotated[bool, typer.Option("--resume", help="Continue from the newest checkpoint of the run folder.")]
 
 
-@app.command()
-def align(
-    recipe: _Recipe, overrides: _Set = None, out_dir: _OutDir = None, init: _Init = None, max_steps: _Steps = None, resume: _Resume = False
-) -> None:
-    """Stage 1: train the DINOv3 -> CLIP head (label-free cosine distance to CLIP's patch features)."""
-    _train_command("align", recipe, overrides, out_dir, init, max_steps, resume)
+# One declaration for every training stage: the names are aerith.train.stages.STAGES (tests/test_cli.py keeps
+# them equal); the help lives here so that `aerith --help` does not import torch.
+TRAIN_COMMANDS = {
+    "align": "Stage 1: train the DINOv3 -> CLIP head (label-free cosine distance to CLIP's patch features).",
+    "sft": "Stage 2: multi-task instruction tuning (loss on answer tokens only). Runs under `accelerate launch` too.",
+    "scst": "Stage 3: self-critical RL on captions (CIDEr-D + SG-F1 - hallucination rewards). Start from an SFT checkpoint.",
+}
 
 
-@app.command()
-def sft(
-    recipe: _Recipe, overrides: _Set = None, out_dir: _OutDir = None, init: _Init = None, max_steps: _Steps = None, resume: _Resume = False
-) -> None:
-    """Stage 2: multi-task instruction tuning (loss on answer tokens only). Runs under `accelerate launch` too."""
-    _train_command("sft", recipe, overrides, out_dir, init, max_steps, resume)
+def _stage_command(stage: str):
+    def command(
+        recipe: _Recipe, overrides: _Set = None, out_dir: _OutDir = None, init: _Init = None, max_steps: _Steps = None,
+        resume: _Resume = False,
+    ) -> None:
+        _train_command(stage, recipe, overrides, out_dir, init, max_steps, resume)
+
+    command.__doc__ = TRAIN_COMMANDS[stage]
+    return command
 
 
-@app.command()
-def scst(
-    recipe: _Recipe, overrides: _Set = None, out_dir: _OutDir = None, init: _Init = None, max_steps: _Steps = None, resume: _Resume = False
-) -> None:
-    """Stage 3: self-critical RL on captions (CIDEr-D + SG-F1 - hallucination rewards). Start from an SFT checkpoint."""
-    _train_command("scst", recipe, overrides, out_dir, init, max_steps, resume)
+for _stage in TRAIN_COMMANDS:
+    app.command(_stage)(_stage_command(_stage))
 
 
 @app.command("merge-lora")
@@ -187,7 +255,7 @@ def merge_lora(
     out: Annotated[Path, typer.Option(help="Folder for the merged model (absent or empty).")],
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a saved model already in --out.")] = False,
 ) -> None:
-    """Fold LoRA adapters into the language model; the result loads with AerithVLM.from_pretrained."""
+    """Fold LoRA adapters into the language model; the result loads with aerith.load_vlm."""
     from aerith.train.merge import merge_lora_checkpoint
 
     try:
@@ -214,10 +282,14 @@ def eval_(
     write_prompts: Annotated[Path | None, typer.Option(help="Write the benchmark's ids and prompts as JSONL, for another model to answer.")] = None,
     list_benchmarks: Annotated[bool, typer.Option("--list", help="List benchmarks and suites.")] = False,
     seed: Annotated[int, typer.Option(help="Seed of a random-weight preset.")] = 0,
-    device: Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1 ... (default: cuda if present).")] = None,
+    device: Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1 ... (default: cuda if present; under accelerate launch each process's own).")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Discard the answers and results already in --out (of another model or settings) and start over.")] = False,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
-    """Evaluate a model on a benchmark or suite, or score another model's predictions; writes results.md/json."""
+    """Evaluate a model on a benchmark or suite, or score another model's predictions; writes results.md/json.
+
+    Several processes share the samples under `accelerate launch -m aerith.cli eval ...`.
+    """
     from rich.console import Console
 
     from aerith.data.errors import DataError
@@ -230,10 +302,10 @@ def eval_(
         results, suite_summary = run_eval(
             model, benchmark=benchmark, suite=suite, roots=root or [], out=out, split=split, limit=limit,
             batch_size=batch_size, max_new_tokens=max_new_tokens, predictions=predictions, box_format=box_format,
-            write_prompts_to=write_prompts, seed=seed, device=device, progress=progress,
+            write_prompts_to=write_prompts, seed=seed, device=device, overwrite=overwrite, progress=progress,
             echo=lambda m: typer.echo(m, err=True),
         )
-    except (DataError, FileNotFoundError, KeyError, ValueError) as err:
+    except (DataError, FileNotFoundError, KeyError, ValueError, TypeError, OSError) as err:
         typer.echo(f"error: {err.args[0] if isinstance(err, KeyError) and err.args else err}", err=True)
         raise typer.Exit(2) from err
     if results:
@@ -252,9 +324,70 @@ def eval_(
             raise typer.Exit(1)
 
 
+@app.command("scan")
+def scan_(
+    model: Annotated[str, typer.Argument(help="A preset name (aerith-tiny, instructblip-tiny, ...), a saved model folder or a training run folder.")],
+    raster: Annotated[Path, typer.Argument(help="A raster GDAL reads: GeoTIFF (any size), or PNG/JPEG/TIFF (pixel coordinates).")],
+    task: Annotated[str, typer.Option(help="vg: boxes of --query; cls: a class per tile from --classes; cap: a caption per tile.")],
+    out: Annotated[Path, typer.Option(help="Output folder; an interrupted scan there is resumed.")],
+    query: Annotated[str | None, typer.Option(help="What to find (vg), e.g. 'storage tank'.")] = None,
+    classes: Annotated[str | None, typer.Option(help="Scene classes (cls), comma-separated: forest,farmland,harbor.")] = None,
+    tile: Annotated[int, typer.Option(help="Tile side in raster pixels.")] = 512,
+    overlap: Annotated[float, typer.Option(help="Fraction of a tile shared with its neighbour.")] = 0.2,
+    bands: Annotated[str | None, typer.Option(help="Bands to show as RGB, 0-based, e.g. 3,2,1.")] = None,
+    batch_size: Annotated[int, typer.Option(help="Tiles per generate call.")] = 16,
+    max_new_tokens: Annotated[int, typer.Option(help="Longest answer, in tokens.")] = 64,
+    merge: Annotated[str, typer.Option(help="Duplicates across overlaps: nmm (union) or nms (keep one).")] = "nmm",
+    match_metric: Annotated[str, typer.Option(help="ios (intersection over smaller) or iou.")] = "ios",
+    match_threshold: Annotated[float, typer.Option(help="Match needed for two boxes to be one object.")] = 0.5,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Discard an earlier scan with other settings in --out.")] = False,
+    seed: Annotated[int, typer.Option(help="Seed of a random-weight preset.")] = 0,
+    device: Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1 ... (default: cuda if present).")] = None,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Scan a whole raster tile by tile: GeoPackage, GeoJSON, class map, quicklook and manifest in --out."""
+    from aerith.data.errors import DataError
+    from aerith.geo import MissingGeoExtraError, ScanConfig
+    from aerith.geo.commands import scan_command
+
+    echo = lambda m: typer.echo(m, err=True)  # noqa: E731
+    try:
+        config = ScanConfig(
+            task=task, query=query, classes=tuple(classes.split(",")) if classes is not None else None, tile=tile,
+            overlap=overlap, bands=_parse_bands(bands), batch_size=batch_size, max_new_tokens=max_new_tokens,
+            merge=merge, match_metric=match_metric, match_threshold=match_threshold,
+        )
+        result = scan_command(model, raster, config, out, overwrite=overwrite, seed=seed, device=device, progress=progress, echo=echo)
+    except KeyboardInterrupt as err:
+        echo(f"interrupted: finished tiles are kept in {out / 'journal'}; run the same command again to resume")
+        raise typer.Exit(130) from err
+    except (DataError, FileNotFoundError, KeyError, ValueError, MissingGeoExtraError) as err:
+        echo(f"error: {err.args[0] if isinstance(err, KeyError) and err.args else err}")
+        raise typer.Exit(2) from err
+    if result is not None:
+        t = result.tiles
+        found = ", ".join(f"{k} {v}" for k, v in result.results.items() if not isinstance(v, dict))
+        typer.echo(
+            f"scanned {t['done']} of {t['total']} tiles ({t['skipped_nodata']} nodata, {t['skipped_empty']} empty skipped; "
+            f"{t['run_now']} run now); {found}; outputs in {result.out}: {', '.join(p.name for p in result.outputs.values())}"
+        )
+
+
 _DataName = Annotated[str, typer.Argument(help="Dataset name: ucm, aid, dior-rsvg, rsvqa-lr, rsicd, ...")]
 _DataRoot = Annotated[Path, typer.Argument(help="The dataset folder as downloaded.")]
 _DATA_ERRORS = (KeyError, ValueError, FileNotFoundError)  # DataError is a ValueError
+_OnBad = Annotated[
+    str, typer.Option("--on-bad", help="raise: stop at the first bad record or unreadable image; skip: leave them out and count them.")
+]
+_Options = Annotated[
+    list[str] | None,
+    typer.Option("--option", help="A loader option KEY=VALUE, e.g. task=vg, split_file=DIR/x.txt, verify_images=full (repeatable)."),
+]
+
+
+def _echo_skips(messages: list[str]) -> None:
+    for message in messages:
+        typer.echo(f"warning: {message}", err=True)
 
 
 def _data_error(err: Exception) -> typer.Exit:
@@ -298,14 +431,18 @@ def data_convert(
     ] = None,
     fmt: Annotated[str, typer.Option("--format", help="llava (GeoChat_Instruct style) or lhrs (LHRS-Bot).")] = "llava",
     seed: Annotated[int, typer.Option(help="Seed of the phrasing choice.")] = 0,
+    on_bad: _OnBad = "raise",
+    option: _Options = None,
 ) -> None:
     """Write a split as instruction JSON; image paths are relative to ROOT."""
-    from aerith.data.commands import convert
+    from aerith.data.commands import collect_warnings, convert, parse_options
 
     try:
-        path = convert(name, root, split, out, fmt=fmt, seed=seed)  # type: ignore[arg-type]
+        options = parse_options(option or [])
+        path, skips = collect_warnings(convert, name, root, split, out, fmt=fmt, seed=seed, options=options, on_bad=on_bad)  # type: ignore[arg-type]
     except _DATA_ERRORS as err:
         raise _data_error(err) from err
+    _echo_skips(skips)
     typer.echo(f"wrote {path}")
 
 
@@ -314,17 +451,18 @@ def data_stats(
     name: _DataName,
     root: _DataRoot,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    option: _Options = None,
 ) -> None:
-    """Counts per split, class, question type and task; unique captions; problems found."""
+    """Counts per split, class, question type and task; unique captions; unreadable images; problems found."""
     import json
 
     from rich.console import Console
     from rich.markup import escape
 
-    from aerith.data.commands import stats, stats_table
+    from aerith.data.commands import parse_options, stats, stats_table
 
     try:
-        result = stats(name, root)
+        result = stats(name, root, options=parse_options(option or []))
     except _DATA_ERRORS as err:
         raise _data_error(err) from err
     if as_json:
@@ -347,14 +485,17 @@ def data_show(
     split: Annotated[
         str | None, typer.Option(help="Split to read (default: the dataset's: test for rsieval, else train).")
     ] = None,
+    on_bad: _OnBad = "raise",
+    option: _Options = None,
 ) -> None:
     """Draw one sample: the image with its box in red, its class, question and answer, or captions below."""
-    from aerith.data.commands import show
+    from aerith.data.commands import collect_warnings, parse_options, show
 
     try:
-        path = show(name, root, split, index, out)
+        path, skips = collect_warnings(show, name, root, split, index, out, options=parse_options(option or []), on_bad=on_bad)  # type: ignore[arg-type]
     except _DATA_ERRORS as err:
         raise _data_error(err) from err
+    _echo_skips(skips)
     typer.echo(f"wrote {path}")
 
 

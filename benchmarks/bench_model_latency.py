@@ -14,6 +14,7 @@ Run: ``python benchmarks/bench_model_latency.py``.
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 
@@ -97,6 +98,7 @@ def run(new_tokens: int = 32, repeats: int = 5) -> dict:
         )
     seed = AerithConfig()
     return {
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "unset"),
         "new_tokens": new_tokens,
         "rows": rows,
         "visual_tokens_seed": {
@@ -109,7 +111,9 @@ def run(new_tokens: int = 32, repeats: int = 5) -> dict:
 
 def to_markdown(result: dict) -> str:
     lines = [
-        f"Greedy generation of {result['new_tokens']} tokens, batch 1, CPU, median of repeats.",
+        f"Greedy generation of {result['new_tokens']} tokens, batch 1, CPU, median of repeats "
+        f"(OMP_WAIT_POLICY={result.get('omp_wait_policy', 'unset')}: spinning OpenMP threads made the tiny "
+        "rows 20x slower whenever anything else ran).",
         "",
         "| size | params (M) pooler / mlp / LLaVA | visual tokens pooler / mlp | pooler s/image | mlp s/image | "
         "transformers LLaVA s/image | ratio pooler/mlp | ratio pooler/LLaVA |",

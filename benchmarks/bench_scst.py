@@ -95,26 +95,26 @@ def _median_ms(values: list[float]) -> float:
 
 def _bench_model(init: str, checkpoint: Path, root: Path) -> dict:
     from aerith.eval.cider import CiderD
-    from aerith.rl.rewards import CaptionReward, RewardWeights
+    from aerith.rl.rewards import CaptionReward
     from aerith.train.backbones import load_backbone
     from aerith.train.config import DataSource, SCSTConfig, load_config
     from aerith.train.data import load_sources
-    from aerith.train.scst import REFERENCES_KEY
+    from aerith.train.scst import POLICIES, REFERENCES_KEY, SCSTObjective, collate_scst
 
     recipe = load_config(REPO / PRESETS[init]["recipe"])
     backbone = load_backbone(str(checkpoint))
-    backbone.set_trainable(recipe.trainable, "scst")
+    backbone.set_trainable(recipe.trainable)
     backbone.train_mode()
     settings = SCSTConfig(**{**asdict(recipe.scst), "k": K, "max_new_tokens": MAX_NEW_TOKENS})
     (train_set,) = load_sources([DataSource(name="synthrs", root=str(root), split="train", options={"task": "cap"})])
     cider = CiderD.fit({str(s.image): list(s.targets) for s in train_set}.values())  # as prepare_reward does
-    reward = CaptionReward(cider, RewardWeights(**settings.rewards))
-    objective = backbone.objective("scst", reward=reward, settings=settings)
-    policy = objective.policy
+    reward = CaptionReward(cider, settings.rewards)
+    policy = POLICIES[backbone.kind](backbone.model, backbone.processor.tokenizer)
+    objective = SCSTObjective(backbone.model, policy, reward, settings)
     params = [p for p in objective.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=1e-5)
     batches = [
-        backbone.collate("scst", [train_set[(i * BATCH + j) % len(train_set)] for j in range(BATCH)], 256)
+        collate_scst(backbone, [train_set[(i * BATCH + j) % len(train_set)] for j in range(BATCH)], 256)
         for i in range(STEPS + 1)
     ]
 

@@ -67,16 +67,17 @@ def _flops_per_step(config, instruction_fn) -> float:
 
     from aerith.train.backbones import load_backbone
     from aerith.train.data import load_sources
+    from aerith.train.sft import SFT
 
     backbone = load_backbone(config.model.init)
     if config.model.lora:
         backbone.add_lora(config.model.lora)
-    backbone.set_trainable(config.trainable, "sft")
+    backbone.set_trainable(config.trainable)
     backbone.train_mode()
     ds = load_sources(config.data.train)[0]
     items = [instruction_fn(ds[i], classes=ds.classes, index=i) for i in range(config.data.batch_size)]
-    batch = backbone.collate("sft", items, config.data.max_length)
-    objective = backbone.objective("sft")
+    batch = SFT.collate(backbone, items, config.data.max_length)
+    objective = SFT.objective(backbone, None)
     counter = FlopCounterMode(display=False)
     with counter:
         objective(batch).backward()

@@ -1,21 +1,96 @@
-"""The work behind ``aerith data convert | stats | show``: plain functions the CLI calls."""
+"""The work behind ``aerith data convert | stats | show``: plain functions the CLI calls.
+
+All three take the loader's own options (``task``, ``split_file``, ``ratios``,
+``verify_images`` ...) as ``options``; on the command line ``--option KEY=VALUE``
+(:func:`parse_options`, values read as YAML scalars or lists). ``convert`` and
+``show`` also take ``on_bad`` (``stats`` always skips and counts); with
+``on_bad="skip"`` bad records and unreadable images are left out and counted.
+"""
 
 from __future__ import annotations
 
+import inspect
 import io
 import warnings
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from aerith.atomic import atomic_write_bytes
-from aerith.data.errors import DataError, DatasetNotFoundError, SkippedRecordsWarning
+from aerith.data.errors import DataError, DatasetNotFoundError, OnBad, SkippedRecordsWarning
 from aerith.data.registry import get_dataset_class, load_dataset
 from aerith.data.sample import Sample
 
 ExportFormat = Literal["llava", "lhrs"]
 FORMATS: tuple[str, ...] = ("llava", "lhrs")
+T = TypeVar("T")
+
+
+def parse_options(items: Sequence[str]) -> dict[str, Any]:
+    """``["task=vg", "ratios=[0.8, 0.1, 0.1]"]`` -> ``{"task": "vg", "ratios": [0.8, 0.1, 0.1]}``.
+
+    Values are read as YAML (numbers, ``true``/``false``, ``null``, lists); anything
+    else stays text. ``-`` in a key is read as ``_`` (``split-file`` = ``split_file``).
+
+    Raises:
+        ValueError: an item without ``=``, an empty key or a key given twice.
+    """
+    import yaml
+
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or not key:
+            raise ValueError(f"--option takes KEY=VALUE (e.g. task=vg), got {item!r}")
+        if key in out:
+            raise ValueError(f"--option {key} is given twice")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError:
+            value = raw
+        out[key] = value
+    return out
+
+
+def loader_options(name: str) -> list[str]:
+    """The keyword options the loader of dataset ``name`` takes (``on_bad``, ``task``, ``split_file`` ...)."""
+    cls = get_dataset_class(name)
+    params = inspect.signature(cls.__init__).parameters.values()
+    return [p.name for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY]
+
+
+def check_options(name: str, options: Mapping[str, Any]) -> None:
+    """Refuse an option the loader of ``name`` does not take, listing those it does.
+
+    Raises:
+        ValueError: naming the option, the dataset and the valid options.
+    """
+    valid = loader_options(name)
+    for key in options:
+        if key not in valid:
+            raise ValueError(f"{name} has no loader option {key!r}; its options: {', '.join(valid)}")
+
+
+def _load(name: str, root: str | Path, split: str | None, options: Mapping[str, Any] | None, **fixed: Any):
+    merged = {**dict(options or {}), **fixed}
+    check_options(name, merged)
+    return load_dataset(name, root, split=split, **merged)
+
+
+def collect_warnings(fn: Callable[..., T], *args: Any, **kwargs: Any) -> tuple[T, list[str]]:
+    """Call ``fn`` and return its result with the messages of the skip warnings it issued (for the CLI to print)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", SkippedRecordsWarning)
+        result = fn(*args, **kwargs)
+    messages = []
+    for w in caught:
+        if issubclass(w.category, SkippedRecordsWarning):
+            messages.append(str(w.message))
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return result, messages
 
 
 def convert(
@@ -27,6 +102,7 @@ def convert(
     seed: int = 0,
     *,
     options: Mapping[str, Any] | None = None,
+    on_bad: OnBad = "raise",
 ) -> Path:
     """Write one split of a dataset as LLaVA or LHRS-Bot instruction JSON.
 
@@ -42,6 +118,8 @@ def convert(
         fmt: ``"llava"`` or ``"lhrs"``.
         seed: phrasing seed.
         options: more keyword arguments for the loader.
+        on_bad: ``"skip"`` leaves out (and counts, in one warning) bad records and
+            unreadable images instead of stopping at the first.
     Returns:
         ``out`` as a Path.
     """
@@ -50,7 +128,7 @@ def convert(
 
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; formats: {', '.join(FORMATS)}")
-    ds = load_dataset(name, root, split=split, **dict(options or {}))
+    ds = _load(name, root, split, options, on_bad=on_bad)
     if len(ds) == 0:
         raise ValueError(f"{name} ({root}, split {ds.split}) has no samples to convert")
     classes = getattr(ds, "classes", None) or None
@@ -60,12 +138,13 @@ def convert(
     return write_json(data, out)
 
 
-def _split_stats(samples: Sequence[Sample], skipped: int) -> dict[str, Any]:
+def _split_stats(samples: Sequence[Sample], skipped: int, unreadable: int = 0) -> dict[str, Any]:
     tasks = Counter(s.task for s in samples)
     out: dict[str, Any] = {
         "samples": len(samples),
         "images": len({s.image for s in samples}),
         "skipped": skipped,
+        "unreadable_images": unreadable,
         "tasks": dict(sorted(tasks.items())),
     }
     classes = Counter(s.targets[0] for s in samples if s.task == "cls" and s.targets)
@@ -107,21 +186,25 @@ def _sample_problems(split: str, samples: Sequence[Sample]) -> list[str]:
 def stats(name: str, root: str | Path, *, options: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Counts and problems of every split of a dataset found on disk.
 
-    Each split the loader knows is indexed with ``on_bad="skip"``; skipped records and
-    the loader's warnings are counted, a split that is not there is reported, not fatal.
+    Each split the loader knows is indexed with ``on_bad="skip"``, which also checks
+    every image's header (``options={"verify_images": "full"}`` decodes them too);
+    skipped records, unreadable images and the loader's warnings are counted, a split
+    that is not there is reported, not fatal.
 
     Returns:
-        ``{"dataset", "root", "splits": {split: {"samples", "images", "skipped", "tasks",
+        ``{"dataset", "root", "splits": {split: {"samples", "images", "skipped", "unreadable_images", "tasks",
         "classes"?, "question_types"?, "answers"?, "captions"? {"total", "unique"},
         "expressions"?}}, "missing_splits": [...], "warnings": n, "problems": [str, ...]}``
     Raises:
         KeyError: unknown dataset name.
         DatasetNotFoundError: the root folder itself is missing.
     """
+    from aerith.data.datasets.base import check_root
+
     cls = get_dataset_class(name)
     root = Path(root)
-    if not root.exists():
-        raise DatasetNotFoundError(root, f"the root folder of the {name} dataset")
+    check_root(root, name)
+    check_options(name, {**dict(options or {}), "on_bad": "skip"})
     result: dict[str, Any] = {"dataset": name, "root": str(root), "splits": {}, "missing_splits": [], "warnings": 0}
     problems: list[str] = []
     images: dict[str, set[Path]] = {}
@@ -129,7 +212,7 @@ def stats(name: str, root: str | Path, *, options: Mapping[str, Any] | None = No
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
-                ds = load_dataset(name, root, split=split, on_bad="skip", **dict(options or {}))
+                ds = load_dataset(name, root, split=split, **{**dict(options or {}), "on_bad": "skip"})
             except DatasetNotFoundError as err:
                 result["missing_splits"].append(split)
                 problems.append(f"{split}: split not found ({err})")
@@ -141,7 +224,11 @@ def stats(name: str, root: str | Path, *, options: Mapping[str, Any] | None = No
         result["warnings"] += len(skipped_warnings)
         problems += [f"{split}: {w.message}" for w in skipped_warnings]
         samples = list(ds)
-        result["splits"][split] = _split_stats(samples, getattr(ds, "skipped", 0))
+        unreadable = getattr(ds, "unreadable_images", {})
+        result["splits"][split] = _split_stats(samples, getattr(ds, "skipped", 0), len(unreadable))
+        if unreadable:
+            path, reason = next(iter(unreadable.items()))
+            problems.append(f"{split}: {len(unreadable)} unreadable image(s), left out (e.g. {path}: {reason})")
         if not samples:
             problems.append(f"{split}: no samples")
         problems += _sample_problems(split, samples)
@@ -163,12 +250,15 @@ def stats_table(result: Mapping[str, Any]):
     from rich.table import Table
 
     table = Table(title=f"{result['dataset']} ({result['root']})")
-    columns = ("split", "samples", "images", "skipped", "tasks", "classes", "question types", "captions (unique/total)")
+    unreadable = any(s.get("unreadable_images") for s in result["splits"].values())  # a column only when needed
+    columns = ["split", "samples", "images", "skipped", "tasks", "classes", "question types", "captions (unique/total)"]
+    if unreadable:
+        columns.insert(4, "unreadable images")
     for column in columns:
         table.add_column(column, justify="left" if column in ("split", "tasks", "question types") else "right")
     for split, s in result["splits"].items():
         caps = s.get("captions")
-        table.add_row(
+        row = [
             split,
             str(s["samples"]),
             str(s["images"]),
@@ -177,9 +267,12 @@ def stats_table(result: Mapping[str, Any]):
             str(len(s.get("classes", {}))) if s.get("classes") else "-",
             ", ".join(f"{k} {v}" for k, v in s.get("question_types", {}).items()) or "-",
             f"{caps['unique']}/{caps['total']}" if caps else "-",
-        )
+        ]
+        if unreadable:
+            row.insert(4, str(s.get("unreadable_images", 0)))
+        table.add_row(*row)
     for split in result["missing_splits"]:
-        table.add_row(split, "missing", "", "", "", "", "", "")
+        table.add_row(split, "missing", *[""] * (len(columns) - 2))
     return table
 
 
@@ -227,7 +320,7 @@ def render_sample(sample: Sample, title: str | None = None):
     """
     from PIL import Image, ImageDraw, ImageFont
 
-    from aerith.data.io import load_rgb
+    from aerith.imageio import load_rgb
 
     image = load_rgb(sample.image, bands=sample.meta.get("bands"))
     w, h = image.size
@@ -260,12 +353,15 @@ def show(
     out: str | Path,
     *,
     options: Mapping[str, Any] | None = None,
+    on_bad: OnBad = "raise",
 ) -> Path:
     """Draw sample ``index`` of a split (see :func:`render_sample`) into the PNG ``out``, atomically.
 
-    ``split=None`` reads the dataset's default split (:func:`aerith.data.load_dataset`).
+    ``split=None`` reads the dataset's default split (:func:`aerith.data.load_dataset`);
+    with ``on_bad="skip"`` the index counts the samples left after bad records and
+    unreadable images are skipped.
     """
-    ds = load_dataset(name, root, split=split, **dict(options or {}))
+    ds = _load(name, root, split, options, on_bad=on_bad)
     if not -len(ds) <= index < len(ds):
         raise ValueError(f"index {index} out of range: {name} split {ds.split} has {len(ds)} samples")
     picture = render_sample(ds[index], title=f"{name} {ds.split} #{index}")
@@ -274,4 +370,7 @@ def show(
     return atomic_write_bytes(out, buffer.getvalue())
 
 
-__all__ = ["FORMATS", "convert", "render_sample", "show", "stats", "stats_table"]
+__all__ = [
+    "FORMATS", "check_options", "collect_warnings", "convert", "loader_options", "parse_options", "render_sample", "show",
+    "stats", "stats_table",
+]

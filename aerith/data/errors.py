@@ -10,14 +10,13 @@ when the dataset has been indexed. Nothing is dropped silently.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
+from aerith.errors import DataError, ImageReadError
+
 OnBad = Literal["raise", "skip"]
-
-
-class DataError(ValueError):
-    """Base class of every data problem Aerith reports."""
 
 
 class DatasetNotFoundError(DataError, FileNotFoundError):
@@ -27,6 +26,56 @@ class DatasetNotFoundError(DataError, FileNotFoundError):
         self.path = Path(path)
         self.expected = expected
         super().__init__(f"{self.path}: not found; expected {expected}")
+
+
+class AmbiguousRootError(DataError):
+    """A root folder holds several candidates for one dataset: refused, listing them."""
+
+    def __init__(self, root: str | Path, what: str, candidates: Sequence[str]) -> None:
+        self.root = Path(root)
+        self.candidates = list(candidates)
+        listed = "; ".join(self.candidates)
+        super().__init__(
+            f"{self.root}: ambiguous root: it holds {len(self.candidates)} candidates for {what}: {listed}. "
+            "Pass the folder of the one you mean as the root"
+        )
+
+
+ARCHIVE_SUFFIXES: tuple[str, ...] = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".rar", ".7z")
+
+
+def archive_hint(folder: str | Path) -> str:
+    """``"; <folder> holds X.zip: extract it first ..."`` when ``folder`` holds archives, else ``""``.
+
+    Added to "not found" errors: a download folder holding only the dataset's
+    archive is the usual reason a loader finds nothing there.
+    """
+    folder = Path(folder)
+    if folder.is_file():
+        archives = [folder] if folder.name.lower().endswith(ARCHIVE_SUFFIXES) else []
+    elif folder.is_dir():
+        archives = sorted(p for p in folder.iterdir() if p.is_file() and p.name.lower().endswith(ARCHIVE_SUFFIXES))
+    else:
+        archives = []
+    if not archives:
+        return ""
+    names = ", ".join(p.name for p in archives[:3]) + (f" and {len(archives) - 3} more" if len(archives) > 3 else "")
+    where = archives[0].parent
+    return (
+        f"; {where} holds the archive(s) {names}, not extracted: extract {'it' if len(archives) == 1 else 'them'} first "
+        f"(e.g. {extract_command(archives[0])}) and pass {where} or the extracted folder"
+    )
+
+
+def extract_command(archive: Path) -> str:
+    """The shell command that extracts ``archive`` beside itself."""
+    name, where = archive.name, archive.parent
+    lower = name.lower()
+    if lower.endswith(".zip"):
+        return f"unzip '{name}' -d '{where}'"
+    if lower.endswith((".rar", ".7z")):
+        return f"7z x '{name}' -o'{where}'"
+    return f"tar -xf '{name}' -C '{where}'"
 
 
 class RecordError(DataError):
@@ -41,14 +90,6 @@ class RecordError(DataError):
         if field is not None:
             where += f", field {field!r}"
         super().__init__(f"{where}: {message}")
-
-
-class ImageReadError(DataError):
-    """An image file is missing, unreadable or of a layout Aerith cannot use."""
-
-    def __init__(self, path: str | Path, message: str) -> None:
-        self.path = Path(path)
-        super().__init__(f"{self.path}: {message}")
 
 
 class SkippedRecordsWarning(UserWarning):

@@ -146,7 +146,7 @@ def _render(task: str, phrasing: int, sample: Sample | None, classes: Sequence[s
 
 
 def _vg_target(sample: Sample) -> str:
-    from aerith.data.io import image_size
+    from aerith.imageio import image_size
 
     if sample.box is None:
         raise ValueError(f"{sample.image}: a grounding sample needs a box")

@@ -31,7 +31,7 @@ from typing import Any, Literal
 from aerith.atomic import atomic_write_text
 from aerith.data.errors import BadRecords, OnBad, RecordError
 from aerith.data.instructions import TASK_TOKENS, Instruction, parse_prompt
-from aerith.data.io import image_size
+from aerith.imageio import image_size
 from aerith.data.sample import Sample
 from aerith.data.turns import (
     IMAGE_TOKEN,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import importlib.util
 from pathlib import Path
 from typing import Any
 
@@ -29,31 +28,19 @@ _LOADERS: dict[str, tuple[str, str]] = {
     "ucm-captions": ("aerith.data.datasets.karpathy", "UCMCaptions"),
     "sydney-captions": ("aerith.data.datasets.karpathy", "SydneyCaptions"),
     "synthrs": ("aerith.data.datasets.synthrs", "SynthRS"),
+    "vrsbench": ("aerith.data.datasets.vrsbench", "VRSBench"),
 }
 
 
-def _built(name: str) -> bool:
-    return importlib.util.find_spec(_LOADERS[name][0]) is not None
-
-
 def list_datasets() -> list[str]:
-    """Names accepted by :func:`load_dataset` (datasets whose loader is built)."""
-    return sorted(name for name in _LOADERS if _built(name))
-
-
-def planned_datasets() -> list[str]:
-    """Names in the design whose loader is not built yet."""
-    return sorted(name for name in _LOADERS if not _built(name))
+    """Names accepted by :func:`load_dataset`."""
+    return sorted(_LOADERS)
 
 
 def get_dataset_class(name: str) -> type[RSDataset]:
     key = name.lower()
     if key not in _LOADERS:
         raise KeyError(f"unknown dataset {name!r}; known datasets: {', '.join(list_datasets())}")
-    if not _built(key):
-        raise KeyError(
-            f"the {name!r} loader is planned but not built yet; datasets available now: {', '.join(list_datasets())}"
-        )
     module, cls = _LOADERS[key]
     return getattr(importlib.import_module(module), cls)
 

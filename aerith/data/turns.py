@@ -29,7 +29,7 @@ from typing import Any
 from aerith.boxes import GRID, format_box, to_grid
 from aerith.data.errors import ImageReadError
 from aerith.data.instructions import TASK_TOKENS, parse_prompt
-from aerith.data.io import image_size
+from aerith.imageio import image_size
 from aerith.data.sample import Sample
 
 IMAGE_TOKEN = "<image>"

@@ -13,7 +13,9 @@ task kinds share their prompt builder (the canonical phrasing of
 
 ``BENCHMARKS`` covers every dataset of :func:`aerith.data.list_datasets`, several
 entries where a dataset has several views (``rsvqa-hr`` and ``rsvqa-hr-phili``,
-``rsieval-vqa`` and ``rsieval-cap``, ``synthrs-{cls,vqa,cap,vg}``). ``SUITES["seed"]``
+``rsieval-vqa`` and ``rsieval-cap``, ``synthrs-{cls,vqa,cap,vg}``,
+``vrsbench-{cap,vg,vqa}``, whose grounding and caption metrics follow VRSBench's
+own protocol, :mod:`aerith.eval.vrsbench`). ``SUITES["seed"]``
 is the seed's results table. ``REPORTED`` holds the best published numbers of
 ``shared/DATASETS.md``: claims made under other protocols, shown beside ours only
 for orientation.
@@ -22,7 +24,7 @@ for orientation.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
@@ -64,7 +66,7 @@ def sample_image_size(sample: Sample) -> tuple[int, int]:
     """``(width, height)`` of a sample's image: from ``meta["image_size"]`` when the loader read it."""
     size = sample.meta.get("image_size")
     if size is None:
-        from aerith.data.io import image_size
+        from aerith.imageio import image_size
 
         size = image_size(sample.image)
     return int(size[0]), int(size[1])
@@ -145,6 +147,21 @@ def _metric_cap(answers: Sequence[str], samples: Sequence[Sample], ids: Sequence
     return caption_scores(
         dict(zip(ids, answers, strict=True)), {i: list(s.targets) for i, s in zip(ids, samples, strict=True)}
     )
+
+
+def _metric_vrsbench_vg(answers: Sequence[str], samples: Sequence[Sample], ids: Sequence[str], ctx: Context) -> dict[str, Any]:
+    from aerith.eval.vrsbench import grounding_scores
+
+    preds = [_parse_vg(a, s, ctx).value for a, s in zip(answers, samples, strict=True)]
+    return grounding_scores(
+        preds, [s.meta["box100"] for s in samples], [sample_image_size(s) for s in samples], [bool(s.meta["unique"]) for s in samples]
+    )
+
+
+def _metric_vrsbench_cap(answers: Sequence[str], samples: Sequence[Sample], ids: Sequence[str], ctx: Context) -> dict[str, Any]:
+    from aerith.eval.vrsbench import mean_length
+
+    return {**_metric_cap(answers, samples, ids, ctx), "mean_length": mean_length([a.strip() for a in answers])}
 
 
 _PARSERS: Mapping[str, ParseFn] = MappingProxyType({"cls": _parse_cls, "vqa": _parse_vqa, "vg": _parse_vg, "cap": _parse_cap})
@@ -270,6 +287,35 @@ BENCHMARKS: dict[str, Benchmark] = {
     "synthrs-vqa": _bench("synthrs-vqa", "synthrs", "vqa", load_kwargs={"task": "vqa"}),
     "synthrs-cap": _bench("synthrs-cap", "synthrs", "cap", load_kwargs={"task": "cap"}),
     "synthrs-vg": _bench("synthrs-vg", "synthrs", "vg", load_kwargs={"task": "vg"}),
+    # VRSBench (its evaluation set), in its own protocol
+    "vrsbench-cap": replace(
+        _bench(
+            "vrsbench-cap", "vrsbench", "cap", load_kwargs={"task": "cap"},
+            note="VRSBench: one human-verified reference caption per image; the mean caption length in words is "
+            "reported as in the paper (Avg_L). The authors scored with GeoChat's caption_eval (pycocoevalcap, "
+            "CIDEr rather than CIDEr-D): close, not identical.",
+        ),
+        metric=_metric_vrsbench_cap,
+    ),
+    "vrsbench-vg": replace(
+        _bench(
+            "vrsbench-vg", "vrsbench", "vg", load_kwargs={"task": "vg"},
+            note="VRSBench's own protocol (the authors' compute_metrics), in place of the vg protocol for this "
+            "benchmark: the first box of each answer is mapped to the 0-100 grid of the references (rounded to "
+            "integers, as a GeoChat-style answer is) and scored against the reference's {<x1><y1><x2><y2>} box with "
+            "the authors' IoU (corners inclusive: +1 on each side); Acc@0.5 and Acc@0.7 for unique, non-unique and "
+            "all expressions, and mean IoU. Every expression counts: an answer without a box scores IoU 0 and is "
+            "counted as unparsable.",
+        ),
+        metric=_metric_vrsbench_vg,
+    ),
+    "vrsbench-vqa": _bench(
+        "vrsbench-vqa", "vrsbench", "vqa", load_kwargs={"task": "vqa"}, count_types=("quantity",), area_types=(),
+        note="VRSBench: the file's 12 question types are folded into the published table's 10 columns ('image' "
+        "and 'rural or urban' into scene, inferred from the published counts) and AA is their mean (the paper's "
+        "Avg.). Open answers are judged here by normalised exact matching, NOT by GPT-4 as in the paper, so the "
+        "numbers are not directly comparable; quantity answers are compared as numbers.",
+    ),
 }
 
 SUITES: dict[str, list[str]] = {
@@ -293,6 +339,38 @@ REPORTED: dict[str, dict[str, str]] = {
     "dior-rsvg": {"Acc@0.5": "88.59, SkyEyeGPT"},
     "ucm-captions": {"CIDEr-D": "333.2, RSGPT"},
     "rsicd": {"CIDEr-D": "102.9, RSGPT"},
+    # VRSBench's own baselines (fine-tuned on its training set), from the authors' README
+    "vrsbench-cap": {
+        "BLEU-1": "48.1, LLaVA-1.5 (fine-tuned)",
+        "BLEU-2": "31.5, LLaVA-1.5 (fine-tuned)",
+        "BLEU-3": "21.2, LLaVA-1.5 (fine-tuned)",
+        "BLEU-4": "14.7, LLaVA-1.5 (fine-tuned)",
+        "METEOR": "21.9, LLaVA-1.5 (fine-tuned)",
+        "ROUGE-L": "36.9, LLaVA-1.5 (fine-tuned)",
+        "CIDEr-D": "33.9 (CIDEr), LLaVA-1.5 (fine-tuned)",
+        "mean length (words)": "49, LLaVA-1.5 (fine-tuned)",
+    },
+    "vrsbench-vg": {
+        "Acc@0.5": "39.6, GeoChat (fine-tuned)",
+        "Acc@0.7": "19.1, GeoChat (fine-tuned)",
+        "Acc@0.5 (unique)": "55.1, GeoChat (fine-tuned)",
+        "Acc@0.7 (unique)": "31.2, GeoChat (fine-tuned)",
+        "Acc@0.5 (non-unique)": "32.4, MiniGPT-v2 (fine-tuned)",
+        "Acc@0.7 (non-unique)": "15.2, MiniGPT-v2 (fine-tuned)",
+    },
+    "vrsbench-vqa": {  # judged by GPT-4 in the paper
+        "accuracy (category)": "62.8, LLaVA-1.5 (fine-tuned; GPT-4 judged)",
+        "accuracy (presence)": "89.9, GeoChat (fine-tuned; GPT-4 judged)",
+        "accuracy (quantity)": "50.4, LLaVA-1.5 (fine-tuned; GPT-4 judged)",
+        "accuracy (color)": "58.7, GeoChat (fine-tuned; GPT-4 judged)",
+        "accuracy (shape)": "59.1, GeoChat (fine-tuned; GPT-4 judged)",
+        "accuracy (size)": "53.7, Mini-Gemini (fine-tuned; GPT-4 judged)",
+        "accuracy (position)": "57.0, GeoChat (fine-tuned; GPT-4 judged)",
+        "accuracy (direction)": "50.7, LLaVA-1.5 (fine-tuned; GPT-4 judged)",
+        "accuracy (scene)": "66.1, GeoChat (fine-tuned; GPT-4 judged)",
+        "accuracy (reasoning)": "64.9, LLaVA-1.5 / GeoChat (fine-tuned; GPT-4 judged)",
+        "AA": "60.9, LLaVA-1.5 (fine-tuned; GPT-4 judged; GPT-4V zero-shot 65.6)",
+    },
 }
 
 

@@ -68,6 +68,36 @@ def summary_table(results: Sequence[dict[str, Any]]) -> Any:
     return table
 
 
+def check_writable(path: Path, what: str) -> None:
+    """Fail early, before any model loads, when ``path`` (a folder to write into) cannot be written.
+
+    Creates the folder if needed (it is about to be written anyway) and a file in it, removed at once.
+
+    Raises:
+        ValueError: naming ``what`` (the option), the path and why.
+    """
+    import tempfile
+
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".aerith-write-check-"):
+            pass
+    except OSError as err:
+        raise ValueError(f"{what} {path}: cannot write there ({err.strerror or err})") from err
+
+
+def _model_name(model: str) -> str:
+    """The name the loaded model will carry: a preset's name, else its resolved checkpoint folder."""
+    from aerith.infer.load import all_presets
+    from aerith.runs import resolve_checkpoint
+
+    if model in all_presets():
+        return model
+    if not Path(model).exists():
+        raise FileNotFoundError(f"{model!r} is neither a preset ({', '.join(all_presets())}) nor an existing model or run folder")
+    return str(resolve_checkpoint(Path(model)))
+
+
 def run_eval(
     model: str | None,
     *,
@@ -84,10 +114,17 @@ def run_eval(
     write_prompts_to: Path | None = None,
     seed: int = 0,
     device: str | None = None,
+    overwrite: bool = False,
     progress: bool = True,
+    processes: Any = None,
     echo: Callable[[str], None] = print,
 ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
     """Run one of the `aerith eval` modes (see the command's help).
+
+    Under ``accelerate launch`` every process calls this; the samples are shared among them
+    and the main process writes the results (see :mod:`aerith.eval.distributed`).
+    Everything a user can get wrong (names, roots, folders, the device, a run folder of
+    another run) is checked before the model loads.
 
     Returns:
         ``(results, suite)``: the results of each benchmark scored, and the suite summary
@@ -97,28 +134,57 @@ def run_eval(
         ValueError, KeyError, FileNotFoundError, DataError: bad arguments or data.
     """
     from aerith.eval import runner
+    from aerith.eval.distributed import Processes
 
+    procs: Processes = processes or Processes.from_environment()
     if (benchmark is None) == (suite is None):
         raise ValueError("give exactly one of --benchmark NAME or --suite NAME (see --list)")
     if suite is not None:
         get_suite(suite)
         if predictions is not None or write_prompts_to is not None:
             raise ValueError("--predictions and --write-prompts take one --benchmark, not a --suite")
+        if split is not None:
+            raise ValueError("--split applies to one --benchmark; a suite uses each benchmark's split")
     else:
         get_benchmark(benchmark)  # an unknown name fails before any loading
+    if batch_size < 1:
+        raise ValueError(f"--batch-size must be >= 1, got {batch_size}")
+    if max_new_tokens < 1:
+        raise ValueError(f"--max-new-tokens must be >= 1, got {max_new_tokens}")
+    if limit is not None and limit < 1:
+        raise ValueError(f"--limit must be >= 1, got {limit}")
     parsed_roots = parse_roots(roots, benchmark)
 
     if write_prompts_to is not None:
-        n = runner.write_prompts(benchmark, root_for(benchmark, parsed_roots), write_prompts_to, split=split, limit=limit)
-        echo(f"wrote {n} prompts to {write_prompts_to}; answer them as {{\"id\", \"answer\"}} lines and score with --predictions")
+        if model is not None or predictions is not None:
+            raise ValueError("--write-prompts takes no MODEL and no --predictions")
+
+        def prompts_only() -> int:
+            check_writable(write_prompts_to.parent, "--write-prompts")
+            return runner.write_prompts(benchmark, root_for(benchmark, parsed_roots), write_prompts_to, split=split, limit=limit)
+
+        n = procs.on_main(prompts_only)
+        if procs.main:
+            echo(f"wrote {n} prompts to {write_prompts_to}; answer them as {{\"id\", \"answer\"}} lines and score with --predictions")
         return [], None
     if predictions is not None:
         if model is not None:
             raise ValueError("give either MODEL or --predictions FILE, not both")
-        result = runner.score_predictions(
-            predictions, benchmark, root_for(benchmark, parsed_roots), out, split=split, limit=limit, box_format=box_format
-        )
-        return [result], None
+
+        def score_only() -> dict[str, Any]:
+            target = out if out is not None else predictions.with_name(f"{predictions.stem}-eval")
+            if predictions.is_file():
+                check_writable(target, "--out")
+            return runner.score_predictions(
+                predictions, benchmark, root_for(benchmark, parsed_roots), target, split=split, limit=limit,
+                box_format=box_format,
+            )
+
+        result = procs.on_main(score_only)
+        if procs.main:
+            for warning in result.get("warnings", []):
+                echo(f"WARNING: {warning}")
+        return ([result] if procs.main else []), None
 
     if model is None:
         raise ValueError("give a MODEL (preset name or saved folder), or --predictions FILE")
@@ -126,18 +192,45 @@ def run_eval(
         raise ValueError("give --out DIR, the run folder")
     if suite is None and not parsed_roots:
         raise ValueError(f"no --root for benchmark {benchmark!r}: add --root DIR")
+    from aerith.eval.fingerprint import model_fingerprint
+    from aerith.infer.facade import check_device
     from aerith.infer.load import load_vlm
 
-    vlm = load_vlm(model, seed=seed, device=device)
-    if vlm.is_random_init:
+    if procs.world > 1 and device in (None, "cuda"):
+        device = str(procs.device)  # each process on its own GPU (or the CPU)
+    check_device(device)
+    generate_kwargs = {"max_new_tokens": max_new_tokens}
+    name = _model_name(model)
+    runs = {benchmark: out} if suite is None else {
+        b.name: out / b.name for b in get_suite(suite) if b.name in parsed_roots or b.dataset in parsed_roots
+    }
+
+    def preflight() -> dict[str, Any]:
+        check_writable(out, "--out")
+        fingerprint = model_fingerprint(model, seed=seed)  # weights hashed once, on the main process
+        for bench_name, folder in runs.items():
+            if overwrite:
+                continue
+            bench = get_benchmark(bench_name)
+            info = runner.run_info(bench.name, split or bench.split, name, fingerprint, generate_kwargs)
+            runner.check_resumable(folder, info)
+        return fingerprint
+
+    fingerprint = procs.on_main(preflight)
+    try:
+        vlm = load_vlm(model, seed=seed, device=device)
+    except (FileNotFoundError, ValueError):
+        raise
+    except Exception as err:  # noqa: BLE001 - any failure to load the given model is a bad model, said plainly
+        raise ValueError(f"cannot load model {model!r}: {type(err).__name__}: {err}") from err
+    if vlm.is_random_init and procs.main:
         echo(f"WARNING: {model} has random weights: the scores will be chance level, not results")
     kwargs: dict[str, Any] = dict(
-        limit=limit, batch_size=batch_size, generate_kwargs={"max_new_tokens": max_new_tokens}, progress=progress
+        limit=limit, batch_size=batch_size, generate_kwargs=generate_kwargs, progress=progress, model_name=name,
+        model_fingerprint=fingerprint, overwrite=overwrite, processes=procs,
     )
     if suite is not None:
-        if split is not None:
-            raise ValueError("--split applies to one --benchmark; a suite uses each benchmark's split")
         summary = runner.run_suite(vlm, suite, parsed_roots, out, **kwargs)
-        return summary["results"], summary
+        return (summary["results"] if procs.main else []), (summary if procs.main else None)
     result = runner.evaluate(vlm, benchmark, root_for(benchmark, parsed_roots), out, split=split, **kwargs)
-    return [result], None
+    return ([result] if procs.main else []), None

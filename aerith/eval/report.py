@@ -30,6 +30,7 @@ _COUNT_ROWS = (
     ("unparsable", "unparsable answers"),
     ("duplicates", "duplicate ids"),
     ("bad_lines", "bad lines"),
+    ("unreadable", "unreadable images (scored as missing)"),
 )
 
 
@@ -53,7 +54,13 @@ def metric_rows(result: dict[str, Any]) -> list[tuple[str, str]]:
         if s["AA_no_count"] != s["AA"]:
             rows += [("AA without count", _pct(s["AA_no_count"])), ("OA without count", _pct(s["OA_no_count"]))]
     elif task == "vg":
-        rows += [("Acc@0.5", _pct(s["acc@0.5"])), ("Acc@0.5:0.95", _pct(s["acc@0.5:0.95"])), ("mean IoU", _pct(s["mean_iou"]))]
+        rows.append(("Acc@0.5", _pct(s["acc@0.5"])))
+        if "acc@0.7" in s:  # VRSBench's protocol
+            rows.append(("Acc@0.7", _pct(s["acc@0.7"])))
+        rows += [("Acc@0.5:0.95", _pct(s["acc@0.5:0.95"])), ("mean IoU", _pct(s["mean_iou"]))]
+        for group, sub in s.get("subsets", {}).items():  # VRSBench: unique / non-unique expressions
+            rows += [(f"Acc@0.5 ({group})", _pct(sub["acc@0.5"])), (f"Acc@0.7 ({group})", _pct(sub["acc@0.7"]))]
+            rows.append((f"expressions ({group})", str(sub["n"])))
     elif task == "cap":
         for key in ("BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "METEOR", "ROUGE-L", "CIDEr-D", "SG-F1"):
             rows.append((key, _pct(s.get(key))))
@@ -61,8 +68,14 @@ def metric_rows(result: dict[str, Any]) -> list[tuple[str, str]]:
             ("hallucinated object rate", _pct(s.get("hallucination_rate"))),
             ("missing object rate", _pct(s.get("missing_rate"))),
         ]
+        if "mean_length" in s:  # VRSBench's Avg_L
+            rows.append(("mean length (words)", "n/a" if s["mean_length"] is None else f"{s['mean_length']:.1f}"))
     counts = result["counts"]
-    rows += [(label, str(counts[key])) for key, label in _COUNT_ROWS if key in ("samples", "missing", "extra", "unparsable") or counts[key]]
+    rows += [
+        (label, str(counts.get(key, 0)))
+        for key, label in _COUNT_ROWS
+        if key in ("samples", "missing", "extra", "unparsable") or counts.get(key, 0)
+    ]
     return rows
 
 
@@ -106,9 +119,10 @@ def _header(results: Sequence[dict[str, Any]], title: str) -> list[str]:
         lines += [RANDOM_WEIGHTS_LINE, ""]
     for r in results:
         c = r["counts"]
-        problems = [f"{c[k]} {label}" for k, label in _COUNT_ROWS[1:] if c[k]]
+        problems = [f"{c[k]} {label}" for k, label in _COUNT_ROWS[1:] if c.get(k)]
         if problems:
             lines.append(f"- {r['benchmark']}: " + ", ".join(problems) + " (see results.json).")
+        lines += [f"- {r['benchmark']}: WARNING: {w}" for w in r.get("warnings", [])]
     if lines[-1] != "":
         lines.append("")
     return lines
@@ -154,28 +168,29 @@ def write_suite_results(out_dir: Path, suite: dict[str, Any]) -> None:
 # -- figures -------------------------------------------------------------------------------------
 
 
-def _save(fig: Any, path: Path) -> None:
-    import matplotlib.pyplot as plt
+def _figure(**kwargs: Any) -> Any:
+    """A figure outside pyplot: no backend is chosen or switched, so a notebook's inline plots keep working."""
+    from matplotlib.figure import Figure
 
+    return Figure(**kwargs)
+
+
+def _save(fig: Any, path: Path) -> None:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
-    plt.close(fig)
     atomic_write_bytes(path, buf.getvalue())
 
 
 def confusion_png(path: Path, scores: dict[str, Any], title: str) -> Path:
     """Confusion matrix (true rows, predicted columns, counts) of ``classification_scores`` output."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import numpy as np
 
     classes = scores["classes"]
     matrix = np.asarray(scores["confusion_matrix"], dtype=float)
     n = len(classes)
     side = max(4.0, 0.32 * n + 2.5)
-    fig, ax = plt.subplots(figsize=(side, side))
+    fig = _figure(figsize=(side, side))
+    ax = fig.subplots()
     ax.imshow(matrix, cmap="Blues", vmin=0)
     ax.set_xticks(range(n), classes, rotation=90, fontsize=8 if n <= 30 else 6)
     ax.set_yticks(range(n), classes, fontsize=8 if n <= 30 else 6)
@@ -194,19 +209,16 @@ def confusion_png(path: Path, scores: dict[str, Any], title: str) -> Path:
 
 def grounding_png(path: Path, records: Sequence[dict[str, Any]], ctx: Context, title: str, n: int = OVERLAY_SAMPLES) -> Path:
     """The first ``n`` grounding samples: true box green, first predicted box red, IoU in the title."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
 
     from aerith.boxes import box_iou
-    from aerith.data.io import load_rgb
+    from aerith.imageio import load_rgb
 
     shown = [r for r in records if r["status"] != "extra"][:n]
     cols = min(4, len(shown))
     rows = (len(shown) + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.6 * rows), squeeze=False)
+    fig = _figure(figsize=(3.2 * cols, 3.6 * rows))
+    axes = fig.subplots(rows, cols, squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for ax, r in zip(axes.flat, shown):

@@ -3,9 +3,11 @@
 :func:`evaluate` asks a model (an :class:`~aerith.infer.vlm.AerithVLM` or anything with
 ``generate(images, prompts, batch_size=...) -> list[str]``) every sample of a
 benchmark, appending one JSON line per answer to ``predictions.jsonl`` and flushing
-after each batch; run it again on the same folder and the samples already answered
-are not asked again (a partial last line from an interrupted run is dropped and
-redone). Scores are always computed from ``predictions.jsonl``.
+after each batch (an image that cannot be read is counted in ``counts["unreadable"]``,
+listed in ``unreadable_images`` and scored as a missing answer: the benchmark goes
+on); run it again on the same folder and the samples already answered are not asked
+again (a partial last line from an interrupted run is dropped and redone). Scores are
+always computed from ``predictions.jsonl``.
 
 :func:`score_predictions` scores another model's answers, a JSONL file of
 ``{"id": ..., "answer": ...}`` records (``"prediction"`` is accepted for
@@ -15,8 +17,25 @@ empty answer), predictions for no sample (``extra``), answers that cannot be rea
 (``unparsable``), repeated ids (``duplicates``, the last one wins) and lines that are
 not a record (``bad_lines``) are all counted in the results.
 
+A prediction file may also be one JSON array of such records (``[{"id": ..., "answer": ...}, ...]``,
+as many tools dump them): it is read as the list of records, and a bad element is counted as
+a bad line numbered by its position in the array.
+
 Sample ids are stable: ``<benchmark>/<split>/<index>:<record id>``, the record id
 being the loader's own (image id, question id, object index ...) where it has one.
+
+**Several processes** (``accelerate launch -m aerith.cli eval ...``; see
+:mod:`aerith.eval.distributed`): the samples still to answer are cut into batches as one
+process cuts them and dealt out by batch; each process appends its answers to its own
+``predictions.rank<R>.jsonl``; the main process then merges every file into
+``predictions.jsonl`` in sample order and scores once. The answers, the file and the scores
+are those of one process. An interrupted run resumes from whatever files it left, with any
+number of processes.
+
+**Resuming only the same run:** ``run.json`` records the benchmark, split, model name, the
+model's fingerprint (:mod:`aerith.eval.fingerprint`) and the generation settings, and each
+answer keeps its prompt. A folder holding answers made otherwise is refused with what
+differs; ``overwrite=True`` (``--overwrite``) discards them and starts over.
 """
 
 from __future__ import annotations
@@ -29,12 +48,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from aerith.atomic import atomic_write_text
+from aerith.atomic import atomic_write_bytes, atomic_write_text
+from aerith.data.errors import ImageReadError
 from aerith.data.sample import Sample
-from aerith.eval.benchmarks import Benchmark, Context, get_benchmark, get_suite
+from aerith.eval.benchmarks import Benchmark, Context, get_benchmark, get_suite, sample_image_size
+from aerith.eval.distributed import SHARED_ERRORS, Processes
 
 PREDICTIONS = "predictions.jsonl"
+SHARD_PREFIX = "predictions.rank"
 RUN_INFO = "run.json"
+RESULT_FILES = ("results.md", "results.json")
+_Answered = tuple[int, float, list[dict[str, str]]]  # answered, seconds in generate, unreadable images
+# a bare-list box answer file with at least this many boxes, all inside their images in pixels, gets a warning
+PIXEL_HINT_MIN_BOXES = 10
 MAX_LISTED_IDS = 20
 # meta keys holding a loader's own record id, most specific first
 _RECORD_KEYS = ("question_id", "object_index", "id", "imgid", "image_id", "filename")
@@ -94,7 +120,7 @@ def eval_items(
 
 def load_image(sample: Sample, crop_to_box: bool = False) -> Any:
     """The sample's image as RGB ``PIL.Image`` (bands from ``meta["bands"]``), cropped to its box if asked."""
-    from aerith.data.io import load_rgb
+    from aerith.imageio import load_rgb
 
     image = load_rgb(sample.image, sample.meta.get("bands"))
     if crop_to_box and sample.box is not None:
@@ -128,6 +154,9 @@ class PredictionFile:
         partial_tail: line number of an unterminated last line that is not a valid record
             (an interrupted write), else ``None``; it is not in ``bad_lines``.
         valid_bytes: file length up to the end of the last line kept.
+        prompts: id -> the prompt recorded with its answer (records of Aerith's own runs have one).
+        format: ``jsonl``, or ``json-array`` for a file that is one JSON array of records
+            (then ``bad_lines`` holds element numbers, counted from 1).
     """
 
     answers: dict[str, str] = field(default_factory=dict)
@@ -136,12 +165,38 @@ class PredictionFile:
     bad_lines: list[tuple[int, str]] = field(default_factory=list)
     partial_tail: int | None = None
     valid_bytes: int = 0
+    prompts: dict[str, str] = field(default_factory=dict)
+    format: str = "jsonl"
+
+    def add(self, record: tuple[str, str, str | None]) -> None:
+        rid, answer, prompt = record
+        self.records += 1
+        self.duplicates += rid in self.answers
+        self.answers[rid] = answer
+        if prompt is not None:
+            self.prompts[rid] = prompt
+        else:
+            self.prompts.pop(rid, None)
 
 
 def read_predictions(path: str | Path) -> PredictionFile:
-    """Read a predictions JSONL file; never raises on its content (only when it cannot be opened)."""
+    """Read a predictions JSONL file, or a file holding one JSON array of records.
+
+    Never raises on the content (only when the file cannot be opened).
+    """
+    data = Path(path).read_bytes()
+    array = _json_array(data)
+    if array is not None:
+        out = PredictionFile(format="json-array", valid_bytes=len(data))
+        for number, obj in enumerate(array, start=1):
+            record, reason = _from_object(obj)
+            if record is None:
+                out.bad_lines.append((number, f"element {number}: {reason}"))
+            else:
+                out.add(record)
+        return out
     out = PredictionFile()
-    lines = Path(path).read_bytes().split(b"\n")
+    lines = data.split(b"\n")
     offset = 0
     for number, raw in enumerate(lines, start=1):
         terminated = number < len(lines)  # the piece after the last newline has none
@@ -154,19 +209,31 @@ def read_predictions(path: str | Path) -> PredictionFile:
             if record is None:
                 out.bad_lines.append((number, reason))
             else:
-                rid, answer = record
-                out.records += 1
-                out.duplicates += rid in out.answers
-                out.answers[rid] = answer
+                out.add(record)
         offset = out.valid_bytes = end
     return out
 
 
-def _record(raw: bytes) -> tuple[tuple[str, str] | None, str]:
+def _json_array(data: bytes) -> list[Any] | None:
+    """The list when the whole file is one JSON array, else ``None`` (read as JSONL)."""
+    if not data.lstrip()[:1] == b"[":
+        return None
+    try:
+        obj = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        return None
+    return obj if isinstance(obj, list) else None
+
+
+def _record(raw: bytes) -> tuple[tuple[str, str, str | None] | None, str]:
     try:
         obj = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        return None, f"not JSON ({err})"
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
+        return None, f"not JSON ({type(err).__name__}: {str(err)[:200]})"
+    return _from_object(obj)
+
+
+def _from_object(obj: Any) -> tuple[tuple[str, str, str | None] | None, str]:
     if not isinstance(obj, dict):
         return None, f"a JSON {type(obj).__name__}, not an object"
     rid = obj.get("id")
@@ -176,8 +243,68 @@ def _record(raw: bytes) -> tuple[tuple[str, str] | None, str]:
         return None, "no string 'id'"
     answer = obj.get("answer", obj.get("prediction"))
     if not isinstance(answer, str):
-        return None, f"id {rid!r}: no string 'answer'"
-    return (rid, answer), ""
+        return None, f"id {rid[:200]!r}: no string 'answer'"
+    prompt = obj.get("prompt")
+    return (rid, answer, prompt if isinstance(prompt, str) else None), ""
+
+
+def prediction_parts(out_dir: Path) -> list[Path]:
+    """A run folder's prediction files: ``predictions.jsonl`` (if any), then each process's, by rank."""
+    main = [out_dir / PREDICTIONS] if (out_dir / PREDICTIONS).is_file() else []
+    shards = [p for p in out_dir.glob(f"{SHARD_PREFIX}*.jsonl") if p.name[len(SHARD_PREFIX) : -len(".jsonl")].isdigit()]
+    return main + sorted(shards, key=lambda p: int(p.name[len(SHARD_PREFIX) : -len(".jsonl")]))
+
+
+def shard_path(out_dir: Path, processes: Processes) -> Path:
+    """Where this process appends its answers: ``predictions.jsonl`` alone, else its own file."""
+    return out_dir / (PREDICTIONS if processes.world == 1 else f"{SHARD_PREFIX}{processes.rank}.jsonl")
+
+
+def read_run_predictions(out_dir: Path) -> PredictionFile:
+    """Every answer in a run folder's prediction files (later files win on a repeated id)."""
+    out = PredictionFile()
+    for part in prediction_parts(out_dir):
+        got = read_predictions(part)
+        for rid, answer in got.answers.items():
+            out.add((rid, answer, got.prompts.get(rid)))
+        out.bad_lines += got.bad_lines
+    return out
+
+
+def merge_predictions(out_dir: Path, items: Sequence[EvalItem]) -> bool:
+    """Fold the per-process files into ``predictions.jsonl``, in sample order; remove them.
+
+    Records of ids outside ``items`` follow, then complete lines that are not records (they
+    stay counted as bad lines); an unterminated partial last line is an interrupted write and
+    is dropped (its sample was answered again). Written atomically before the per-process
+    files go, so a crash in between leaves nothing lost (merging again gives the same file).
+
+    Returns:
+        Whether there was anything to merge.
+    """
+    parts = prediction_parts(out_dir)
+    if not any(p.name != PREDICTIONS for p in parts):
+        return False
+    lines: dict[str, bytes] = {}
+    others: list[bytes] = []
+    for part in parts:
+        pieces = part.read_bytes().split(b"\n")
+        for number, raw in enumerate(pieces, start=1):
+            if not raw.strip():
+                continue
+            record, _ = _record(raw)
+            if record is None:
+                if number < len(pieces):  # a complete line that is not a record: kept, and counted when scored
+                    others.append(raw)
+                continue
+            lines.pop(record[0], None)
+            lines[record[0]] = raw
+    ordered = [lines.pop(it.id) for it in items if it.id in lines]
+    atomic_write_bytes(out_dir / PREDICTIONS, b"".join(line + b"\n" for line in [*ordered, *lines.values(), *others]))
+    for part in parts:
+        if part.name != PREDICTIONS:
+            part.unlink()
+    return True
 
 
 # -- scoring -------------------------------------------------------------------------------------
@@ -266,22 +393,105 @@ def _finish(
 # -- running a model -----------------------------------------------------------------------------
 
 
-def _check_run_info(out_dir: Path, info: dict[str, Any]) -> None:
+def run_info(
+    benchmark: str, split: str, model: str, model_fingerprint: Mapping[str, Any] | None, generation: Mapping[str, Any]
+) -> dict[str, Any]:
+    """What ``run.json`` records of a run: what it asked, of which model, with which decoding settings."""
+    return {
+        "benchmark": benchmark,
+        "split": split,
+        "model": model,
+        "model_fingerprint": dict(model_fingerprint) if model_fingerprint is not None else None,
+        "generation": {k: v for k, v in sorted(generation.items()) if isinstance(v, (int, float, str, bool, type(None)))},
+    }
+
+
+def check_resumable(out_dir: Path, info: Mapping[str, Any]) -> None:
+    """Refuse a run folder whose answers were made by another model, weights or decoding settings.
+
+    A folder without answers is always fine (its ``run.json`` is simply rewritten).
+
+    Raises:
+        ValueError: the answers there come from another run (the message names what differs),
+            or from a run that recorded no readable ``run.json``.
+    """
+    out_dir = Path(out_dir)
+    if not out_dir.is_dir() or not any(p.stat().st_size for p in prediction_parts(out_dir)):
+        return
+    hint = "choose another --out, or pass --overwrite to discard those answers and start over"
     path = out_dir / RUN_INFO
-    if path.is_file():
-        try:
-            old = json.loads(path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            old = None
-        if isinstance(old, dict):
-            for key in ("benchmark", "split", "model"):
-                if old.get(key) != info[key]:
-                    raise ValueError(
-                        f"{out_dir} holds a run of {old.get('model')!r} on {old.get('benchmark')!r} "
-                        f"({old.get('split')}); it cannot be resumed as {info['model']!r} on {info['benchmark']!r} "
-                        f"({info['split']}): choose another --out"
-                    )
-    atomic_write_text(path, json.dumps(info, indent=2) + "\n")
+    try:
+        old = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ValueError(f"{out_dir} holds answers but no {RUN_INFO}, so what made them is unknown: {hint}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"{path}: unreadable ({err}), so what made the answers in {out_dir} is unknown: {hint}") from err
+    if not isinstance(old, dict):
+        raise ValueError(f"{path}: not a JSON object, so what made the answers in {out_dir} is unknown: {hint}")
+    from aerith.eval.fingerprint import differences
+
+    diffs = differences(old, info)
+    if diffs:
+        raise ValueError(f"{out_dir} holds answers of another run ({'; '.join(diffs)}): {hint}")
+
+
+def clear_run(out_dir: Path) -> list[Path]:
+    """Remove what an evaluation wrote in ``out_dir`` (answers, run.json, results, figures); nothing else.
+
+    Returns:
+        The files removed.
+    """
+    out_dir = Path(out_dir)
+    if not out_dir.is_dir() or not ((out_dir / RUN_INFO).is_file() or prediction_parts(out_dir)):
+        return []  # not an evaluation run folder: nothing of ours to remove
+    names = {RUN_INFO, *RESULT_FILES}
+    try:
+        listed = json.loads((out_dir / "results.json").read_text(encoding="utf-8")).get("files", [])
+        names |= {n for n in listed if isinstance(n, str) and "/" not in n and "\\" not in n and not n.startswith(".")}
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+        pass
+    removed = []
+    for path in [*prediction_parts(out_dir), *(out_dir / n for n in sorted(names))]:
+        if path.is_file():
+            path.unlink()
+            removed.append(path)
+    return removed
+
+
+def _prepare_run(
+    out_dir: Path, info: dict[str, Any], items: Sequence[EvalItem], prompts: Mapping[str, str], overwrite: bool
+) -> list[str]:
+    """Main process, before any answer: check the folder may be resumed, record run.json; the ids still to answer."""
+    if overwrite:
+        clear_run(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    check_resumable(out_dir, info)
+    done = read_run_predictions(out_dir)
+    changed = [it.id for it in items if it.id in done.answers and done.prompts.get(it.id) != prompts[it.id]]
+    if changed:
+        first = changed[0]
+        raise ValueError(
+            f"{out_dir}: {len(changed)} answer(s) there were asked with another prompt, e.g. {first}: "
+            f"{done.prompts.get(first)!r} then, {prompts[first]!r} now: choose another --out, or pass "
+            "--overwrite to discard those answers and start over"
+        )
+    atomic_write_text(out_dir / RUN_INFO, json.dumps(info, indent=2) + "\n")
+    return [it.id for it in items if it.id not in done.answers]
+
+
+def _open_for_append(path: Path) -> None:
+    """Make an existing answers file safe to append to: cut an interrupted last write, end the last line."""
+    if not path.is_file():
+        return
+    done = read_predictions(path)
+    with open(path, "r+b") as f:
+        if done.partial_tail is not None:  # an interrupted write: cut it off, it is redone
+            f.truncate(done.valid_bytes)
+        if done.valid_bytes:
+            f.seek(done.valid_bytes - 1)
+            if f.read(1) != b"\n":  # a complete record without its newline: end it before appending
+                f.seek(0, os.SEEK_END)
+                f.write(b"\n")
 
 
 def _progress(enabled: bool):
@@ -311,6 +521,9 @@ def evaluate(
     batch_size: int = 16,
     generate_kwargs: Mapping[str, Any] | None = None,
     model_name: str | None = None,
+    model_fingerprint: Mapping[str, Any] | None = None,
+    overwrite: bool = False,
+    processes: Processes | None = None,
     progress: bool = True,
 ) -> dict[str, Any]:
     """Ask ``model`` every sample of ``benchmark`` and write the run folder.
@@ -322,18 +535,28 @@ def evaluate(
         out_dir: run folder; a folder of the same run is resumed.
         split: defaults to the benchmark's split.
         limit: evaluate the first ``limit`` samples only.
-        batch_size: images per ``generate`` call (and per flush of ``predictions.jsonl``).
+        batch_size: images per ``generate`` call (and per flush of the answers file).
         generate_kwargs: passed to ``model.generate`` (``max_new_tokens`` ...).
         model_name: name recorded in the results (default: ``model.name``).
-        progress: show a rich progress bar on stderr.
+        model_fingerprint: what identifies the weights (see :mod:`aerith.eval.fingerprint`); a
+            folder holding answers of another fingerprint is refused.
+        overwrite: discard the answers and results already in ``out_dir`` and start over.
+        processes: the processes sharing the work (default: this one alone); every one of
+            them calls ``evaluate`` with the same arguments.
+        progress: show a rich progress bar on stderr (main process only).
 
     Returns:
         The results dict also written to ``results.json`` (see :func:`score`), with
-        ``model``, ``random_weights`` and ``generation`` (counts, seconds, images/s).
+        ``model``, ``random_weights`` and ``generation`` (counts, seconds, images/s), on
+        every process.
+
+    Raises:
+        ValueError: bad arguments, or ``out_dir`` holds answers of another run.
     """
     bench = get_benchmark(benchmark) if isinstance(benchmark, str) else benchmark
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    procs = processes or Processes()
     out_dir = Path(out_dir)
     split = split or bench.split
     name = model_name or str(getattr(model, "name", type(model).__name__))
@@ -341,30 +564,76 @@ def evaluate(
     dataset, items = eval_items(bench, root, split, limit)
     ctx = bench.context(dataset, box_format="aerith")
     prompts = {it.id: bench.prompt(it.sample, ctx) for it in items}
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    _check_run_info(out_dir, {"benchmark": bench.name, "split": split, "model": name})
-    pred_path = out_dir / PREDICTIONS
-    done = PredictionFile()
-    if pred_path.is_file():
-        done = read_predictions(pred_path)
-        with open(pred_path, "r+b") as f:
-            if done.partial_tail is not None:  # an interrupted write: cut it off, it is redone
-                f.truncate(done.valid_bytes)
-            if done.valid_bytes:
-                f.seek(done.valid_bytes - 1)
-                if f.read(1) != b"\n":  # a complete record without its newline: end it before appending
-                    f.seek(0, os.SEEK_END)
-                    f.write(b"\n")
-    todo = [it for it in items if it.id not in done.answers]
-
     kwargs = dict(generate_kwargs or {})
-    seconds = 0.0
-    with open(pred_path, "a", encoding="utf-8") as log, _progress(progress) as bar:
-        task = bar.add_task(f"{bench.name} ({split})", total=len(items), completed=len(items) - len(todo), rate="")
-        for start in range(0, len(todo), batch_size):
-            chunk = todo[start : start + batch_size]
-            images = [load_image(it.sample, bench.crop_to_box) for it in chunk]
+    info = run_info(bench.name, split, name, model_fingerprint, kwargs)
+
+    todo_ids = set(procs.on_main(lambda: _prepare_run(out_dir, info, items, prompts, overwrite)))
+    todo = [it for it in items if it.id in todo_ids]
+    mine = procs.shard([todo[i : i + batch_size] for i in range(0, len(todo), batch_size)])
+    error: BaseException | None = None
+    answered: _Answered = (0, 0.0, [])
+    try:
+        answered = _answer(model, bench, ctx, mine, prompts, shard_path(out_dir, procs), kwargs, batch_size,
+                           progress=progress and procs.main, label=f"{bench.name} ({split})", name=name)
+    except SHARED_ERRORS as err:
+        error = err
+    shares = procs.gather(answered, error)
+
+    def finish() -> dict[str, Any]:
+        merge_predictions(out_dir, items)
+        predictions = read_predictions(out_dir / PREDICTIONS)
+        results, per_sample = score(bench, items, predictions, ctx, split=split)
+        results = {"model": name, "random_weights": random_init, **results}
+        # unreadable images (aerith.imageio.ImageReadError) have no answer: scored as missing, counted apart
+        unreadable = [u for _, _, part in shares for u in part]
+        results["counts"]["unreadable"] = len(unreadable)
+        results["unreadable_images"] = unreadable[:MAX_LISTED_IDS]
+        generated = sum(n for n, _, _ in shares)
+        wall = max(s for _, s, _ in shares)
+        results["generation"] = {
+            "generated": generated,
+            "resumed": len(items) - len(todo),
+            "batch_size": batch_size,
+            "processes": procs.world,
+            "seconds": wall,
+            "images_per_s": generated / wall if wall else None,
+            **info["generation"],
+        }
+        if procs.world > 1:
+            results["generation"]["per_process"] = [{"generated": n, "seconds": s} for n, s, _ in shares]
+        return _finish(out_dir, results, items, per_sample, ctx, bench, PREDICTIONS)
+
+    return procs.on_main(finish)
+
+
+def _answer(
+    model: Generator, bench: Benchmark, ctx: Context, batches: Sequence[Sequence[EvalItem]], prompts: Mapping[str, str],
+    log_path: Path, kwargs: Mapping[str, Any], batch_size: int, *, progress: bool, label: str, name: str,
+) -> _Answered:
+    """Ask ``batches`` in turn, appending one line per answer to ``log_path`` (fsynced per batch).
+
+    An image that cannot be read is left out of its batch and listed (``{"id", "image", "reason"}``).
+
+    Returns:
+        ``(samples answered, seconds spent inside model.generate, unreadable images)``.
+    """
+    _open_for_append(log_path)
+    total = sum(len(b) for b in batches)
+    seconds, generated = 0.0, 0
+    unreadable: list[dict[str, str]] = []
+    with open(log_path, "a", encoding="utf-8") as log, _progress(progress) as bar:
+        task = bar.add_task(label, total=total, completed=0, rate="")
+        for batch in batches:
+            chunk, images = [], []
+            for it in batch:
+                try:
+                    images.append(load_image(it.sample, bench.crop_to_box))
+                    chunk.append(it)
+                except ImageReadError as err:  # counted and scored as missing; the benchmark goes on
+                    unreadable.append({"id": it.id, "image": str(it.sample.image), "reason": str(err)})
+            if not chunk:
+                bar.update(task, advance=len(batch))
+                continue
             tic = time.perf_counter()
             answers = model.generate(images, [prompts[it.id] for it in chunk], batch_size=batch_size, **kwargs)
             seconds += time.perf_counter() - tic
@@ -380,21 +649,9 @@ def evaluate(
                 log.write(json.dumps(line, ensure_ascii=False) + "\n")
             log.flush()
             os.fsync(log.fileno())
-            generated = start + len(chunk)
-            bar.update(task, advance=len(chunk), rate=f"{generated / seconds:.2f} img/s" if seconds else "")
-
-    predictions = read_predictions(pred_path)
-    results, per_sample = score(bench, items, predictions, ctx, split=split)
-    results = {"model": name, "random_weights": random_init, **results}
-    results["generation"] = {
-        "generated": len(todo),
-        "resumed": len(items) - len(todo),
-        "batch_size": batch_size,
-        "seconds": seconds,
-        "images_per_s": len(todo) / seconds if seconds else None,
-        **{k: v for k, v in kwargs.items() if isinstance(v, (int, float, str, bool))},
-    }
-    return _finish(out_dir, results, items, per_sample, ctx, bench, PREDICTIONS)
+            generated += len(chunk)
+            bar.update(task, advance=len(batch), rate=f"{generated / seconds:.2f} img/s" if seconds else "")
+    return generated, seconds, unreadable
 
 
 def score_predictions(
@@ -439,12 +696,63 @@ def score_predictions(
     predictions = read_predictions(path)
     if predictions.partial_tail is not None:  # someone else's file: an unterminated bad last line is a bad line
         predictions.bad_lines.append((predictions.partial_tail, "truncated last line (not a JSON record)"))
+    warnings = check_box_hints(path, items, predictions) if bench.task == "vg" and box_format == "auto" else []
     results, per_sample = score(bench, items, predictions, ctx, split=split)
-    results = {"model": model_name or path.name, "random_weights": None, "predictions_file": str(path), **results}
+    results = {
+        "model": model_name or path.name, "random_weights": None, "predictions_file": str(path),
+        "predictions_format": predictions.format, **results, "warnings": warnings,
+    }
     out_dir.mkdir(parents=True, exist_ok=True)
     name = "scored_predictions.jsonl"
     atomic_write_text(out_dir / name, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in per_sample))
     return _finish(out_dir, results, items, per_sample, ctx, bench, name)
+
+
+def check_box_hints(path: Path, items: Sequence[EvalItem], predictions: PredictionFile) -> list[str]:
+    """Under ``--box-format auto``: refuse pixel boxes read on the grid, warn when they look like pixels.
+
+    Bare integer lists are read on Aerith's 0-1000 grid. A number above 1000 cannot be on it,
+    so such a file is refused. When at least ``PIXEL_HINT_MIN_BOXES`` boxes were read on the
+    grid and every one also fits inside its image in pixels (images under 1000 px), both
+    readings are possible: the results carry a warning.
+
+    Raises:
+        ValueError: some grid-read boxes have numbers beyond 1000; the message suggests ``--box-format pixel``.
+
+    Returns:
+        Warnings for the results (at most one).
+    """
+    from aerith.boxes import GRID
+    from aerith.parsing.boxes import auto_boxes
+
+    beyond: list[tuple[str, tuple[float, ...]]] = []
+    grid_boxes = inside = 0
+    largest = 0
+    for it in items:
+        answer = predictions.answers.get(it.id)
+        for fmt, values in auto_boxes(answer):
+            if fmt != "aerith":
+                continue
+            grid_boxes += 1
+            if max(abs(v) for v in values) > GRID:
+                beyond.append((it.id, values))
+                continue
+            w, h = sample_image_size(it.sample)
+            largest = max(largest, w, h)
+            inside += max(values[0], values[2]) <= w and max(values[1], values[3]) <= h
+    if beyond:
+        rid, values = beyond[0]
+        raise ValueError(
+            f"{path}: {len(beyond)} of {grid_boxes} boxes read as Aerith's 0-1000 grid have numbers beyond 1000 "
+            f"(e.g. {rid}: {[int(v) if v.is_integer() else v for v in values]}), so they are likely pixels: "
+            "score with --box-format pixel (or --box-format aerith to read them on the grid anyway)"
+        )
+    if grid_boxes >= PIXEL_HINT_MIN_BOXES and inside == grid_boxes and largest < GRID:
+        return [
+            f"all {grid_boxes} boxes were read on Aerith's 0-1000 grid, and every one also fits inside its image "
+            f"in pixels (images up to {largest} px): if the model wrote pixels, score with --box-format pixel"
+        ]
+    return []
 
 
 def write_prompts(
@@ -483,14 +791,15 @@ def run_suite(
         roots: benchmark or dataset name -> dataset folder.
         out_dir: each benchmark runs in ``out_dir/<benchmark>/``; the suite's table goes
             to ``out_dir/results.md`` and ``results.json``.
-        kwargs: passed to :func:`evaluate` (``limit``, ``batch_size``, ``generate_kwargs`` ...).
+        kwargs: passed to :func:`evaluate` (``limit``, ``batch_size``, ``generate_kwargs``,
+            ``processes`` ...); with several processes, each benchmark in turn is shared by all.
 
     Returns:
         ``{"suite", "results": [...], "missing": {benchmark: dataset}, "failed": {benchmark: error}}``.
     """
-    from aerith.data.errors import DataError
     from aerith.eval.report import write_suite_results
 
+    procs = kwargs.get("processes") or Processes()
     benchmarks = get_suite(suite)
     known = {b.name for b in benchmarks} | {b.dataset for b in benchmarks}
     unknown = sorted(set(roots) - known)
@@ -505,7 +814,9 @@ def run_suite(
             continue
         try:
             out["results"].append(evaluate(model, bench, root, out_dir / bench.name, **kwargs))
-        except (DataError, FileNotFoundError, ValueError) as err:
-            out["failed"][bench.name] = str(err)
-    write_suite_results(out_dir, out)
+        except SHARED_ERRORS as err:  # one benchmark's bad data does not stop the others
+            out["failed"][bench.name] = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
+    if procs.main:
+        write_suite_results(out_dir, out)
+    procs.barrier()
     return out

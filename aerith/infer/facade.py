@@ -18,7 +18,7 @@ import torch
 
 from aerith.atomic import atomic_dir
 from aerith.boxes import PixelBox
-from aerith.data.io import load_rgb
+from aerith.imageio import load_rgb
 from aerith.parsing.boxes import parse_boxes
 from aerith.parsing.classes import match_class
 from aerith.prompts import caption_prompt, classify_prompt, ground_prompt, vqa_prompt
@@ -195,9 +195,49 @@ class VLM(ABC):
         return path
 
     # -- generation ---------------------------------------------------------------------------------
+    @torch.inference_mode()
+    def generate(
+        self,
+        images: Any,
+        prompts: str | Sequence[str],
+        *,
+        batch_size: int = 16,
+        max_new_tokens: int = 64,
+        do_sample: bool = False,
+        bands: Sequence[int] | None = None,
+        **generate_kwargs: Any,
+    ) -> str | list[str]:
+        """Answer ``prompts`` about ``images`` (greedy by default), ``batch_size`` images at a time.
+
+        Args:
+            images: one image (path, PIL image, array) or a list of them.
+            prompts: one instruction (``"[CAP] Describe this image."``) or one per image;
+                a single string with a list of images is asked of every image.
+            batch_size: images per forward pass.
+            bands: band choice for multi-band images (0-based, stored order).
+        Returns:
+            a string for one image, else a list of strings in input order.
+        """
+        single, image_list = as_list(images)
+        prompt_list = prompts_for(prompts, len(image_list))
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.warn_if_random()
+        outputs: list[str] = []
+        for start in range(0, len(image_list), batch_size):
+            chunk = slice(start, start + batch_size)
+            outputs += self.generate_batch(
+                image_list[chunk], prompt_list[chunk], offset=start, max_new_tokens=max_new_tokens,
+                do_sample=do_sample, bands=bands, **generate_kwargs,
+            )
+        return outputs[0] if single else outputs
+
     @abstractmethod
-    def generate(self, images: Any, prompts: str | Sequence[str], *, batch_size: int = 16, **kwargs: Any) -> str | list[str]:
-        """Answer ``prompts`` (one, or one per image) about ``images``; a string for one image, else a list."""
+    def generate_batch(
+        self, images: list[Any], prompts: list[str], *, offset: int, max_new_tokens: int, do_sample: bool,
+        bands: Sequence[int] | None, **generate_kwargs: Any,
+    ) -> list[str]:
+        """Answers for one batch (``offset``: the batch's first index, for error messages)."""
 
     def _many(self, images: Any, prompts: Any, **kwargs: Any) -> tuple[bool, list[str]]:
         single, image_list = as_list(images)

@@ -11,12 +11,10 @@ import torch
 from aerith.infer.facade import (
     RANDOM_WEIGHTS_WARNING,
     VLM,
-    as_list,
     check_device,
     default_device,
     json_model_type,
     load_saved,
-    prompts_for,
 )
 from aerith.models.configuration_aerith import AerithConfig
 from aerith.models.modeling_aerith import AerithForConditionalGeneration
@@ -81,54 +79,27 @@ class AerithVLM(VLM):
         return vlm
 
     # -- generation ---------------------------------------------------------------------------------
-    @torch.inference_mode()
-    def generate(
-        self,
-        images: Any,
-        prompts: str | Sequence[str],
-        *,
-        batch_size: int = 16,
-        max_new_tokens: int = 64,
-        do_sample: bool = False,
-        bands: Sequence[int] | None = None,
-        **generate_kwargs: Any,
-    ) -> str | list[str]:
-        """Answer ``prompts`` about ``images``.
-
-        Args:
-            images: one image (path, PIL image, array) or a list of them.
-            prompts: one instruction (``"[CAP] Describe this image."``) or one per image;
-                a single string with a list of images is asked of every image.
-            batch_size: images per forward pass (left-padded batches).
-        Returns:
-            a string for one image, else a list of strings in input order.
-        """
-        single, image_list = as_list(images)
-        prompt_list = prompts_for(prompts, len(image_list))
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        self.warn_if_random()
+    def generate_batch(
+        self, images: list[Any], prompts: list[str], *, offset: int, max_new_tokens: int, do_sample: bool,
+        bands: Sequence[int] | None, **generate_kwargs: Any,
+    ) -> list[str]:
+        """One left-padded batch through the model's ``generate``; new tokens decoded."""
         tokenizer = self.processor.tokenizer
-        outputs: list[str] = []
-        for start in range(0, len(image_list), batch_size):
-            chunk_images = image_list[start : start + batch_size]
-            chunk_prompts = prompt_list[start : start + batch_size]
-            inputs = self.processor(images=chunk_images, prompts=chunk_prompts, bands=bands, padding_side="left")
-            self._check_length(inputs["attention_mask"].sum(dim=1).tolist(), max_new_tokens, start)
-            inputs = inputs.to(self.device)
-            inputs["pixel_values"] = inputs["pixel_values"].to(self.model.dtype)
-            inputs["dino_pixel_values"] = inputs["dino_pixel_values"].to(self.model.dtype)
-            out = self.model.generate(
-                **inputs,
-                max_new_tokens=max_new_tokens,
-                do_sample=do_sample,
-                pad_token_id=tokenizer.pad_token_id,
-                eos_token_id=tokenizer.eos_token_id,
-                **generate_kwargs,
-            )
-            new_tokens = out[:, inputs["input_ids"].shape[1] :]
-            outputs.extend(t.strip() for t in tokenizer.batch_decode(new_tokens, skip_special_tokens=True))
-        return outputs[0] if single else outputs
+        inputs = self.processor(images=images, prompts=prompts, bands=bands, padding_side="left")
+        self._check_length(inputs["attention_mask"].sum(dim=1).tolist(), max_new_tokens, offset)
+        inputs = inputs.to(self.device)
+        inputs["pixel_values"] = inputs["pixel_values"].to(self.model.dtype)
+        inputs["dino_pixel_values"] = inputs["dino_pixel_values"].to(self.model.dtype)
+        out = self.model.generate(
+            **inputs,
+            max_new_tokens=max_new_tokens,
+            do_sample=do_sample,
+            pad_token_id=tokenizer.pad_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            **generate_kwargs,
+        )
+        new_tokens = out[:, inputs["input_ids"].shape[1] :]
+        return [t.strip() for t in tokenizer.batch_decode(new_tokens, skip_special_tokens=True)]
 
     def _check_length(self, lengths: list[int], max_new_tokens: int, offset: int) -> None:
         """Refuse a prompt the language model cannot hold with its answer (it would answer noise)."""

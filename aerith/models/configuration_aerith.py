@@ -192,4 +192,7 @@ class AerithConfig(PreTrainedConfig):
         return 1 + int(getattr(self.dino_config, "num_register_tokens", 0) or 0)
 
 
+# Next to the class, so that AutoConfig knows it wherever it is imported (see aerith.models.auto).
+AutoConfig.register(AerithConfig.model_type, AerithConfig, exist_ok=True)
+
 __all__ = ["AerithConfig"]

@@ -24,7 +24,7 @@ from typing import Any
 import torch
 from transformers import BlipImageProcessorPil, InstructBlipConfig, InstructBlipForConditionalGeneration, InstructBlipProcessor
 
-from aerith.data.io import load_rgb
+from aerith.imageio import load_rgb
 from aerith.models.processing_aerith import CLIP_MEAN, CLIP_STD
 
 

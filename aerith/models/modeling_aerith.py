@@ -13,7 +13,7 @@ import contextlib
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers import AutoModelForCausalLM, CLIPVisionModel, DINOv3ViTModel, GenerationMixin, PreTrainedModel
+from transformers import AutoModelForCausalLM, AutoModelForImageTextToText, CLIPVisionModel, DINOv3ViTModel, GenerationMixin, PreTrainedModel
 from transformers.modeling_outputs import CausalLMOutputWithPast
 
 from aerith.models.configuration_aerith import AerithConfig
@@ -278,5 +278,8 @@ class AerithForConditionalGeneration(AerithPreTrainedModel, GenerationMixin):
                 inputs.pop(key, None)
         return inputs
 
+
+# Next to the class, so that the Auto class knows it wherever it is imported (see aerith.models.auto).
+AutoModelForImageTextToText.register(AerithConfig, AerithForConditionalGeneration, exist_ok=True)
 
 __all__ = ["AerithForConditionalGeneration", "AerithPreTrainedModel"]

@@ -6,10 +6,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-from transformers import BatchFeature, ProcessorMixin
+from transformers import AutoProcessor, BatchFeature, ProcessorMixin
 from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
 
-from aerith.data.io import load_rgb
+from aerith.imageio import load_rgb
+from aerith.models.configuration_aerith import AerithConfig
 from aerith.models.tokenizer import CHAT_TOKENS, IMAGE_TOKEN, TASK_TOKENS
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -17,12 +18,49 @@ CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)  # DINOv3's LVD-1689M weights use ImageNet statistics
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
-# Llama-2 chat format; the jinja twin below gives the same string through apply_chat_template.
+# Llama-2 chat format. One trained example is ``[INST] <image>\n{prompt} [/INST]`` then
+# ``" " + answer + eos`` (aerith.train.collate); the jinja template below renders a single user
+# turn as exactly that prompt (format_prompt), and a conversation as Llama-2 does, each finished
+# turn as one trained example and the next starting with bos:
+#   [INST] <image>\n{q1} [/INST] {a1}</s><s>[INST] {q2} [/INST]
+# Within a user turn the images come first, as in training, then the text parts (stripped,
+# joined by newlines). A system message becomes Llama-2's <<SYS>> block in the first user
+# turn; Aerith's recipes never train with one. The tokenizer adds the first bos itself.
 USER_TEMPLATE = CHAT_TOKENS[0] + " " + IMAGE_TOKEN + "\n{prompt} " + CHAT_TOKENS[1]
 CHAT_TEMPLATE = (
+    "{%- set ns = namespace(system='', turns=0, expect='user') -%}"
+    "{%- for m in messages -%}"
+    "{%- set turn = namespace(texts=[], images='') -%}"
+    "{%- if m['content'] is string -%}{%- set turn.texts = [m['content'] | trim] -%}"
+    "{%- else -%}{%- for c in m['content'] -%}"
+    "{%- if c['type'] in ['image', 'image_url'] -%}{%- set turn.images = turn.images ~ '" + IMAGE_TOKEN + "\\n' -%}"
+    "{%- elif c['type'] == 'text' -%}{%- set turn.texts = turn.texts + [c['text'] | trim] -%}"
+    "{%- else -%}{{ raise_exception('unsupported content type ' ~ c['type'] ~ '; use text or image') }}"
+    "{%- endif -%}{%- endfor -%}{%- endif -%}"
+    "{%- set text = turn.texts | join('\\n') | trim -%}"
+    "{%- if m['role'] == 'system' -%}"
+    "{%- if ns.turns > 0 or ns.expect != 'user' or ns.system -%}"
+    "{{ raise_exception('a system message may only open the conversation') }}{%- endif -%}"
+    "{%- set ns.system = '<<SYS>>\\n' ~ text ~ '\\n<</SYS>>\\n\\n' -%}"
+    "{%- elif m['role'] == 'user' -%}"
+    "{%- if ns.expect != 'user' -%}{{ raise_exception('user and assistant messages must alternate, starting with user') }}{%- endif -%}"
+    "{%- if ns.turns > 0 -%}{{ bos_token }}{%- endif -%}"
+    "{{ '[INST] ' ~ ns.system ~ turn.images ~ text ~ ' [/INST]' }}"
+    "{%- set ns.system = '' -%}{%- set ns.expect = 'assistant' -%}"
+    "{%- elif m['role'] == 'assistant' -%}"
+    "{%- if ns.expect != 'assistant' -%}{{ raise_exception('user and assistant messages must alternate, starting with user') }}{%- endif -%}"
+    "{%- if turn.images -%}{{ raise_exception('assistant messages cannot hold images') }}{%- endif -%}"
+    "{{ ' ' ~ text ~ eos_token }}{%- set ns.turns = ns.turns + 1 -%}{%- set ns.expect = 'user' -%}"
+    "{%- else -%}{{ raise_exception('unknown role ' ~ m['role'] ~ '; use system, user or assistant') }}"
+    "{%- endif -%}"
+    "{%- endfor -%}"
+)
+# The template saved with checkpoints written before multi-turn support; it glued answers to
+# [/INST] without the trained space, so loading such a checkpoint swaps in CHAT_TEMPLATE.
+LEGACY_CHAT_TEMPLATES = (
     "{% for m in messages %}{% if m['role'] == 'user' %}[INST] "
     "{% for c in m['content'] %}{% if c['type'] == 'image' %}<image>\n{% else %}{{ c['text'] }}{% endif %}{% endfor %}"
-    " [/INST]{% else %}{% for c in m['content'] %}{{ c['text'] }}{% endfor %}</s>{% endif %}{% endfor %}"
+    " [/INST]{% else %}{% for c in m['content'] %}{{ c['text'] }}{% endfor %}</s>{% endif %}{% endfor %}",
 )
 
 
@@ -41,6 +79,15 @@ def square_image_processor(size: int, mean: Sequence[float], std: Sequence[float
         image_std=list(std),
         do_convert_rgb=True,
     )
+
+
+def _flat_images(images: Any) -> list:
+    """One image, a list, or a list of lists (one per conversation, as ``apply_chat_template`` passes them)."""
+    if images is None:
+        return []
+    if not isinstance(images, (list, tuple)):
+        return [images]
+    return [im for item in images for im in (item if isinstance(item, (list, tuple)) else [item])]
 
 
 class AerithProcessor(ProcessorMixin):
@@ -66,7 +113,9 @@ class AerithProcessor(ProcessorMixin):
     ) -> None:
         self.num_image_tokens = int(num_image_tokens)
         self.bands = list(bands) if bands is not None else None
-        super().__init__(clip_image_processor, dino_image_processor, tokenizer, chat_template=chat_template or CHAT_TEMPLATE)
+        if chat_template is None or chat_template in LEGACY_CHAT_TEMPLATES:
+            chat_template = CHAT_TEMPLATE
+        super().__init__(clip_image_processor, dino_image_processor, tokenizer, chat_template=chat_template)
         self.image_token = IMAGE_TOKEN
         self.image_token_id = tokenizer.convert_tokens_to_ids(IMAGE_TOKEN)
         self.task_tokens = dict(TASK_TOKENS)
@@ -177,7 +226,7 @@ class AerithProcessor(ProcessorMixin):
         if text is None:
             raise ValueError("AerithProcessor needs text")
         texts = [text] if isinstance(text, str) else list(text)
-        image_list = [] if images is None else (list(images) if isinstance(images, (list, tuple)) else [images])
+        image_list = _flat_images(images)
         n_placeholders = sum(t.count(IMAGE_TOKEN) for t in texts)
         if n_placeholders != len(image_list):
             raise ValueError(f"{len(image_list)} image(s) given for {n_placeholders} {IMAGE_TOKEN} placeholder(s) in the text")
@@ -210,4 +259,7 @@ class AerithProcessor(ProcessorMixin):
         return self.tokenizer.decode(*args, **kwargs)
 
 
-__all__ = ["AerithProcessor", "square_image_processor"]
+# Next to the class, so that AutoProcessor knows it wherever it is imported (see aerith.models.auto).
+AutoProcessor.register(AerithConfig, AerithProcessor, exist_ok=True)
+
+__all__ = ["CHAT_TEMPLATE", "AerithProcessor", "square_image_processor"]

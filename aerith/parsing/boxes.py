@@ -21,6 +21,9 @@ above 1 is read on the 0-1000 grid too (pixel lists are never guessed: pass
 ``fmt="pixel"``). GeoChat's angle θ is read past and ignored: the box returned is the
 axis-aligned ``x1 y1 x2 y2`` the model wrote.
 
+:func:`auto_boxes` says which format ``auto`` chose for each box and the numbers it read, so
+that a caller can tell pixel lists misread on the grid (numbers beyond 1000) and say so.
+
 Explicit formats are lenient about the wrapping: ``qwen`` accepts the point pairs
 without ``<box>`` tags, ``lhrs-nova`` any 4-number list, ``vhm`` single brackets.
 Malformed text never raises: what does not parse is simply not a box.
@@ -44,8 +47,9 @@ _GEOCHAT = re.compile(
 _QWEN_PAIRS = re.compile(
     rf"\(\s*({_NUM})\s*,\s*({_NUM})\s*\)\s*,?\s*\(\s*({_NUM})\s*,\s*({_NUM})\s*\)"
 )
-_QWEN_TAG = re.compile(r"<box>(.*?)</box>", re.IGNORECASE | re.DOTALL)
-_BBOX_TAG = re.compile(r"<bbox>(.*?)</bbox>", re.IGNORECASE | re.DOTALL)
+# tag contents hold no "<": an unclosed tag then costs one scan to the next tag, not to the end of the text
+_QWEN_TAG = re.compile(r"<box>([^<]*)</box>", re.IGNORECASE)
+_BBOX_TAG = re.compile(r"<bbox>([^<]*)</bbox>", re.IGNORECASE)
 
 # fmt -> full scale of the coordinates (None: pixels)
 _SCALES: dict[str, float | None] = {
@@ -87,17 +91,33 @@ def parse_boxes(text: str | None, image_size: tuple[int, int], fmt: str = "auto"
     return [_to_pixels(raw, scale, w, h) for raw, scale in _find(text, fmt)]
 
 
+def auto_boxes(text: str | None) -> list[tuple[str, tuple[float, float, float, float]]]:
+    """How ``fmt="auto"`` reads each box of ``text``: ``(format, raw numbers)``, in order.
+
+    ``format`` is ``geochat``, ``qwen``, ``lhrs-nova``, ``norm`` (a bare list of decimals <= 1)
+    or ``aerith`` (any other bare list, read on the 0-1000 grid).
+    """
+    if not isinstance(text, str):
+        return []
+    return [(fmt, (float(r[0]), float(r[1]), float(r[2]), float(r[3]))) for r, fmt in _auto(text)]
+
+
+def _auto(text: str) -> list[tuple[_Raw, str]]:
+    """The boxes ``auto`` reads, each with the format it reads it in (first matching kind wins)."""
+    for raws, fmt in (
+        (list(_groups(_GEOCHAT, text)), "geochat"),
+        (list(_tagged(_QWEN_TAG, _QWEN_PAIRS, text)), "qwen"),
+        (list(_tagged(_BBOX_TAG, _LIST, text)), "lhrs-nova"),
+    ):
+        if raws:
+            return [(r, fmt) for r in raws]
+    return [(r, _guess_format(r)) for r in _groups(_LIST, text)]
+
+
 def _find(text: str, fmt: str) -> list[tuple[_Raw, float | None]]:
     """The raw number strings of each box and the scale to read them on."""
     if fmt == "auto":
-        for raws, scale in (
-            (list(_groups(_GEOCHAT, text)), _SCALES["geochat"]),
-            (list(_tagged(_QWEN_TAG, _QWEN_PAIRS, text)), _SCALES["qwen"]),
-            (list(_tagged(_BBOX_TAG, _LIST, text)), _SCALES["lhrs-nova"]),
-        ):
-            if raws:
-                return [(r, scale) for r in raws]
-        return [(r, _guess_scale(r)) for r in _groups(_LIST, text)]
+        return [(r, _SCALES[f]) for r, f in _auto(text)]
     pattern = {"geochat": _GEOCHAT, "qwen": _QWEN_PAIRS}.get(fmt, _LIST)
     return [(r, _SCALES[fmt]) for r in _groups(pattern, text)]
 
@@ -112,11 +132,11 @@ def _tagged(tag: re.Pattern[str], inner: re.Pattern[str], text: str) -> Iterator
         yield from _groups(inner, m.group(1))
 
 
-def _guess_scale(raw: _Raw) -> float:
+def _guess_format(raw: _Raw) -> str:
     """Auto rule for a bare list: integers are our 0-1000 grid, decimals all <= 1 are 0-1."""
     if any("." in v for v in raw) and all(abs(float(v)) <= 1.0 for v in raw):
-        return 1.0
-    return GRID
+        return "norm"
+    return "aerith"
 
 
 def _to_pixels(raw: _Raw, scale: float | None, w: int, h: int) -> PixelBox:

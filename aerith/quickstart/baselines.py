@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from aerith.boxes import box_iou
-from aerith.data.io import image_size
+from aerith.imageio import image_size
 from aerith.data.sample import Sample
 
 

@@ -5,26 +5,28 @@ averaged over patches and feature levels. The target is CLIP's patch features th
 CLIP's *frozen* projection (``clip_proj``, detached): CLIP's projected space is the space
 the language side already reads, so DINOv3 is mapped into it, and a fixed target cannot
 drift towards the prediction (no collapse). Only ``dino_head`` trains (a recipe may add
-``dino_tower``); asking for anything else is an error.
+``dino_tower``); asking for anything else is an error. Items are raw Samples (only the
+image is read); the recipe's LoRA is not added in this stage.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import nn
+
+from aerith.train.collate import collate_images
+from aerith.train.stage import Batch, Stage, StageObjective, StageSetup
+
+ALIGN_GROUPS = ("dino_head", "dino_tower")
 
 
-class AlignObjective(nn.Module):
+class AlignObjective(StageObjective):
     """Summed cosine distance between the aligned DINOv3 patches and CLIP's projected patches."""
 
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    def forward(self, batch: Batch) -> torch.Tensor:
         m = self.model
         clip = m.clip_patch_features(batch["pixel_values"])
         dino = m.dino_patch_features(batch["dino_pixel_values"])
@@ -36,11 +38,26 @@ class AlignObjective(nn.Module):
             total = total + (1 - F.cosine_similarity(pred.float(), target.float(), dim=-1)).sum()
         return total
 
+    def count(self, batch: Batch) -> int:
+        """Patches x feature levels."""
+        cfg = self.model.config
+        return batch["pixel_values"].shape[0] * cfg.clip_grid**2 * cfg.num_levels
 
-def run_align(config: Any, *, resume: bool = False, **kwargs: Any):
-    """Run stage 1 with ``config`` (a :class:`aerith.train.config.TrainConfig` with ``stage="align"``)."""
-    from aerith.train.loop import train
 
-    if config.stage != "align":
-        raise ValueError(f"the recipe is for stage {config.stage!r}, not 'align'")
-    return train(config, resume=resume, **kwargs)
+def _collate(backbone: Any, samples: Sequence[Any], max_length: int) -> Batch:
+    return collate_images(backbone.processor, [s.image for s in samples])
+
+
+def _objective(backbone: Any, setup: StageSetup) -> AlignObjective:
+    return AlignObjective(backbone.model)
+
+
+ALIGN = Stage(
+    name="align",
+    takes_samples=True,
+    collate=_collate,
+    objective=_objective,
+    trainable={"aerith": ALIGN_GROUPS},
+    trainable_why="CLIP's frozen projection is the target space",
+    lora=False,
+)

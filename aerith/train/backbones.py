@@ -1,13 +1,11 @@
 """One small adapter per model family, so the training loop never asks which model it trains.
 
-A :class:`Backbone` knows its named parameter groups, how to collate a stage's
-items, the objective module (whose ``forward(batch)`` returns the summed loss, so
-the loop can normalise by the token or patch count of the whole global batch),
-and how to save itself in the ``save_pretrained`` format.
-
-The objectives themselves live with their stage: :mod:`aerith.train.align`,
-:mod:`aerith.train.sft` and :mod:`aerith.train.scst` (whose policy, from
-:mod:`aerith.rl.scst`, is the one model-specific piece of SCST).
+A :class:`Backbone` holds a model, its processor and its family (``aerith`` or
+``instructblip``), and knows what is particular to the family: its named parameter
+groups, which parts stay in eval mode, LoRA, gradient checkpointing and saving in
+the ``save_pretrained`` format. What a stage does with it (collation, objective)
+lives with the stage (:mod:`aerith.train.align`, :mod:`aerith.train.sft`,
+:mod:`aerith.train.scst`).
 """
 
 from __future__ import annotations
@@ -20,16 +18,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from aerith.train.align import AlignObjective
-from aerith.train.collate import IGNORE, collate_aerith_sft, collate_images, collate_instructblip_sft
-from aerith.train.sft import CausalSFTObjective, Seq2SeqSFTObjective
-
 AERITH_GROUPS = (
     "towers", "clip_tower", "dino_tower", "clip_proj", "dino_head", "fuse", "pooler", "mlp", "connector", "projector", "lora",
     "language_model",
 )
 INSTRUCTBLIP_GROUPS = ("vision_model", "qformer", "query_tokens", "language_projection", "language_model", "lora")
-ALIGN_GROUPS = ("dino_head", "dino_tower")
 
 
 @dataclass
@@ -74,7 +67,7 @@ class Backbone:
             "lora": lora,
         }
 
-    def set_trainable(self, names: Sequence[str], stage: str) -> int:
+    def set_trainable(self, names: Sequence[str]) -> int:
         """Freeze everything, then unfreeze the named groups; returns the trainable parameter count."""
         groups = self.groups()
         unknown = [n for n in names if n not in groups]
@@ -83,14 +76,6 @@ class Backbone:
             if self.kind == "aerith" and {"pooler", "mlp"} & set(unknown):
                 hint = f" (this model's connector is {self.model.config.connector!r}: 'connector' names it either way)"
             raise ValueError(f"unknown trainable group(s) {unknown} for {self.kind}; valid groups: {sorted(groups)}{hint}")
-        if stage == "align":
-            if self.kind != "aerith":
-                raise ValueError("the align stage trains AerithVLM's DINOv3 -> CLIP head; InstructBLIP has no such head")
-            wrong = [n for n in names if n not in ALIGN_GROUPS]
-            if wrong:
-                raise ValueError(
-                    f"align trains only {ALIGN_GROUPS} (CLIP's frozen projection is the target space); got {wrong}"
-                )
         if "lora" in names and not groups["lora"]:
             raise ValueError("trainable names 'lora' but the model has no LoRA adapters: set model.lora in the recipe")
         self.model.requires_grad_(False)
@@ -125,41 +110,6 @@ class Backbone:
     def enable_gradient_checkpointing(self) -> None:
         self.model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
         self.model.config.use_cache = False
-
-    # -- data -------------------------------------------------------------------------------------
-    def objective(self, stage: str, **options: Any) -> nn.Module:
-        """The stage's loss module; ``scst`` takes ``reward`` and ``settings`` (the recipe's scst section)."""
-        if stage == "align":
-            return AlignObjective(self.model)
-        if stage == "scst":
-            from aerith.rl.scst import CausalPolicy, Seq2SeqPolicy
-            from aerith.train.scst import SCSTObjective
-
-            policy = (CausalPolicy if self.kind == "aerith" else Seq2SeqPolicy)(self.model, self.processor.tokenizer)
-            return SCSTObjective(self.model, policy, options["reward"], options["settings"])
-        return CausalSFTObjective(self.model) if self.kind == "aerith" else Seq2SeqSFTObjective(self.model)
-
-    def collate(self, stage: str, items: Sequence[Any], max_length: int) -> dict[str, torch.Tensor]:
-        """Align: items are Samples (only the image is read). SFT: Instructions. SCST: caption Samples."""
-        if stage == "align":
-            return collate_images(self.processor, [s.image for s in items])
-        if stage == "scst":
-            from aerith.train.scst import collate_scst
-
-            return collate_scst(self.kind, self.processor, self.model.config, items, max_length)
-        if self.kind == "aerith":
-            return collate_aerith_sft(self.processor, items, max_length)
-        return collate_instructblip_sft(self.processor, self.model.config, items, max_length)
-
-    def count(self, stage: str, batch: dict[str, torch.Tensor]) -> int:
-        """How many terms the objective sums over this batch (answer tokens, sampled tokens, or patches x levels)."""
-        if stage == "scst":  # after the rollout
-            return int(batch["sample_mask"].sum())
-        if stage == "align":
-            cfg = self.model.config
-            return batch["pixel_values"].shape[0] * cfg.clip_grid**2 * cfg.num_levels
-        labels = batch["labels"][:, 1:] if self.kind == "aerith" else batch["labels"]
-        return int((labels != IGNORE).sum())
 
     # -- saving -----------------------------------------------------------------------------------
     def save(self, folder: Path, model: nn.Module | None = None, state_dict: dict | None = None) -> None:

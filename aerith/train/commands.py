@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from aerith.train.config import TrainConfig, load_config
-from aerith.train.loop import TrainResult
+from aerith.train.loop import TrainResult, train
+from aerith.train.stages import get_stage
 
 
 def build_config(
@@ -17,24 +18,20 @@ def build_config(
     init: str | None = None,
     max_steps: int | None = None,
 ) -> TrainConfig:
-    """Recipe + ``--set`` overrides + the typed options (which win), checked against ``stage``."""
-    extra = list(overrides or [])
-    if out_dir is not None:
-        extra.append(f"out_dir={out_dir}")
-    if init is not None:
-        extra.append(f"model.init={init}")
-    if max_steps is not None:
-        extra.append(f"schedule.max_steps={max_steps}")
-    config = load_config(recipe, extra)
+    """Recipe + ``--set`` overrides + the typed options (which win), checked against ``stage``.
+
+    Everything is checked here, before any data or model loads: the recipe's syntax and
+    types (:class:`aerith.train.config.RecipeError`) and the stage.
+    """
+    typed = {"out_dir": None if out_dir is None else str(out_dir), "model.init": init, "schedule.max_steps": max_steps}
+    config = load_config(recipe, overrides, values={k: v for k, v in typed.items() if v is not None})
+    get_stage(config.stage)
     if config.stage != stage:
         raise ValueError(f"{recipe} is a recipe for `aerith {config.stage}`, not `aerith {stage}`")
     return config
 
 
 def run_stage(config: TrainConfig, *, resume: bool = False) -> TrainResult:
-    """Run the recipe's stage."""
-    from aerith.train.align import run_align
-    from aerith.train.scst import run_scst
-    from aerith.train.sft import run_sft
-
-    return {"align": run_align, "sft": run_sft, "scst": run_scst}[config.stage](config, resume=resume)
+    """Run the recipe's stage (one of :data:`aerith.train.stages.STAGES`) in the training loop."""
+    get_stage(config.stage)  # an unknown stage fails here, naming the known ones
+    return train(config, resume=resume)

@@ -14,74 +14,36 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch.utils.data import Dataset
 
-from aerith.train.config import DataSource
+if TYPE_CHECKING:
+    from aerith.train.config import DataSource
 
 InstructionFn = Callable[..., Any]
 
 
-@dataclass(frozen=True)
-class CanonicalInstruction:
-    """A Sample as one instruction: ``prompt`` (with its task token), ``target`` text."""
-
-    task: str
-    prompt: str
-    target: str
-    sample: Any
-
-
-def canonical_instruction(sample: Any, *, classes: Sequence[str] | None = None, seed: int = 0, index: int = 0) -> CanonicalInstruction:
-    """The canonical prompt of each task (:mod:`aerith.prompts`) and its target, one phrasing per task.
-
-    Used when ``aerith.data.instructions`` (varied phrasings) is not available. Several
-    targets (captions, answers) are cycled by ``index``; VG targets are ``[x1, y1, x2, y2]``
-    on the 0-1000 grid.
-    """
-    from aerith.boxes import format_box, to_grid
-    from aerith.data.io import load_rgb
-    from aerith.prompts import caption_prompt, classify_prompt, ground_prompt, vqa_prompt
-
-    if sample.task == "vg":
-        if sample.box is None or not sample.prompt:
-            raise ValueError(f"{sample.image}: a grounding sample needs a referring expression and a box")
-        target = format_box(to_grid(sample.box, load_rgb(sample.image).size))
-        return CanonicalInstruction("vg", ground_prompt(sample.prompt), target, sample)
-    if not sample.targets:
-        raise ValueError(f"{sample.image}: a {sample.task} sample has no target text")
-    target = sample.targets[(index + seed) % len(sample.targets)]
-    if sample.task == "cls":
-        if not classes:
-            raise ValueError(f"{sample.image}: classification needs the dataset's class names")
-        return CanonicalInstruction("cls", classify_prompt(list(classes)), target, sample)
-    if sample.task == "vqa":
-        return CanonicalInstruction("vqa", vqa_prompt(sample.prompt or ""), target, sample)
-    return CanonicalInstruction("cap", caption_prompt(), target, sample)
-
-
 def default_instruction_fn() -> InstructionFn:
-    """``aerith.data.instructions.to_instruction`` when present, else :func:`canonical_instruction`."""
-    try:
-        from aerith.data.instructions import to_instruction
-    except ImportError:
-        return canonical_instruction
+    """``aerith.data.instructions.to_instruction``: seeded phrasings of each task."""
+    from aerith.data.instructions import to_instruction
+
     return to_instruction
 
 
 def load_sources(sources: Sequence[DataSource]) -> list[Any]:
-    """Open each source through the dataset registry; empty ones are an error naming the source."""
+    """Open each source through the dataset registry; empty ones are an error naming the source.
+
+    Every image is checked when its source is indexed (``verify_images``, header level, unless
+    the source's options say otherwise): an unreadable one stops the run before the model
+    loads, naming the file, or with ``on_bad: skip`` is left out and counted.
+    """
     from aerith.data import load_dataset
 
     datasets = []
     for src in sources:
-        try:
-            ds = load_dataset(src.name, src.root, split=src.split, **src.options)
-        except ImportError as err:  # a registered loader whose module is not in this installation
-            raise ValueError(f"data source {src.name}: its loader cannot be imported ({err})") from err
+        ds = load_dataset(src.name, src.root, split=src.split, **{"verify_images": True, **src.options})
         if len(ds) == 0:
             raise ValueError(f"data source {src.name} ({src.root}, split {src.split}) has no samples")
         datasets.append(ds)

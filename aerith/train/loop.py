@@ -1,27 +1,37 @@
 """The one training loop every stage runs, on Hugging Face accelerate.
 
-One CPU process, or ``accelerate launch`` for DDP / FSDP / DeepSpeed. Per optimizer
-step: ``grad_accum`` micro-batches per process, each loss normalised by the answer-token
-(or patch) count of the whole global batch, so one process and N processes give the
-same update for the same global batch; gradient clipping; AdamW with linear warmup
-then cosine/linear/constant decay. Checkpoints are written atomically
-(:func:`aerith.atomic.atomic_dir`): the model and processor in the ``save_pretrained``
-format plus ``accelerate_state/`` (optimizer, scheduler and every process's RNG) and
-``trainer_state.json``; ``resume=True`` continues from the newest one with the same
-data order. A non-finite loss stops the run with a checkpoint of the last finite weights.
+One CPU process, or ``accelerate launch`` for DDP / FSDP / DeepSpeed. :func:`train`
+reads top-down: :func:`setup` (checks, data, model, the stage's objective, optimizer,
+resumed state), :func:`fit` (the optimizer steps, logging, validation, checkpoints) and
+:func:`save_checkpoint`. What differs between stages comes from the recipe's
+:class:`aerith.train.stage.Stage` (registered in :mod:`aerith.train.stages`); the loop
+never asks which stage it runs.
+
+Per optimizer step: ``grad_accum`` micro-batches per process, each prepared by the
+stage's objective (SCST: its rollout), each loss normalised by the objective's count
+(answer tokens, patches, sampled tokens) over the whole global batch, so one process
+and N processes give the same update for the same global batch; gradient clipping;
+AdamW with linear warmup then cosine/linear/constant decay. Checkpoints are written
+atomically (:func:`aerith.atomic.atomic_dir`): the model and processor in the
+``save_pretrained`` format plus ``accelerate_state/`` (optimizer, scheduler and every
+process's RNG) and ``trainer_state.json``; ``resume=True`` continues from the newest one
+with the same data order, or refuses (:mod:`aerith.train.run_folder`). A non-finite
+loss stops the run with a checkpoint of the last finite weights.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import shutil
-import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 from torch.utils.data import DataLoader
 
 from aerith.atomic import atomic_dir, atomic_write_text
@@ -29,7 +39,15 @@ from aerith.runs import CHECKPOINT_PREFIX, FINAL, STATE_FILE, checkpoints
 from aerith.train.backbones import Backbone, load_backbone
 from aerith.train.config import TrainConfig, dump_config
 from aerith.train.data import InstructionFn, MicroBatches, Mixture, default_instruction_fn, load_sources
+from aerith.train.run_folder import ACCELERATE_STATE, CONFIG_FILE, ResumeError, RunStart, check_rng_restored, open_run
+from aerith.train.stage import Stage, StageObjective, StageSetup
+from aerith.train.stages import get_stage
+from aerith.train.tracking import MetricsLog, TrainClock, Window
 
+__all__ = [
+    "CHECKPOINT_PREFIX", "FINAL", "STATE_FILE", "NonFiniteLossError", "Run", "TrainResult",
+    "checkpoints", "fit", "lr_lambda", "save_checkpoint", "setup", "train",
+]  # fmt: skip
 
 
 class NonFiniteLossError(RuntimeError):
@@ -94,377 +112,404 @@ def _to_device(batch: dict[str, Any], device: torch.device, dtype: torch.dtype) 
     }
 
 
-class _Logger:
-    """JSONL metrics, TensorBoard (when installed) and the rich progress bar, on the main process only."""
-
-    def __init__(self, run_dir: Path, config: TrainConfig, start_step: int, active: bool) -> None:
-        self.active = active
-        self.metrics = run_dir / "metrics.jsonl"
-        self.writer = None
-        self.progress = None
-        if not active:
-            return
-        if self.metrics.exists():  # a resumed run rewrites what came after its checkpoint
-            kept = [ln for ln in self.metrics.read_text().splitlines() if ln and json.loads(ln)["step"] <= start_step]
-            atomic_write_text(self.metrics, "".join(k + "\n" for k in kept))
-        if config.logging.tensorboard:
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-
-                self.writer = SummaryWriter(str(run_dir / "tensorboard"), purge_step=start_step + 1)
-            except ImportError:
-                print("TensorBoard is not installed: metrics go to metrics.jsonl only (pip install tensorboard)")
-        if config.logging.progress:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-            self.progress = Progress(
-                TextColumn(f"[bold]{config.stage}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("loss {task.fields[loss]:.4f}  {task.fields[sps]:.1f} samples/s"),
-                TimeRemainingColumn(),
-            )
-            self.task = self.progress.add_task(config.stage, total=config.schedule.max_steps, completed=start_step, loss=float("nan"), sps=0.0)
-            self.progress.start()
-
-    def log(self, step: int, values: dict[str, float]) -> None:
-        if not self.active:
-            return
-        with self.metrics.open("a") as f:
-            f.write(json.dumps({"step": step, **values}) + "\n")
-        if self.writer is not None:
-            for k, v in values.items():
-                self.writer.add_scalar(k, v, step)
-
-    def advance(self, step: int, loss: float, sps: float) -> None:
-        if self.progress is not None:
-            self.progress.update(self.task, completed=step, loss=loss, sps=sps)
-
-    def close(self) -> None:
-        if self.progress is not None:
-            self.progress.stop()
-        if self.writer is not None:
-            self.writer.close()
-
-
-# -- the loop -----------------------------------------------------------------------------------------
+# -- the loop: setup, fit, save -----------------------------------------------------------------------
 def train(
     config: TrainConfig,
     *,
     resume: bool = False,
     instruction_fn: InstructionFn | None = None,
-    objective_hook: Any = None,
+    objective_hook: Callable[[nn.Module], nn.Module] | None = None,
 ) -> TrainResult:
     """Run ``config.stage`` to ``schedule.max_steps`` optimizer steps (or ``schedule.max_minutes``).
 
     Args:
         config: the resolved recipe.
         resume: continue from the newest checkpoint of ``config.out_dir``.
-        instruction_fn: Sample -> Instruction (default ``aerith.data.instructions.to_instruction``).
-        objective_hook: optional ``(objective) -> objective`` wrapper (tests use it to inject faults).
+        instruction_fn: Sample -> Instruction for stages whose items are instructions
+            (default ``aerith.data.instructions.to_instruction``).
+        objective_hook: optional ``(objective) -> module`` wrapper of the loss (tests use it to inject faults).
     Raises:
         FileExistsError: the run folder already has checkpoints and ``resume`` is false.
+        ResumeError: ``resume`` is true but the run cannot continue exactly (the message says why).
         NonFiniteLossError: the loss became NaN/inf; the message names the step and the checkpoint.
     """
+    run = setup(config, resume=resume, instruction_fn=instruction_fn, objective_hook=objective_hook)
+    log = MetricsLog(run.run_dir, config, run.start.step, run.main)
+    try:
+        result = fit(run, log)
+        save_checkpoint(run, FINAL, result.steps, with_state=False)
+    finally:
+        log.close()
+    run.accelerator.end_training()
+    return result
+
+
+@dataclass
+class Run:
+    """A run ready to fit, as :func:`setup` builds it.
+
+    Attributes:
+        objective: the stage's objective (prepares batches, counts, validates).
+        trained: the module the loss is computed through (the objective, possibly wrapped by a
+            hook), as ``accelerator.prepare`` returned it (DDP/FSDP-wrapped when distributed).
+        val_batches: this process's share of the validation set, collated.
+        provenance: what the starting weights were (saved into every checkpoint's config).
+    """
+
+    config: TrainConfig
+    stage: Stage
+    accelerator: Any
+    start: RunStart
+    backbone: Backbone
+    n_trainable: int
+    provenance: str
+    objective: StageObjective
+    trained: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    loader: DataLoader
+    val_batches: list[dict[str, Any]]
+    clock: TrainClock
+
+    @property
+    def run_dir(self) -> Path:
+        return self.start.run_dir
+
+    @property
+    def main(self) -> bool:
+        return self.accelerator.is_main_process
+
+    @property
+    def world(self) -> int:
+        return self.accelerator.num_processes
+
+    @property
+    def global_batch(self) -> int:
+        return self.config.data.batch_size * self.config.optim.grad_accum * self.world
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.objective.model.parameters()).dtype
+
+    def to_device(self, batch: dict[str, Any]) -> dict[str, Any]:
+        return _to_device(batch, self.accelerator.device, self.dtype)
+
+
+def setup(
+    config: TrainConfig,
+    *,
+    resume: bool = False,
+    instruction_fn: InstructionFn | None = None,
+    objective_hook: Callable[[nn.Module], nn.Module] | None = None,
+) -> Run:
+    """Everything a run needs, cheapest checks first: the run folder (and, on resume, the recipe and
+    the checkpoint's state files), then the data, then the model; on resume the optimizer, schedule
+    and RNG state last, so that nothing after them draws random numbers the uninterrupted run did not."""
+    from accelerate.utils import set_seed
+
+    stage = get_stage(config.stage)
+    accelerator = _accelerator(config)
+    rank, world = accelerator.process_index, accelerator.num_processes
+    start = _on_every_process(accelerator, lambda: open_run(config, resume=resume, rank=rank, world=world))
+    set_seed(config.seed + rank)
+
+    train_sets = load_sources(config.data.train)  # the data first: a wrong source fails before a large model loads
+    stage.check_sources(config, train_sets)
+    backbone, n_trainable = _load_model(config, stage, start)
+    provenance = start.state.get("provenance") or getattr(backbone.model.config, "training_state", "random-init")
+
+    to_item = _item_maker(config, stage, instruction_fn)
+    val_batches = _validation_batches(config, stage, backbone, to_item, rank, world)
+    objective = stage.objective(
+        backbone,
+        StageSetup(config, train_sets, start.run_dir, resuming=start.checkpoint is not None, main=accelerator.is_main_process, provenance=provenance),
+    )
+    trained = objective_hook(objective) if objective_hook is not None else objective
+    clock = TrainClock(config.schedule.max_minutes, float(start.state.get("train_seconds", 0.0)))
+    optimizer, scheduler = _optimizer(config, trained, clock)
+    trained, optimizer, scheduler = accelerator.prepare(trained, optimizer, scheduler)
+    _on_every_process(accelerator, lambda: _restore_state(accelerator, start))
+    if accelerator.is_main_process:  # only now: a refused resume leaves the run's config.yaml as it was
+        atomic_write_text(start.run_dir / CONFIG_FILE, dump_config(config))
+
+    loader = _loader(config, stage, backbone, train_sets, to_item, rank, world, start.step)
+    return Run(
+        config, stage, accelerator, start, backbone, n_trainable, provenance,
+        objective, trained, optimizer, scheduler, loader, val_batches, clock,
+    )  # fmt: skip
+
+
+def _on_every_process(accelerator: Any, check: Callable[[], Any]) -> Any:
+    """Run ``check`` on every process; when it fails on any, it fails on all (with that process's message),
+    so that no process waits forever at a collective for one that stopped."""
+    try:
+        value, error = check(), None
+    except (ValueError, OSError) as err:
+        value, error = None, err
+    if accelerator.num_processes > 1:
+        from accelerate.utils import gather_object
+
+        failed = [(i, m) for i, m in enumerate(gather_object([None if error is None else str(error)])) if m is not None]
+        if failed and error is None:
+            rank, message = failed[0]
+            raise ValueError(f"process {rank} cannot start: {message}")
+    if error is not None:
+        raise error
+    return value
+
+
+def _accelerator(config: TrainConfig):
     from accelerate import Accelerator
-    from accelerate.utils import DistributedDataParallelKwargs, broadcast_object_list, set_seed
+    from accelerate.utils import DistributedDataParallelKwargs
 
     accelerator = Accelerator(
         mixed_precision=resolve_mixed_precision(config.mixed_precision),
         step_scheduler_with_optimizer=False,
         kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=bool(config.find_unused_parameters))],
     )
-    rank, world, main = accelerator.process_index, accelerator.num_processes, accelerator.is_main_process
-    run_dir = Path(config.out_dir)
-    existing = checkpoints(run_dir) if run_dir.is_dir() else []
-    if resume and not existing:
-        raise FileNotFoundError(f"--resume: {run_dir} has no {CHECKPOINT_PREFIX}N folder to resume from")
-    if not resume and (existing or (run_dir / FINAL).exists()):
-        raise FileExistsError(f"{run_dir} already holds a run; pass --resume to continue it or choose another out_dir")
-    resume_from = existing[-1] if resume else None
-    state = json.loads((resume_from / STATE_FILE).read_text()) if resume_from else {}
-    start_step = int(state.get("step", 0))
-    set_seed(config.seed + rank)
+    # Model weights live in the save_pretrained files; accelerate_state holds the rest.
+    accelerator.register_save_state_pre_hook(lambda models, weights, out: weights.clear())
+    accelerator.register_load_state_pre_hook(lambda models, inp: models.clear())
+    return accelerator
 
-    # the data first: a wrong source fails before a large model loads
-    train_sets = load_sources(config.data.train)
-    if config.stage == "scst":
-        from aerith.train.scst import check_sources
 
-        check_sources(config, train_sets)
+def _load_model(config: TrainConfig, stage: Stage, start: RunStart) -> tuple[Backbone, int]:
+    """The starting model (the checkpoint's on resume), with LoRA and the trainable groups set."""
     backbone = load_backbone(
-        str(resume_from) if resume_from else config.model.init,
+        str(start.checkpoint) if start.checkpoint is not None else config.model.init,
         seed=config.model.seed,
         dtype=resolve_dtype(config.model.dtype),
         load_in_4bit=config.model.load_in_4bit,
     )
-    provenance = state.get("provenance") or getattr(backbone.model.config, "training_state", "random-init")
-    if config.model.lora is not None and config.stage != "align":
+    if config.model.lora is not None and stage.lora:
         backbone.add_lora(config.model.lora)
-    n_trainable = backbone.set_trainable(config.trainable, config.stage)
+    stage.check_trainable(backbone.kind, config.trainable)
+    n_trainable = backbone.set_trainable(config.trainable)
     if config.model.gradient_checkpointing:
         backbone.enable_gradient_checkpointing()
     backbone.train_mode()
+    return backbone, n_trainable
 
-    if main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(run_dir / "config.yaml", dump_config(config))
-    raw_samples = config.stage in ("align", "scst")  # items are Samples, not instructions
-    fn = instruction_fn or (default_instruction_fn() if not raw_samples else None)
+
+def _item_maker(config: TrainConfig, stage: Stage, instruction_fn: InstructionFn | None) -> Callable[[Any, Any, int], Any]:
+    """``(dataset, sample, index) -> item``: the Sample itself, or the instruction made of it."""
+    if stage.takes_samples:
+        return lambda dataset, sample, index: sample
+    fn = instruction_fn or default_instruction_fn()
+
+    def to_instruction(dataset: Any, sample: Any, index: int) -> Any:
+        return fn(sample, classes=getattr(dataset, "classes", None) or None, seed=config.seed, index=index)
+
+    return to_instruction
+
+
+def _validation_batches(
+    config: TrainConfig, stage: Stage, backbone: Backbone, to_item: Callable[[Any, Any, int], Any], rank: int, world: int
+) -> list[dict[str, Any]]:
+    """This process's share of the validation set (the first ``max_val_samples`` items), collated."""
+    if not config.data.val or config.data.max_val_samples == 0:
+        return []
+    items: list[Any] = []
+    for ds in load_sources(config.data.val):
+        for i, sample in enumerate(ds):
+            if len(items) >= config.data.max_val_samples:
+                break
+            items.append(to_item(ds, sample, i))
+    mine = items[rank::world]
+    b = config.data.batch_size
+    return [stage.collate(backbone, mine[i : i + b], config.data.max_length) for i in range(0, len(mine), b)]
+
+
+def _loader(
+    config: TrainConfig, stage: Stage, backbone: Backbone, train_sets: list[Any], to_item: Callable[[Any, Any, int], Any],
+    rank: int, world: int, start_step: int,
+) -> DataLoader:
+    """This process's micro-batches from ``start_step`` on, in the seeded order of the mixture."""
     mixture = Mixture(train_sets, [s.weight for s in config.data.train], seed=config.seed)
-    sources = ", ".join(f"{s.name}/{s.split}" for s in config.data.train)
-
-    def make_item(d: int, sample: Any, pos: int) -> Any:
-        if raw_samples:
-            return sample
-        classes = getattr(train_sets[d], "classes", None) or None
-        return fn(sample, classes=classes, seed=config.seed, index=pos)
-
-    def collate(items: list[Any]) -> dict[str, torch.Tensor]:
-        return backbone.collate(config.stage, items, config.data.max_length)
-
-    val_batches = _validation_batches(config, backbone, fn, collate, rank, world)
-
-    if config.stage == "scst":
-        from aerith.train.scst import prepare_reward
-
-        reward = prepare_reward(config, train_sets, run_dir, resume=resume_from is not None, main=main, provenance=provenance)
-        objective = backbone.objective("scst", reward=reward, settings=config.scst)
-    else:
-        objective = backbone.objective(config.stage)
-    if objective_hook is not None:
-        objective = objective_hook(objective)
-    optimizer = torch.optim.AdamW(
-        _param_groups(objective, config.optim.weight_decay), lr=config.optim.lr, betas=config.optim.betas, eps=config.optim.eps
-    )
-    sched = config.schedule
-    clock = _Clock(sched.max_minutes, float(state.get("train_seconds", 0.0)))
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer,
-        lambda s: lr_lambda(s, sched.warmup_steps, sched.max_steps, sched.schedule, sched.min_lr_ratio, clock.progress),
-    )
-    objective, optimizer, scheduler = accelerator.prepare(objective, optimizer, scheduler)
-    # Model weights live in the save_pretrained files; accelerate_state holds the rest.
-    accelerator.register_save_state_pre_hook(lambda models, weights, out: weights.clear())
-    accelerator.register_load_state_pre_hook(lambda models, inp: models.clear())
-    if resume_from is not None:
-        accelerator.load_state(str(resume_from / "accelerate_state"))
-
-    core = accelerator.unwrap_model(objective)
-    unwrapped = core.model
-    # SCST: sample and score under no_grad first; the loss normaliser (sampled tokens) is known only after it.
-    rollout = getattr(core, "rollout", None)
-    prefix = next(n for n, m in accelerator.unwrap_model(objective).named_modules() if m is unwrapped) + "."
-    dtype = next(unwrapped.parameters()).dtype
-    loader = DataLoader(
-        MicroBatches(
-            mixture, make_item, collate,
-            batch_size=config.data.batch_size, accum=config.optim.grad_accum, world=world, rank=rank,
-            start_step=start_step, max_steps=sched.max_steps,
-        ),
+    micro_batches = MicroBatches(
+        mixture,
+        lambda d, sample, pos: to_item(train_sets[d], sample, pos),
+        lambda items: stage.collate(backbone, items, config.data.max_length),
+        batch_size=config.data.batch_size, accum=config.optim.grad_accum, world=world, rank=rank,
+        start_step=start_step, max_steps=config.schedule.max_steps,
+    )  # fmt: skip
+    return DataLoader(
+        micro_batches,
         batch_size=None,
         num_workers=config.data.num_workers,
         # Its own generator: iter() must not draw from the global RNG, or a resumed run's RNG would drift.
         generator=torch.Generator().manual_seed(config.seed),
     )
-    global_batch = config.data.batch_size * config.optim.grad_accum * world
 
-    def stage_state(step: int) -> str:
-        return f"{config.stage}: {step} steps on {sources} (from {provenance})"
 
-    def save(name: str, step: int, with_state: bool) -> Path:
-        target = run_dir / name
-        sd = accelerator.get_state_dict(objective)  # gathers FSDP/DeepSpeed shards; every process calls it
-        info = {"step": step, "provenance": provenance, "stage": config.stage, "global_batch": global_batch,
-                "trainable": config.trainable, "trainable_parameters": n_trainable, "world_size": world,
-                "train_seconds": clock.seconds()}
+def _optimizer(config: TrainConfig, trained: nn.Module, clock: TrainClock) -> tuple[torch.optim.Optimizer, Any]:
+    """AdamW over the trainable parameters (no weight decay on biases and norms) and the LR schedule."""
+    optimizer = torch.optim.AdamW(
+        _param_groups(trained, config.optim.weight_decay), lr=config.optim.lr, betas=config.optim.betas, eps=config.optim.eps
+    )
+    sched = config.schedule
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer,
+        lambda s: lr_lambda(s, sched.warmup_steps, sched.max_steps, sched.schedule, sched.min_lr_ratio, clock.progress),
+    )
+    return optimizer, scheduler
 
-        def fill(tmp: Path | None) -> None:
-            shared = Path(broadcast_object_list([str(tmp) if tmp else None])[0])
-            if with_state:
-                accelerator.save_state(str(shared / "accelerate_state"))
-            accelerator.wait_for_everyone()
-            if main:
-                model_sd = {k[len(prefix) :]: v for k, v in sd.items() if k.startswith(prefix)} if sd is not None else None
-                previous = unwrapped.config.training_state if hasattr(unwrapped.config, "training_state") else None
-                unwrapped.config.training_state = stage_state(step)
-                try:
-                    backbone.save(shared, model=unwrapped, state_dict=model_sd)
-                finally:
-                    unwrapped.config.training_state = previous
-                (shared / STATE_FILE).write_text(json.dumps(info, indent=2))
 
-        if main:
-            with atomic_dir(target) as tmp:
-                fill(tmp)
-            if with_state:
-                for old in checkpoints(run_dir)[: -config.checkpoint.keep_last]:
-                    shutil.rmtree(old, ignore_errors=True)
-        else:
-            fill(None)
-        accelerator.wait_for_everyone()
-        return target
-
-    log = _Logger(run_dir, config, start_step, main)
-    result = TrainResult(run_dir=run_dir, final_dir=run_dir / FINAL, steps=start_step)
-    step, window_t, window_samples, window_loss, window_n = start_step, time.perf_counter(), 0, 0.0, 0
-    device = accelerator.device
-    batches = iter(loader)
+def _restore_state(accelerator: Any, start: RunStart) -> None:
+    """On resume: optimizer, scheduler and this process's RNG from the checkpoint, checked restored."""
+    if start.checkpoint is None:
+        return
+    folder = start.checkpoint / ACCELERATE_STATE
     try:
-        def validate(at: int) -> None:
-            if hasattr(core, "validation_sums"):
-                values = _validate_metrics(core, val_batches, accelerator, dtype)
-                result.val_metrics.append((at, values))
-            else:
-                values = {"val_loss": _validate(objective, backbone, config.stage, val_batches, accelerator, dtype)}
-                result.val_loss.append((at, values["val_loss"]))
-            log.log(at, values)
+        accelerator.load_state(str(folder))
+    except Exception as err:  # torch.load and the optimizer raise many types for a damaged file
+        raise ResumeError(
+            f"--resume: {folder} cannot be loaded ({type(err).__name__}: {err}); delete {start.checkpoint} to resume "
+            f"from the checkpoint before it, or start a new run from its weights (--init {start.checkpoint})"
+        ) from err
+    check_rng_restored(start)
 
-        if val_batches and start_step == 0:  # the starting point, so the curve shows what training changed
-            validate(0)
-        clock.start()
-        last = step >= sched.max_steps
-        while not last:
-            micro = [next(batches) for _ in range(config.optim.grad_accum)]
-            if rollout is not None:
-                micro = [rollout(_to_device(b, device, dtype)) for b in micro]
-            local = torch.tensor(float(sum(backbone.count(config.stage, b) for b in micro)), device=device)
-            total = accelerator.reduce(local, reduction="sum").item()
-            loss_sum = torch.zeros((), device=device)
-            for i, batch in enumerate(micro):
-                batch = _to_device(batch, device, dtype)
-                sync = accelerator.no_sync(objective) if i < len(micro) - 1 else _null()
-                with sync:
-                    loss = objective(batch)
-                    # DDP/FSDP average gradients over processes; scale so the sum is over the global batch.
-                    accelerator.backward(loss * (world / max(total, 1.0)))
-                loss_sum += loss.detach()
-            step_loss = accelerator.reduce(loss_sum, reduction="sum").item() / max(total, 1.0)
-            if not math.isfinite(step_loss):
-                optimizer.zero_grad(set_to_none=True)
-                where = save(f"{CHECKPOINT_PREFIX}{step:06d}", step, with_state=True)
-                raise NonFiniteLossError(
-                    f"non-finite loss ({step_loss}) at step {step + 1}; stopped. The last finite weights "
-                    f"(after step {step}) are in {where}"
-                )
-            grad_norm = None
-            if config.optim.grad_clip is not None:
-                grad_norm = accelerator.clip_grad_norm_(objective.parameters(), config.optim.grad_clip)
-            optimizer.step()
-            clock.update(accelerator)  # before the scheduler, which reads the time progress
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            step += 1
-            last = step >= sched.max_steps or clock.expired
-            window_samples += global_batch
-            window_loss += step_loss
-            window_n += 1
-            elapsed = time.perf_counter() - window_t
-            sps = window_samples / elapsed if elapsed > 0 else 0.0
-            log.advance(step, step_loss, sps)
-            result.train_loss.append((step, step_loss))
-            if step % config.logging.every == 0 or last:
-                values = {"loss": window_loss / window_n, "lr": scheduler.get_last_lr()[0], "samples_per_s": sps}
-                if grad_norm is not None:
-                    values["grad_norm"] = float(grad_norm)
-                if hasattr(core, "pop_stats"):  # e.g. SCST's reward terms, averaged over the processes
-                    stats = core.pop_stats()
-                    means = accelerator.reduce(torch.tensor(list(stats.values()), device=device), reduction="mean")
-                    values.update(zip(stats, means.tolist()))
-                log.log(step, values)
-                result.samples_per_s = sps
-                window_t, window_samples, window_loss, window_n = time.perf_counter(), 0, 0.0, 0
-            val_due = config.logging.val_every and step % config.logging.val_every == 0
-            if val_batches and (val_due or last):
-                validate(step)
-            if config.checkpoint.every and step % config.checkpoint.every == 0 and not last:
-                save(f"{CHECKPOINT_PREFIX}{step:06d}", step, with_state=True)
-        result.steps = step
-        save(FINAL, step, with_state=False)
-    finally:
-        log.close()
-    accelerator.end_training()
+
+def fit(run: Run, log: MetricsLog) -> TrainResult:
+    """Optimizer steps from the start step to ``max_steps`` (or the time limit), with logging,
+    validation and step checkpoints; the caller saves the final checkpoint."""
+    config, sched = run.config, run.config.schedule
+    result = TrainResult(run_dir=run.run_dir, final_dir=run.run_dir / FINAL, steps=run.start.step)
+    if run.val_batches and run.start.step == 0:  # the starting point, so the curve shows what training changed
+        _validate(run, 0, result, log)
+    batches = iter(run.loader)
+    window = Window()
+    step = run.start.step
+    run.clock.start()
+    last = step >= sched.max_steps
+    while not last:
+        step_loss, grad_norm = _optimizer_step(run, batches, step)
+        step += 1
+        last = step >= sched.max_steps or run.clock.expired
+        sps = window.add(run.global_batch, step_loss)
+        log.advance(step, step_loss, sps)
+        result.train_loss.append((step, step_loss))
+        if step % config.logging.every == 0 or last:
+            log.log(step, _train_values(run, window, sps, grad_norm))
+            result.samples_per_s = sps
+            window = Window()
+        val_due = config.logging.val_every and step % config.logging.val_every == 0
+        if run.val_batches and (val_due or last):
+            _validate(run, step, result, log)
+        if config.checkpoint.every and step % config.checkpoint.every == 0 and not last:
+            save_checkpoint(run, f"{CHECKPOINT_PREFIX}{step:06d}", step, with_state=True)
+    result.steps = step
     return result
 
 
-class _Clock:
-    """Training seconds of the run (resumed runs continue the count) against an optional limit.
+def _optimizer_step(run: Run, batches: Iterator[dict[str, Any]], step: int) -> tuple[float, float | None]:
+    """One optimizer step over ``grad_accum`` micro-batches; returns the loss per counted term and the grad norm.
 
-    Every process reads the main process's clock, so all of them stop after the same step.
+    Raises:
+        NonFiniteLossError: after saving a checkpoint of the weights before this step.
     """
-
-    def __init__(self, max_minutes: float | None, seconds_before: float) -> None:
-        self.limit = max_minutes * 60 if max_minutes is not None else None
-        self.before = seconds_before
-        self.t0: float | None = None
-        self.progress = 0.0  # fraction of the limit used (read by the LR schedule)
-        self.expired = False
-
-    def start(self) -> None:
-        self.t0 = time.perf_counter()
-
-    def seconds(self) -> float:
-        return self.before + (time.perf_counter() - self.t0 if self.t0 is not None else 0.0)
-
-    def update(self, accelerator) -> None:
-        if self.limit is None:
-            return
-        from accelerate.utils import broadcast_object_list
-
-        seconds = self.seconds()
-        if accelerator.num_processes > 1:
-            seconds = broadcast_object_list([seconds])[0]
-        self.progress = min(1.0, seconds / self.limit)
-        self.expired = seconds >= self.limit
-
-
-class _null:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
+    acc, objective, trained = run.accelerator, run.objective, run.trained
+    micro = [objective.prepare(run.to_device(next(batches))) for _ in range(run.config.optim.grad_accum)]
+    local = torch.tensor(float(sum(objective.count(b) for b in micro)), device=acc.device)
+    total = max(acc.reduce(local, reduction="sum").item(), 1.0)
+    loss_sum = torch.zeros((), device=acc.device)
+    for i, batch in enumerate(micro):
+        sync = acc.no_sync(trained) if i < len(micro) - 1 else contextlib.nullcontext()
+        with sync:
+            loss = trained(batch)
+            # DDP/FSDP average gradients over processes; scale so the sum is over the global batch.
+            acc.backward(loss * (run.world / total))
+        loss_sum += loss.detach()
+    step_loss = acc.reduce(loss_sum, reduction="sum").item() / total
+    if not math.isfinite(step_loss):
+        run.optimizer.zero_grad(set_to_none=True)
+        where = save_checkpoint(run, f"{CHECKPOINT_PREFIX}{step:06d}", step, with_state=True)
+        raise NonFiniteLossError(
+            f"non-finite loss ({step_loss}) at step {step + 1}; stopped. The last finite weights "
+            f"(after step {step}) are in {where}"
+        )
+    grad_norm = None
+    if run.config.optim.grad_clip is not None:
+        grad_norm = float(acc.clip_grad_norm_(trained.parameters(), run.config.optim.grad_clip))
+    run.optimizer.step()
+    run.clock.update(acc)  # before the scheduler, which reads the time progress
+    run.scheduler.step()
+    run.optimizer.zero_grad(set_to_none=True)
+    return step_loss, grad_norm
 
 
-def _validation_batches(config: TrainConfig, backbone: Backbone, fn, collate, rank: int, world: int) -> list[dict]:
-    """This process's share of the validation set (the first ``max_val_samples`` items), collated."""
-    if not config.data.val or config.data.max_val_samples == 0:
-        return []
-    items = []
-    for ds in load_sources(config.data.val):
-        classes = getattr(ds, "classes", None) or None
-        for i, sample in enumerate(ds):
-            if len(items) >= config.data.max_val_samples:
-                break
-            raw = config.stage in ("align", "scst")
-            items.append(sample if raw else fn(sample, classes=classes, seed=config.seed, index=i))
-    mine = items[rank::world]
-    b = config.data.batch_size
-    return [collate(mine[i : i + b]) for i in range(0, len(mine), b)]
+def _train_values(run: Run, window: Window, sps: float, grad_norm: float | None) -> dict[str, float]:
+    """What a logging step records: mean loss, LR, throughput, grad norm and the stage's own stats."""
+    values = {"loss": window.loss / window.n, "lr": run.scheduler.get_last_lr()[0], "samples_per_s": sps}
+    if grad_norm is not None:
+        values["grad_norm"] = grad_norm
+    stats = run.objective.pop_stats()  # e.g. SCST's reward terms, averaged over the processes
+    if stats:
+        means = run.accelerator.reduce(torch.tensor(list(stats.values()), device=run.accelerator.device), reduction="mean")
+        values.update(zip(stats, means.tolist()))
+    return values
 
 
 @torch.no_grad()
-def _validate(objective, backbone: Backbone, stage: str, batches: list[dict], accelerator, dtype) -> float:
-    """Mean loss per answer token (SFT) or per patch (align: cosine distance) over the validation set."""
-    objective.eval()
-    loss_sum = torch.zeros((), device=accelerator.device)
-    count = torch.zeros((), device=accelerator.device)
-    for batch in batches:
-        count += backbone.count(stage, batch)
-        loss_sum += objective(_to_device(batch, accelerator.device, dtype)).float()
-    backbone.train_mode()
-    total = accelerator.reduce(torch.stack([loss_sum, count]), reduction="sum")
-    return (total[0] / total[1].clamp(min=1)).item()
-
-
-@torch.no_grad()
-def _validate_metrics(core, batches: list[dict], accelerator, dtype) -> dict[str, float]:
-    """Stages that validate by scoring outputs (SCST): ``val_<name>`` = summed ``validation_sums`` / their ``n``."""
-    keys = list(core.validation_keys())  # fixed order, so every process reduces the same vector
-    totals = torch.zeros(len(keys), device=accelerator.device, dtype=torch.float64)
-    for batch in batches:
-        sums = core.validation_sums(_to_device(batch, accelerator.device, dtype))
-        totals += torch.tensor([sums[k] for k in keys], device=accelerator.device, dtype=torch.float64)
-    totals = accelerator.reduce(totals, reduction="sum")
+def _validate(run: Run, at: int, result: TrainResult, log: MetricsLog) -> None:
+    """``val_<key>``: the objective's validation sums over every process's share, divided by their ``n``."""
+    keys = list(run.objective.validation_keys())  # fixed order, so every process reduces the same vector
+    device = run.accelerator.device
+    totals = torch.zeros(len(keys), device=device, dtype=torch.float64)
+    run.trained.eval()
+    try:
+        for batch in run.val_batches:
+            sums = run.objective.validation_sums(run.to_device(batch), run.trained)
+            totals += torch.tensor([sums[k] for k in keys], device=device, dtype=torch.float64)
+    finally:
+        run.trained.train()
+        run.backbone.train_mode()
+    totals = run.accelerator.reduce(totals, reduction="sum")
     n = max(totals[keys.index("n")].item(), 1.0)
-    return {f"val_{k}": totals[i].item() / n for i, k in enumerate(keys) if k != "n"}
+    values = {f"val_{k}": totals[i].item() / n for i, k in enumerate(keys) if k != "n"}
+    result.val_metrics.append((at, values))
+    if "val_loss" in values:
+        result.val_loss.append((at, values["val_loss"]))
+    log.log(at, values)
+
+
+def save_checkpoint(run: Run, name: str, step: int, *, with_state: bool) -> Path:
+    """Write ``run_dir/name`` atomically: model + processor, ``trainer_state.json`` and, ``with_state``,
+    ``accelerate_state/``; every process calls it. Old step checkpoints beyond ``keep_last`` go."""
+    from accelerate.utils import broadcast_object_list
+
+    acc, config = run.accelerator, run.config
+    target = run.run_dir / name
+    model = run.objective.model
+    prefix = next(n for n, m in acc.unwrap_model(run.trained).named_modules() if m is model) + "."
+    sd = acc.get_state_dict(run.trained)  # gathers FSDP/DeepSpeed shards; every process calls it
+    info = {"step": step, "provenance": run.provenance, "stage": config.stage, "global_batch": run.global_batch,
+            "trainable": config.trainable, "trainable_parameters": run.n_trainable, "world_size": run.world,
+            "train_seconds": run.clock.seconds()}  # fmt: skip
+    sources = ", ".join(f"{s.name}/{s.split}" for s in config.data.train)
+
+    def fill(tmp: Path | None) -> None:
+        shared = Path(broadcast_object_list([str(tmp) if tmp else None])[0])
+        if with_state:
+            acc.save_state(str(shared / ACCELERATE_STATE))
+        acc.wait_for_everyone()
+        if run.main:
+            model_sd = {k[len(prefix) :]: v for k, v in sd.items() if k.startswith(prefix)} if sd is not None else None
+            previous = getattr(model.config, "training_state", None)
+            model.config.training_state = f"{config.stage}: {step} steps on {sources} (from {run.provenance})"
+            try:
+                run.backbone.save(shared, model=model, state_dict=model_sd)
+            finally:
+                model.config.training_state = previous
+            (shared / STATE_FILE).write_text(json.dumps(info, indent=2))
+
+    if run.main:
+        with atomic_dir(target) as tmp:
+            fill(tmp)
+        if with_state:
+            for old in checkpoints(run.run_dir)[: -config.checkpoint.keep_last]:
+                shutil.rmtree(old, ignore_errors=True)
+    else:
+        fill(None)
+    acc.wait_for_everyone()
+    return target

@@ -1,27 +1,29 @@
 """Stage 3, ``scst``: self-critical sequence training of captions (Rennie et al. 2017).
 
 Runs in the same loop as align and SFT (:func:`aerith.train.loop.train`: accelerate,
-checkpoints, resume, logging). Each micro-batch of caption samples first goes through
-:meth:`SCSTObjective.rollout`, under ``no_grad`` on the unwrapped model in eval mode:
+checkpoints, resume, logging) as the stage :data:`SCST`. Its items are caption Samples.
+Each micro-batch first goes through :meth:`SCSTObjective.prepare` (the rollout), under
+``no_grad`` on the unwrapped model in eval mode:
 
 1. each image is encoded once (AerithVLM: pooled image features; InstructBLIP: the T5
    encoder's states) and the encoding is shared by its ``k`` samples;
 2. ``k`` captions per image are sampled (temperature, repeated-trigram and bad-ending
    blocking), plus the greedy caption when ``baseline: greedy``;
-3. :class:`aerith.rl.rewards.CaptionReward` scores them (CIDEr-D with document
-   frequencies fitted once on the training references and saved as
-   ``cider_df.json`` in the run folder, SG-F1, hallucinated and missing objects);
+3. :class:`aerith.rl.rewards.CaptionReward` scores them with every term of the reward
+   table (CIDEr-D with document frequencies fitted once on the training references and
+   saved as ``cider_df.json`` in the run folder, SG-F1, hallucinated and missing objects);
 4. advantage = reward - baseline (leave-one-out mean of the image's other samples,
    default, or the greedy caption's reward).
 
-The loop then counts the sampled tokens of the global batch and calls the objective,
+The loop then counts the sampled tokens of the global batch (:meth:`SCSTObjective.count`)
+and calls the objective,
 whose forward encodes each image once WITH gradients (pooler, projector, Q-Former ...
 train), repeats the encoding ``k`` times, recomputes the samples' log-probabilities in
 one teacher-forced pass (padding after the first EOS masked) and returns the summed
 ``-advantage * log p``; the loop's normalisation by the global token count makes it the
 token mean. Every reward term (mean over samples) and the rollout's sampling and
 reward seconds go to ``metrics.jsonl``; validation decodes the val captions greedily
-and logs ``val_reward`` and ``val_cider``.
+and logs ``val_reward`` and ``val_<term>`` for every term.
 
 Sampling draws from torch's global RNG only, which the checkpoints save and restore,
 so a resumed run samples what the uninterrupted one would have.
@@ -34,23 +36,22 @@ Launching::
 
 from __future__ import annotations
 
-import logging
 import time
 import warnings
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from aerith.rl.rewards import TERMS, CaptionReward, RewardWeights
-
-logger = logging.getLogger(__name__)
+from aerith.rl.policy import CausalPolicy, Seq2SeqPolicy, bad_ending_token_ids, decode_samples, loo_baseline
+from aerith.rl.rewards import REWARDS, CaptionReward
+from aerith.train.data import load_sources
+from aerith.train.stage import Batch, Stage, StageObjective, StageSetup
 
 CIDER_DF_FILE = "cider_df.json"
 REFERENCES_KEY = "references"
-VALIDATION_KEYS = ("reward", "cider", "sg_f1", "hallucination", "missing")
+POLICIES = {"aerith": CausalPolicy, "instructblip": Seq2SeqPolicy}
 
 
 # -- data -----------------------------------------------------------------------------------------------
@@ -66,19 +67,20 @@ def check_caption_samples(samples: Sequence[Any], where: str) -> None:
             raise ValueError(f"data source {where}: {s.image} has no reference captions")
 
 
-def collate_scst(kind: str, processor, model_config, samples: Sequence[Any], max_length: int) -> dict[str, Any]:
+def collate_scst(backbone: Any, samples: Sequence[Any], max_length: int) -> Batch:
     """Caption Samples -> the canonical caption prompt per image (left-padded for AerithVLM), pixels, references."""
     from aerith.prompts import caption_prompt
 
     check_caption_samples(samples, "of this batch")
     images = [s.image for s in samples]
-    if kind == "aerith":
+    processor = backbone.processor
+    if backbone.kind == "aerith":
         texts = [processor.format_prompt(caption_prompt())] * len(samples)
         batch = dict(processor(images=images, text=texts, padding_side="left"))
     else:
         from aerith.models.instructblip import encode_inputs
 
-        batch = encode_inputs(processor, model_config, images, [caption_prompt()] * len(samples))
+        batch = encode_inputs(processor, backbone.model.config, images, [caption_prompt()] * len(samples))
     if batch["input_ids"].shape[1] >= max_length:
         raise ValueError(f"the caption prompt takes {batch['input_ids'].shape[1]} tokens, data.max_length is {max_length}")
     batch[REFERENCES_KEY] = [list(s.targets) for s in samples]
@@ -91,8 +93,6 @@ def check_sources(config: Any, train_sets: Sequence[Any]) -> None:
     Runs before the model loads, so a wrong data source (a VQA or classification set, a SynthRS
     source without ``options: {task: cap}``) fails at once with the source's name.
     """
-    from aerith.train.data import load_sources
-
     for ds, src in zip(train_sets, config.data.train, strict=True):
         check_caption_samples(ds, f"{src.name} ({src.root}, split {src.split})")
     for src in config.data.val:
@@ -100,9 +100,7 @@ def check_sources(config: Any, train_sets: Sequence[Any]) -> None:
         check_caption_samples([ds[0]], f"{src.name} ({src.root}, split {src.split}, validation)")
 
 
-def prepare_reward(
-    config: Any, train_sets: Sequence[Any], run_dir: Path, *, resume: bool, main: bool, provenance: str
-) -> CaptionReward:
+def prepare_reward(setup: StageSetup) -> CaptionReward:
     """CIDEr-D fitted once on the training references (saved as ``cider_df.json``; loaded on resume).
 
     Warns when SCST starts from random weights. The sources were checked by :func:`check_sources`.
@@ -110,7 +108,8 @@ def prepare_reward(
     from aerith.eval.cider import CiderD
     from aerith.rl.factual import load_parser
 
-    if not resume and provenance == "random-init":
+    config, run_dir, resume = setup.config, setup.run_dir, setup.resuming
+    if not resume and setup.provenance == "random-init":
         message = (
             f"SCST starts from {config.model.init!r}, a preset with RANDOM weights: self-critical training needs a "
             "captioner that already produces captions (an SFT checkpoint, e.g. --init runs/sft/checkpoint-final); "
@@ -125,35 +124,32 @@ def prepare_reward(
         if resume:
             print(f"WARNING: {path} is missing; refitting the CIDEr-D document frequencies on the training references")
         refs: dict[str, list[str]] = {}
-        for ds in train_sets:
+        for ds in setup.train_sets:
             for s in ds:
                 refs.setdefault(str(s.image), list(s.targets))
         cider = CiderD.fit(refs.values())
-        if main:
+        if setup.main:
             run_dir.mkdir(parents=True, exist_ok=True)
             cider.save(path)
-    return CaptionReward(cider, RewardWeights(**config.scst.rewards), parser=load_parser(config.scst.parser))
+    return CaptionReward(cider, config.scst.rewards, parser=load_parser(config.scst.parser))
 
 
 # -- the objective --------------------------------------------------------------------------------------
-class SCSTObjective(nn.Module):
+class SCSTObjective(StageObjective):
     """Rollout (no grad) + teacher-forced policy-gradient loss, for either model family.
 
     Args:
         model: the model (trained through this module, so DDP/FSDP wrap it here).
-        policy: :class:`aerith.rl.scst.CausalPolicy` or :class:`aerith.rl.scst.Seq2SeqPolicy` over ``model``.
+        policy: :class:`aerith.rl.policy.CausalPolicy` or :class:`aerith.rl.policy.Seq2SeqPolicy` over ``model``.
         reward: scores captions against their references.
         settings: the recipe's ``scst`` section (:class:`aerith.train.config.SCSTConfig`).
     """
 
     def __init__(self, model: nn.Module, policy: Any, reward: CaptionReward, settings: Any) -> None:
-        super().__init__()
-        self.model = model
+        super().__init__(model)
         self.policy = policy
         self.reward = reward
         self.settings = settings
-        from aerith.rl.scst import bad_ending_token_ids
-
         self.bad_ending_ids = bad_ending_token_ids(policy.tokenizer) if settings.bad_endings else []
         self._stats: dict[str, float] = {}
         self._counts: dict[str, int] = {}
@@ -183,8 +179,6 @@ class SCSTObjective(nn.Module):
             the batch's model inputs plus ``sample_ids`` / ``sample_mask`` ``(B*k, L)`` and
             ``advantages`` ``(B*k,)``.
         """
-        from aerith.rl.scst import decode_samples, loo_baseline
-
         s, k = self.settings, self.settings.k
         references = batch[REFERENCES_KEY]
         inputs = {n: v for n, v in batch.items() if n != REFERENCES_KEY}
@@ -212,13 +206,21 @@ class SCSTObjective(nn.Module):
                 module.training = training
         n = len(texts)
         self._add("reward", sum(terms["total"]), n)
-        for term in TERMS:
+        for term in REWARDS:
             self._add(f"reward_{term}", sum(terms[term]), n)
         self._add("sample_tokens", float(mask.sum()), n)
         self._add("rollout_sampling_s", t1 - t0, 1)
         self._add("rollout_reward_s", t2 - t1, 1)
         device = ids.device
         return {**inputs, "sample_ids": ids, "sample_mask": mask, "advantages": (rewards - baseline).to(device)}
+
+    def prepare(self, batch: Batch) -> Batch:
+        """The rollout (:meth:`rollout`): the loss needs the samples and their advantages."""
+        return self.rollout(batch)
+
+    def count(self, batch: Batch) -> int:
+        """Sampled tokens (up to and including each sample's first end-of-sequence)."""
+        return int(batch["sample_mask"].sum())
 
     def pop_stats(self) -> dict[str, float]:
         """Means since the last call: reward terms per sample, rollout seconds per micro-batch."""
@@ -236,16 +238,13 @@ class SCSTObjective(nn.Module):
         return -(advantages * logprobs * batch["sample_mask"]).sum()
 
     # -- validation ------------------------------------------------------------------------------------
-    @staticmethod
-    def validation_keys() -> tuple[str, ...]:
+    def validation_keys(self) -> tuple[str, ...]:
         """What :meth:`validation_sums` returns, in a fixed order (``n``: captions scored)."""
-        return (*VALIDATION_KEYS, "n")
+        return ("reward", *REWARDS, "n")
 
     @torch.no_grad()
-    def validation_sums(self, batch: dict[str, Any]) -> dict[str, float]:
-        """Greedy captions of a validation batch: summed reward terms and the caption count ``n``."""
-        from aerith.rl.scst import decode_samples
-
+    def validation_sums(self, batch: Batch, loss: Any = None) -> dict[str, float]:
+        """Greedy captions of a validation batch: summed reward terms and the caption count ``n`` (no loss)."""
         references = batch[REFERENCES_KEY]
         inputs = {n: v for n, v in batch.items() if n != REFERENCES_KEY}
         modes = self._eval_mode()
@@ -256,14 +255,11 @@ class SCSTObjective(nn.Module):
             for module, training in modes:
                 module.training = training
         terms = self.reward.terms(decode_samples(self.policy.tokenizer, ids, mask), references)
-        sums = {"reward": sum(terms["total"]), **{t: sum(terms[t]) for t in TERMS}}
-        return {**{key: sums[key] for key in VALIDATION_KEYS}, "n": float(len(references))}
+        return {"reward": sum(terms["total"]), **{t: sum(terms[t]) for t in REWARDS}, "n": float(len(references))}
 
 
 def greedy_captions(objective: SCSTObjective, batch: dict[str, Any]) -> list[str]:
     """The greedy captions of a collated scst batch (for inspection)."""
-    from aerith.rl.scst import decode_samples
-
     inputs = {n: v for n, v in batch.items() if n != REFERENCES_KEY}
     with torch.no_grad():
         encoded = objective.policy.encode(inputs)
@@ -271,10 +267,9 @@ def greedy_captions(objective: SCSTObjective, batch: dict[str, Any]) -> list[str
     return decode_samples(objective.policy.tokenizer, ids, mask)
 
 
-def run_scst(config: Any, *, resume: bool = False, **kwargs: Any):
-    """Run stage 3 with ``config`` (a :class:`aerith.train.config.TrainConfig` with ``stage="scst"``)."""
-    from aerith.train.loop import train
+def _objective(backbone: Any, setup: StageSetup) -> SCSTObjective:
+    policy = POLICIES[backbone.kind](backbone.model, backbone.processor.tokenizer)
+    return SCSTObjective(backbone.model, policy, prepare_reward(setup), setup.config.scst)
 
-    if config.stage != "scst":
-        raise ValueError(f"the recipe is for stage {config.stage!r}, not 'scst'")
-    return train(config, resume=resume, **kwargs)
+
+SCST = Stage(name="scst", takes_samples=True, collate=collate_scst, objective=_objective, check_sources=check_sources)

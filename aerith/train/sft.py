@@ -5,7 +5,8 @@ recipe names the groups; ``aerith-tiny`` also trains its random towers).
 InstructBLIP trains the Q-Former, the query tokens and the language projection.
 Both read the same datasets and the same instructions
 (``aerith.data.instructions.to_instruction``; the canonical prompts of
-:mod:`aerith.prompts` until that module is installed).
+:mod:`aerith.prompts` until that module is installed). The loss is normalised by
+the answer tokens of the global batch.
 
 Launching::
 
@@ -18,46 +19,51 @@ Launching::
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
-from aerith.train.collate import IGNORE
+from aerith.train.collate import IGNORE, collate_aerith_sft, collate_instructblip_sft
+from aerith.train.stage import Batch, Stage, StageObjective, StageSetup
 
 
-class CausalSFTObjective(nn.Module):
+class CausalSFTObjective(StageObjective):
     """Summed next-token cross-entropy on the answer tokens of an AerithVLM batch."""
 
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    def forward(self, batch: Batch) -> torch.Tensor:
         inputs = {k: v for k, v in batch.items() if k != "labels"}
         logits = self.model(**inputs).logits[:, :-1]
         labels = batch["labels"][:, 1:]
         return F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=IGNORE, reduction="sum")
 
+    def count(self, batch: Batch) -> int:
+        """Answer tokens (each predicted from the token before it)."""
+        return int((batch["labels"][:, 1:] != IGNORE).sum())
 
-class Seq2SeqSFTObjective(nn.Module):
+
+class Seq2SeqSFTObjective(StageObjective):
     """Summed cross-entropy of an encoder-decoder (InstructBLIP-T5) on its decoder labels."""
 
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    def forward(self, batch: Batch) -> torch.Tensor:
         logits = self.model(**batch).logits
         labels = batch["labels"]
         return F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=IGNORE, reduction="sum")
 
+    def count(self, batch: Batch) -> int:
+        """Decoder label tokens."""
+        return int((batch["labels"] != IGNORE).sum())
 
-def run_sft(config: Any, *, resume: bool = False, **kwargs: Any):
-    """Run stage 2 with ``config`` (a :class:`aerith.train.config.TrainConfig` with ``stage="sft"``)."""
-    from aerith.train.loop import train
 
-    if config.stage != "sft":
-        raise ValueError(f"the recipe is for stage {config.stage!r}, not 'sft'")
-    return train(config, resume=resume, **kwargs)
+def _collate(backbone: Any, instructions: Sequence[Any], max_length: int) -> Batch:
+    if backbone.kind == "aerith":
+        return collate_aerith_sft(backbone.processor, instructions, max_length)
+    return collate_instructblip_sft(backbone.processor, backbone.model.config, instructions, max_length)
+
+
+def _objective(backbone: Any, setup: StageSetup) -> StageObjective:
+    return (CausalSFTObjective if backbone.kind == "aerith" else Seq2SeqSFTObjective)(backbone.model)
+
+
+SFT = Stage(name="sft", takes_samples=False, collate=_collate, objective=_objective)

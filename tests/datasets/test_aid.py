@@ -2,7 +2,7 @@ import pytest
 
 from aerith.data import load_dataset
 from aerith.data.datasets.aid import AID
-from aerith.data.io import load_rgb
+from aerith.imageio import load_rgb
 from tests.data.aid.data import CLASSES, PER_CLASS, PNG_AS_JPG, write_fake
 
 

@@ -4,7 +4,7 @@ import shutil
 import pytest
 
 from aerith.data import DatasetNotFoundError, ImageReadError, RecordError, SkippedRecordsWarning, load_dataset
-from aerith.data.io import load_rgb
+from aerith.imageio import load_rgb
 from tests.data.dior_rsvg.data import write_fake
 
 

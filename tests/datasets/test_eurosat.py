@@ -4,7 +4,7 @@ import tifffile
 
 from aerith.data import DataError, RecordError, load_dataset
 from aerith.data.datasets.eurosat import BAND_NAMES, EuroSAT, EuroSATMS
-from aerith.data.io import load_rgb
+from aerith.imageio import load_rgb
 from tests.data.eurosat.data import CLASSES, PER_CLASS
 from tests.data.eurosat.data import write_fake as write_rgb
 from tests.data.eurosat_ms.data import LAYOUT
@@ -78,3 +78,15 @@ def test_verify_images_checks_band_count(tmp_path):
     assert len(EuroSATMS(root, ratios=(1, 0, 0))) == 30
     with pytest.raises(RecordError, match="River_2.tif"):
         EuroSATMS(root, ratios=(1, 0, 0), verify_images=True)
+
+
+def test_rgb_loader_on_the_13_band_copy_points_to_eurosat_ms(tmp_path):
+    ms = write_ms(tmp_path / "ms")
+    for root in (ms, ms / "ds", ms / "ds" / "images"):  # the download folder, or a folder on the way
+        with pytest.raises(DataError, match=r"holds the 13-band EuroSAT-MS copy .*load it with 'eurosat-ms'"):
+            load_dataset("eurosat", root)
+    with pytest.raises(DataError, match=r"has 13 bands; the RGB EuroSAT loader expects 3-band images .*'eurosat-ms'"):
+        load_dataset("eurosat", ms / LAYOUT)  # the class folders' parent itself
+    rgb = write_rgb(tmp_path / "rgb")
+    with pytest.raises(DataError, match=r"holds the RGB EuroSAT copy \(2750/\): load it with 'eurosat'"):
+        load_dataset("eurosat-ms", rgb)

@@ -9,7 +9,7 @@ from aerith.data import DatasetNotFoundError, ImageReadError, RecordError, Skipp
 from aerith.data.datasets.aid import AID
 from aerith.data.datasets.folder import class_key, find_child, is_image_file
 from aerith.data.datasets.ucm import UCMerced
-from aerith.data.io import load_rgb
+from aerith.imageio import load_rgb
 from tests.data.aid.data import write_fake as write_aid
 from tests.data.ucm.data import write_fake as write_ucm
 
@@ -75,7 +75,8 @@ def test_images_taken_by_content(tmp_path):
     (forest / "notes.txt").write_text("collected 2016")
     (forest / "Thumbs.db").write_bytes(b"\xd0\xcf\x11\xe0")
     assert is_image_file(forest / "no_extension") and not is_image_file(forest / "notes.txt")
-    ds = AID(root, ratios=ALL)
+    with pytest.warns(SkippedRecordsWarning, match=r"aid \(train\): left out 1 file\(s\) that are not TIFF, JPEG or PNG images \(1 '.txt'; e.g. .*notes.txt\)"):
+        ds = AID(root, ratios=ALL)  # Thumbs.db is a system file: passed over, not counted
     assert len(ds) == 91
     names = {s.image.name for s in ds}
     assert "no_extension" in names and "notes.txt" not in names and "Thumbs.db" not in names
@@ -94,3 +95,30 @@ def test_unreadable_image_found_when_read_or_verified(tmp_path):
     assert "beach02.tif" in str(info.value) and "'image'" in str(info.value)
     with pytest.warns(SkippedRecordsWarning, match="skipped 1"):
         assert len(UCMerced(root, ratios=ALL, verify_images=True, on_bad="skip")) == 83
+
+
+def test_image_formats_a_loader_leaves_out_are_counted(tmp_path):
+    root = write_aid(tmp_path)
+    Image.new("RGB", (8, 8)).save(root / "Beach" / "beach_9.bmp")
+    Image.new("RGB", (8, 8)).save(root / "Beach" / "beach_10.gif")
+    Image.new("RGB", (8, 8)).save(root / "Desert" / "desert_9.bmp")
+    (root / "Desert" / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+    with pytest.warns(SkippedRecordsWarning, match=r"left out 3 file\(s\) that are not TIFF, JPEG or PNG images \(2 '.bmp', 1 '.gif'"):
+        assert len(AID(root, ratios=ALL)) == 90
+    with pytest.warns(SkippedRecordsWarning, match="left out 3 file"):  # on_bad does not change it: a count, not an error
+        assert len(AID(root, ratios=ALL, on_bad="skip")) == 90
+
+
+def test_an_empty_class_folder_is_named_or_counted(tmp_path):
+    root = write_ucm(tmp_path)
+    river = root / "UCMerced_LandUse" / "Images" / "river"
+    for image in river.iterdir():
+        image.unlink()
+    (river / "readme.txt").write_text("images removed")
+    with pytest.raises(RecordError, match=r"river: record 'river': empty class folder: no TIFF, JPEG or PNG image in it"):
+        UCMerced(root, ratios=ALL)
+    with pytest.warns(SkippedRecordsWarning) as caught:
+        ds = UCMerced(root, ratios=ALL, on_bad="skip")
+    messages = " | ".join(str(w.message) for w in caught)
+    assert len(ds) == 80 and "skipped 1 bad record" in messages and "empty class folder" in messages
+    assert "left out 1 file(s)" in messages and "readme.txt" in messages

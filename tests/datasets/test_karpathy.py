@@ -5,7 +5,7 @@ import pytest
 
 from aerith.data import DatasetNotFoundError, ImageReadError, RecordError, SkippedRecordsWarning, load_dataset
 from aerith.data.datasets.karpathy import clean_caption
-from aerith.data.io import load_rgb
+from aerith.imageio import load_rgb
 from tests.data.rsicd.data import write_fake as fake_rsicd
 from tests.data.rsitmd.data import write_fake as fake_rsitmd
 from tests.data.sydney_captions.data import write_fake as fake_sydney

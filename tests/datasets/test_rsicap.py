@@ -3,7 +3,7 @@ import json
 import pytest
 
 from aerith.data import DatasetNotFoundError, RecordError, SkippedRecordsWarning, load_dataset
-from aerith.data.io import load_rgb
+from aerith.imageio import load_rgb
 from tests.data.rsicap.data import write_fake
 
 

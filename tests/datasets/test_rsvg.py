@@ -1,6 +1,6 @@
 import pytest
 
-from aerith.data import DatasetNotFoundError, RecordError, SkippedRecordsWarning, load_dataset
+from aerith.data import DataError, DatasetNotFoundError, RecordError, SkippedRecordsWarning, load_dataset
 from tests.data.rsvg.data import write_fake
 
 
@@ -90,8 +90,93 @@ def test_bad_xml_layout_inputs(tmp_path):
 
 
 def test_missing_layout_and_header_columns(tmp_path):
-    with pytest.raises(DatasetNotFoundError, match=r"RSVG: not found; expected .*Annotations/\*.xml.*train.csv"):
+    with pytest.raises(DatasetNotFoundError, match=r"rsvg: not found; expected .*rsvg_\{train,val,test\}.pth.*Annotations/\*.xml.*train.csv"):
         load_dataset("rsvg", tmp_path, "train")
     (tmp_path / "train.csv").write_text("image,xmin,ymin,xmax,ymax,caption_id\n")
     with pytest.raises(RecordError, match=r"train.csv: record 'line 1', field 'expression': header .* has no 'expression'"):
         load_dataset("rsvg", tmp_path, "train")
+
+
+# --- the authors' release: rsvg/images + rsvg_{train,val,test}.pth --------------------------------
+
+
+def test_pth_release_reads_every_split(tmp_path):
+    root = write_fake(tmp_path)  # rsvg/images/*.jpg + rsvg_{train,val,test}.pth; boxes as list, numpy array, tensor
+    train = load_dataset("rsvg", root, "train")
+    assert [s.prompt for s in train] == [
+        "the vehicle 20 meters north of the bridge", "the bridge", "the ship to the right of the bridge",
+    ]  # fmt: skip
+    assert train[1].box == (0.0, 10.0, 32.0, 16.0) and train[1].task == "vg" and train[1].image.name == "00002.jpg"
+    assert train[1].meta == {"object_index": 1, "image_id": "00002", "image_size": (32, 32), "extra": ["bridge"]}
+    (val,) = load_dataset("rsvg", root / "rsvg", "val")  # the folder itself as root; numpy box
+    assert val.box == (3.0, 3.0, 9.0, 9.0) and val.prompt == "the storage tank, the one at the top left"
+    (test,) = load_dataset("rsvg", root, "test")  # tensor box
+    assert test.box == (10.0, 10.0, 20.0, 22.0)
+
+
+def test_pth_folder_and_file_names_in_either_case(tmp_path):
+    root = write_fake(tmp_path)
+    (root / "rsvg").rename(root / "RSVG")
+    (root / "RSVG" / "rsvg_val.pth").rename(root / "RSVG" / "RSVG_VAL.pth")
+    (root / "RSVG" / "images").rename(root / "RSVG" / "Images")
+    assert len(load_dataset("rsvg", root, "val")) == 1 and len(load_dataset("rsvg", root, "train")) == 3
+
+
+def test_pth_is_never_unpickled_unrestricted(tmp_path):
+    import pickle
+
+    root = write_fake(tmp_path)
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    (root / "rsvg" / "rsvg_train.pth").write_bytes(pickle.dumps([("00001.jpg", [1, 1, 5, 5], "x", Payload())], protocol=2))
+    with pytest.raises(RecordError, match=r"rsvg_train.pth: record None: cannot be read with torch.load\(weights_only=True\)"):
+        load_dataset("rsvg", root, "train")
+    assert not marker.exists()
+
+
+def test_pth_bad_records_name_file_record_and_field(tmp_path):
+    from tests.data.rsvg.data import write_pth
+
+    root = write_fake(tmp_path)
+    rows = [
+        ("00001.jpg", [4, 4, 12, 10], "good", "vehicle"),
+        ("00001.jpg", [4, 4, 12], "three numbers", "vehicle"),
+        ("gone.jpg", [1, 1, 5, 5], "no image", "ship"),
+        ("00002.jpg", [20, 2, 40, 8], "beyond the 32 px image", "ship"),
+        ("00002.jpg", [20, 2, 28, 8], "", "ship"),
+        ("00002.jpg", [20, 2, 28, 8]),
+    ]
+    write_pth(root / "rsvg" / "rsvg_train.pth", rows)
+    with pytest.raises(RecordError, match=r"rsvg_train.pth: record 1, field 'box': expected \[x1, y1, x2, y2\]"):
+        load_dataset("rsvg", root, "train")
+    with pytest.warns(SkippedRecordsWarning, match="skipped 5 bad record") as caught:
+        ds = load_dataset("rsvg", root, "train", on_bad="skip")
+    assert [s.prompt for s in ds] == ["good"]
+    message = str(caught[0].message)
+    assert "record 2, field 'image': image 'gone.jpg' not found" in message
+    write_pth(root / "rsvg" / "rsvg_train.pth", rows[3:4])
+    with pytest.raises(RecordError, match=r"record 0, field 'box': .* lies outside the 32x32 image"):
+        load_dataset("rsvg", root, "train")
+    write_pth(root / "rsvg" / "rsvg_train.pth", rows[5:])
+    with pytest.raises(RecordError, match=r"record 0: expected \(image file, \[x1, y1, x2, y2\], phrase, ...\)"):
+        load_dataset("rsvg", root, "train")
+    (root / "rsvg" / "rsvg_val.pth").unlink()
+    with pytest.raises(DatasetNotFoundError, match=r"rsvg_val.pth: not found; expected the RSVG val split"):
+        load_dataset("rsvg", root, "val")
+
+
+def test_rsvg_and_dior_rsvg_point_to_each_other(tmp_path):
+    from tests.data.dior_rsvg.data import write_fake as fake_dior
+
+    dior = fake_dior(tmp_path / "dior")
+    with pytest.raises(DataError, match=r"DIOR_RSVG: is a DIOR-RSVG folder .* load it with 'dior-rsvg'"):
+        load_dataset("rsvg", dior / "DIOR_RSVG", "train")
+    with pytest.raises(DatasetNotFoundError, match=r"DIOR_RSVG is DIOR-RSVG: load it with 'dior-rsvg'"):
+        load_dataset("rsvg", dior, "train")
+    rsvg = write_fake(tmp_path / "rsvg")
+    with pytest.raises(DatasetNotFoundError, match=r"holds rsvg_<split>.pth files: that is RSVG \(Sun et al.\), load it with 'rsvg'"):
+        load_dataset("dior-rsvg", rsvg / "rsvg", "train")

@@ -5,7 +5,7 @@ import pytest
 
 from aerith.data import DatasetNotFoundError, ImageReadError, RecordError, SkippedRecordsWarning, load_dataset
 from aerith.data.datasets.rsvqa import normalise_type
-from aerith.data.io import load_rgb
+from aerith.imageio import load_rgb
 from tests.data.rsvqa_hr.data import write_fake as fake_hr
 from tests.data.rsvqa_lr.data import write_fake as fake_lr
 

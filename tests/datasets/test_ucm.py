@@ -2,7 +2,7 @@ import pytest
 
 from aerith.data import DatasetNotFoundError, RecordError, SkippedRecordsWarning, load_dataset
 from aerith.data.datasets.ucm import UCMerced
-from aerith.data.io import load_rgb
+from aerith.imageio import load_rgb
 from tests.data.ucm.data import CLASSES, ODD_IMAGE, PER_CLASS, write_fake
 
 SPLITS = ("train", "val", "test")

@@ -171,3 +171,17 @@ def test_an_error_inside_the_write_leaves_the_old_folder(tmp_path):
         (tmp / "a").write_text("2")
         raise RuntimeError("killed")
     assert (target / "a").read_text() == "1" and sorted(os.listdir(tmp_path)) == ["ckpt"]
+
+
+def test_atomic_outputs_get_ordinary_permissions(tmp_path):
+    from aerith.atomic import atomic_write_text
+
+    mask = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "manifest.json", "{}")
+        with atomic_dir(tmp_path / "folder") as tmp:
+            (tmp / "x").write_text("1")
+    finally:
+        os.umask(mask)
+    assert (tmp_path / "manifest.json").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "folder").stat().st_mode & 0o777 == 0o755

@@ -63,13 +63,13 @@ def test_trainable_group_names_follow_the_connector():
     b_mlp = Backbone("aerith", mlp.model, mlp.processor)
     assert "pooler" in b_pooler.groups() and "mlp" not in b_pooler.groups()
     assert "mlp" in b_mlp.groups() and "pooler" not in b_mlp.groups()
-    n = b_mlp.set_trainable(["mlp"], "sft")
+    n = b_mlp.set_trainable(["mlp"])
     assert n == sum(p.numel() for p in mlp.model.projector.parameters())
-    assert b_pooler.set_trainable(["connector"], "sft") == sum(
+    assert b_pooler.set_trainable(["connector"]) == sum(
         p.numel() for part in (pooler.model.pooler, pooler.model.projector) for p in part.parameters()
     )
     with pytest.raises(ValueError, match="connector is 'mlp'"):
-        b_mlp.set_trainable(["pooler"], "sft")
+        b_mlp.set_trainable(["pooler"])
 
 
 def test_mlp_needs_one_feature_level():

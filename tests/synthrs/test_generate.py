@@ -15,7 +15,7 @@ from aerith.data.datasets.dior_rsvg import DIORRSVG
 from aerith.data.datasets.karpathy import RSICD
 from aerith.data.datasets.rsvqa import RSVQALR
 from aerith.data.datasets.synthrs import SynthRS, SynthRSScenes
-from aerith.data.io import load_rgb
+from aerith.imageio import load_rgb
 from aerith.data.synthrs import CATEGORIES, CLASS_NAMES, COLOURS, generate, make_scene
 from aerith.data.synthrs.layout import _transform
 

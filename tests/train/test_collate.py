@@ -31,19 +31,3 @@ def test_labels_cover_answer_tokens_only(synthrs_root):
     assert torch.equal(mask[0, : int(mask[0].sum())], torch.ones(int(mask[0].sum()), dtype=torch.long))
 
 
-def test_canonical_instructions_cover_every_task(tmp_path):
-    from PIL import Image
-
-    from aerith.data import Sample
-    from aerith.train.data import canonical_instruction
-
-    image = tmp_path / "a.png"
-    Image.new("RGB", (200, 100)).save(image)
-    vg = canonical_instruction(Sample(image=image, task="vg", prompt="the tank", box=(10, 10, 100, 50)))
-    assert vg.prompt == "[VG] Locate: the tank" and vg.target == "[50, 100, 500, 500]"
-    cls = canonical_instruction(Sample(image=image, task="cls", targets=("forest",)), classes=["beach", "forest"])
-    assert cls.prompt.startswith("[CLS] ") and cls.target == "forest"
-    caps = Sample(image=image, task="cap", targets=("one", "two"))
-    assert [canonical_instruction(caps, index=i).target for i in range(3)] == ["one", "two", "one"]
-    vqa = canonical_instruction(Sample(image=image, task="vqa", prompt="Is there a road?", targets=("yes",)))
-    assert vqa.prompt.startswith("[VQA] Is there a road?") and vqa.target == "yes"

@@ -2,6 +2,7 @@ from pathlib import Path
 
 import pytest
 
+from aerith.train.commands import build_config
 from aerith.train.config import dump_config, load_config
 
 CONFIGS = sorted((Path(__file__).resolve().parents[2] / "configs").glob("*.yaml"))
@@ -30,7 +31,6 @@ def test_overrides_are_typed_and_dotted(tmp_path):
         ("optim.lrr=1", "unknown field"),
         ("nope=1", "unknown top-level"),
         ("optim.lr=-1", "lr > 0"),
-        ("stage=ppo", "stage must be"),
         ("schedule.warmup_steps=9999", "warmup_steps"),
         ("data.train.5.root=/x", "not an index"),
     ],
@@ -38,3 +38,8 @@ def test_overrides_are_typed_and_dotted(tmp_path):
 def test_bad_recipes_say_what_is_wrong(override, message):
     with pytest.raises(ValueError, match=message):
         load_config(Path("configs/sft-aerith-tiny.yaml"), [override])
+
+
+def test_an_unknown_stage_lists_the_registered_ones():
+    with pytest.raises(ValueError, match="stage must be one of align, sft, scst, got 'ppo'"):
+        build_config("sft", Path("configs/sft-aerith-tiny.yaml"), ["stage=ppo"])

@@ -58,16 +58,11 @@ def test_two_gloo_processes_match_one_process(synthrs_root, tmp_path):
     assert accelerate, "the accelerate launcher is not installed"
     sections = dict(data={"val": [], "batch_size": 2}, schedule={"max_steps": 12, "warmup_steps": 2}, checkpoint={"every": 6})
     two = write_recipe(tmp_path / "two.yaml", synthrs_root, tmp_path / "two", **sections)
-    out = run_command(
-        ["sft", str(two)],
-        # accelerate 1.15's `launch --cpu --num_processes 2` starts ONE process unless MPI is set up;
-        # the torchrun launcher with ACCELERATE_USE_CPU=1 gives two gloo processes (MULTI_CPU).
-        launcher=[accelerate, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-                  "--mixed_precision", "no", "--dynamo_backend", "no"],
-        threads=1,
-        env={"ACCELERATE_USE_CPU": "1"},
-        timeout=240,
-    )
+    # accelerate 1.15's `launch --cpu --num_processes 2` starts ONE process unless MPI is set up;
+    # the torchrun launcher with ACCELERATE_USE_CPU=1 gives two gloo processes (MULTI_CPU).
+    launcher = [accelerate, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+                "--mixed_precision", "no", "--dynamo_backend", "no"]  # fmt: skip
+    out = run_command(["sft", str(two)], launcher=launcher, threads=1, env={"ACCELERATE_USE_CPU": "1"}, timeout=240)
     assert out.returncode == 0, out.stdout + out.stderr
     state = json.loads((tmp_path / "two" / "checkpoint-final" / "trainer_state.json").read_text())
     assert state["world_size"] == 2 and state["global_batch"] == 4
@@ -77,3 +72,13 @@ def test_two_gloo_processes_match_one_process(synthrs_root, tmp_path):
     l1, l2 = _losses(tmp_path / "one"), _losses(tmp_path / "two")
     assert sorted(l1) == sorted(l2) == list(range(1, 13))
     torch.testing.assert_close(torch.tensor([l2[s] for s in l1]), torch.tensor(list(l1.values())), rtol=1e-5, atol=1e-5)
+
+    # A resume that one process cannot make exactly (its RNG state is gone) is refused by both,
+    # rather than leaving the other waiting at a collective (the timeout would catch a hang).
+    shutil.rmtree(tmp_path / "two" / "checkpoint-final")
+    (tmp_path / "two" / "checkpoint-000006" / "accelerate_state" / "random_states_1.pkl").unlink()
+    out = run_command(["sft", str(two), "--resume"], launcher=launcher, threads=1, env={"ACCELERATE_USE_CPU": "1"}, timeout=240)
+    text = out.stdout + out.stderr
+    assert out.returncode != 0 and "random_states_1.pkl is missing" in text, text
+    assert "process 1 cannot start" in text, text  # what process 0 says
+    assert not (tmp_path / "two" / "checkpoint-final").exists()

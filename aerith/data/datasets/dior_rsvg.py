@@ -12,7 +12,7 @@ from typing import ClassVar
 
 from aerith.data.datasets.base import RSDataset
 from aerith.data.errors import DatasetNotFoundError, ImageReadError, RecordError
-from aerith.data.io import image_size as read_image_size
+from aerith.imageio import image_size as read_image_size
 from aerith.data.sample import Box, Sample
 
 CATEGORIES = (
@@ -22,6 +22,8 @@ CATEGORIES = (
 )  # fmt: skip
 
 _OBJECT_TAG = re.compile(rb"<object[\s>/]")
+# DIOR-RSVG's folder names, as :func:`aerith.data.datasets.folder.class_key` reduces them ("RSVGD": an older release)
+DIOR_RSVG_FOLDERS = ("diorrsvg", "rsvgd")
 
 
 @dataclass(frozen=True)
@@ -234,7 +236,8 @@ class DIORRSVG(VOCGrounding):
             Each line is the 0-based index of an ``<object>`` counted over ALL XML
             files in sorted order and over objects in document order - not an
             image id (the maintainers confirm this; their loader counts the same way).
-        Quirks tolerated: elements are found by tag, never by position (``<pose>``,
+        Quirks tolerated: the older release's folder name ``RSVGD`` (any case,
+            ``-``/``_`` ignored); elements are found by tag, never by position (``<pose>``,
             ``<difficult>`` ... appear); a malformed XML file cannot be read, so its
             objects are counted from its ``<object>`` tags to keep later indices
             aligned (reported once per file); ``-`` in the folder name.
@@ -249,17 +252,23 @@ class DIORRSVG(VOCGrounding):
         Samples: ``task="vg"``, ``prompt`` = the expression, ``box`` =
             ``(xmin, ymin, xmax, ymax)`` pixels, ``targets=()``; ``meta``:
             ``object_index``, ``category``, ``image_id`` (file stem), ``image_size`` ``(w, h)``.
-        Root: the ``DIOR_RSVG`` folder or its parent.
+        Root: the ``DIOR_RSVG`` (or ``RSVGD``) folder or its parent; a parent
+            holding two such folders is refused, listing them.
     """
 
     name = "dior-rsvg"
-    folder_names = ("DIOR_RSVG", "DIOR-RSVG")
+    folder_names = ("DIOR_RSVG", "DIOR-RSVG", "RSVGD")
 
     def _load(self) -> list[Sample]:
-        for folder in (self.root, *(self.root / n for n in self.folder_names)):
-            if (folder / "Annotations").is_dir():
-                return self._load_object_split(folder, folder / f"{self.split}.txt")
-        raise DatasetNotFoundError(
-            self.root / "DIOR_RSVG" / "Annotations",
-            "the DIOR-RSVG folder of XML annotations (root = DIOR_RSVG/ or its parent)",
-        )
+        from aerith.data.datasets.folder import class_key
+        from aerith.data.datasets.locate import pick_one
+
+        children = [c for c in sorted(self.root.iterdir()) if c.is_dir() and class_key(c.name) in DIOR_RSVG_FOLDERS]
+        found = [folder for folder in (self.root, *children) if (folder / "Annotations").is_dir()]
+        folder = pick_one(self.root, found, "the DIOR-RSVG folder of XML annotations")
+        if folder is not None:
+            return self._load_object_split(folder, folder / f"{self.split}.txt")
+        expected = "the DIOR-RSVG folder of XML annotations (root = DIOR_RSVG/ or RSVGD/, or its parent)"
+        if any(p.is_file() and p.name.lower().startswith("rsvg_") and p.name.lower().endswith(".pth") for p in self.root.iterdir()):
+            expected += f"; {self.root} holds rsvg_<split>.pth files: that is RSVG (Sun et al.), load it with 'rsvg'"
+        raise DatasetNotFoundError(self.root / "DIOR_RSVG" / "Annotations", expected)

@@ -23,7 +23,7 @@ Datasheet:
         (default 0.7/0.1/0.2). The same seed splits both copies alike.
     Choices: a multispectral sample carries ``meta["bands"] = (3, 2, 1)``
         (B04, B03, B02 in stored order) and ``meta["band_names"]``; pass
-        ``bands=sample.meta["bands"]`` to :func:`aerith.data.io.load_rgb` for
+        ``bands=sample.meta["bands"]`` to :func:`aerith.imageio.load_rgb` for
         true colour. Each loader checks the first image it indexes so that the
         RGB loader pointed at the 13-band copy (or the reverse) fails with a
         clear message instead of yielding false colours.
@@ -36,9 +36,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar
 
-from aerith.data.datasets.folder import FolderClassificationDataset
-from aerith.data.errors import DataError, ImageReadError
-from aerith.data.io import read_array
+from aerith.data.datasets.folder import FolderClassificationDataset, find_paths, layout_candidates
+from aerith.data.errors import DataError, DatasetNotFoundError, ImageReadError
+from aerith.imageio import read_array
 
 CLASSES: tuple[str, ...] = (
     "AnnualCrop", "Forest", "HerbaceousVegetation", "Highway", "Industrial",
@@ -72,6 +72,25 @@ class EuroSAT(FolderClassificationDataset):
     layouts = ("2750", "EuroSAT_RGB")
     split_files = _SPLIT_FILES
 
+    def _find_image_dir(self) -> Path:
+        try:
+            return super()._find_image_dir()
+        except DatasetNotFoundError as err:
+            other = self._other_copy()
+            if other is None:
+                raise
+            raise DataError(f"{err}; {other}") from err
+
+    def _other_copy(self) -> str | None:
+        """What to say when the root holds the other copy (13-band GeoTIFFs for the RGB loader)."""
+        for relative in layout_candidates(EuroSATMS.layouts)[:-1]:
+            if find_paths(self.root, relative):
+                return (
+                    f"{self.root} holds the 13-band EuroSAT-MS copy ({relative}/): the 'eurosat' loader reads the "
+                    "RGB JPEGs (2750/ or EuroSAT_RGB/); load it with 'eurosat-ms' (true colour from B04, B03, B02)"
+                )
+        return None
+
     def _check_copy(self, bands: int, path: Path) -> None:
         if bands > 4:
             raise DataError(
@@ -99,6 +118,12 @@ class EuroSATMS(EuroSAT):
     layouts = ("ds/images/remote_sensing/otherDatasets/sentinel_2/tif", "EuroSAT_MS")
     split_suffix = ".tif"
 
+    def _other_copy(self) -> str | None:
+        for relative in layout_candidates(EuroSAT.layouts)[:-1]:
+            if find_paths(self.root, relative):
+                return f"{self.root} holds the RGB EuroSAT copy ({relative}/): load it with 'eurosat'"
+        return None
+
     def _check_copy(self, bands: int, path: Path) -> None:
         if bands != len(BAND_NAMES):
             raise DataError(
@@ -106,8 +131,8 @@ class EuroSATMS(EuroSAT):
                 f"({', '.join(BAND_NAMES)}) (for the RGB JPEGs use 'eurosat')"
             )
 
-    def _check_image(self, path: Path) -> None:
-        bands = band_count(path)
+    def _check_image(self, path: Path, full: bool) -> None:
+        bands = band_count(path)  # reads the pixels: EuroSAT patches are 64x64
         if bands != len(BAND_NAMES):
             raise ImageReadError(path, f"has {bands} band(s), expected {len(BAND_NAMES)}")
 

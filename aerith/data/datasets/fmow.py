@@ -48,10 +48,11 @@ import warnings
 from pathlib import Path
 from typing import Any, ClassVar
 
-from aerith.data.datasets.base import ClassificationDataset
-from aerith.data.datasets.folder import class_key, find_path, is_image_file, layout_candidates, match_class_folders
+from aerith.data.datasets.base import ClassificationDataset, VerifyImages
+from aerith.data.datasets.folder import class_key, find_paths, is_image_file, layout_candidates, match_class_folders
+from aerith.data.datasets.locate import pick_one
 from aerith.data.errors import DataError, DatasetNotFoundError, ImageReadError, OnBad, RecordError
-from aerith.data.io import image_size
+from aerith.imageio import image_size
 from aerith.data.sample import Sample
 from aerith.data.splits import read_split_file, select_by_name
 
@@ -90,8 +91,10 @@ class FMoW(ClassificationDataset):
         labels: the folder holding ``<split>_gt/`` and
             ``<split>_gt_mapping.json`` (the extracted ``groundtruth.tar.bz2``),
             for ``test`` and ``seq``.
-        verify_images: read each image header at index time (needed anyway
-            when a JSON lacks ``img_width``/``img_height``).
+        verify_images: check each image at index time (see
+            :class:`~aerith.data.datasets.base.RSDataset`; by default when
+            ``on_bad="skip"``). A header is read anyway when a JSON lacks
+            ``img_width``/``img_height``.
 
     Attributes:
         fmow_dir: the folder holding ``train/``, ``val/`` ...
@@ -126,29 +129,33 @@ class FMoW(ClassificationDataset):
         seed: int = 0,
         ratios: Any = None,
         labels: str | Path | None = None,
-        verify_images: bool = False,
+        verify_images: VerifyImages = None,
     ) -> None:
         if ratios is not None:
             raise ValueError("fmow: the dataset ships official train/val/test/seq splits; `ratios` does not apply")
         self.split_file = Path(split_file).expanduser() if split_file is not None else None
         self.seed = int(seed)
         self.labels = Path(labels).expanduser() if labels is not None else None
-        self.verify_images = verify_images
         self.fmow_dir: Path | None = None
         self.split_source = ""
         self._label_of = {c: i for i, c in enumerate(self.classes)}
         self._by_key = {class_key(c): c for c in self.classes}
         self._false_detections = 0
-        super().__init__(root, split, on_bad=on_bad)
+        super().__init__(root, split, on_bad=on_bad, verify_images=verify_images)
 
     # -- layout ---------------------------------------------------------
 
     def _find_fmow_dir(self) -> Path:
         candidates = layout_candidates(self.layouts)
-        for relative in candidates:
-            folder = find_path(self.root, relative)
-            if folder is not None and any((folder / s).is_dir() for s in self.splits):
-                return folder
+        found = [
+            folder
+            for relative in candidates
+            for folder in find_paths(self.root, relative)
+            if any((folder / s).is_dir() for s in self.splits)
+        ]
+        chosen = pick_one(self.root, found, "the fMoW folder (holding train/, val/, test/ or seq/)")
+        if chosen is not None:
+            return chosen
         tried = ", ".join(f"{relative}/" if relative else "the root itself" for relative in candidates)
         raise DatasetNotFoundError(self.root, f"the fMoW folders train/, val/, test/ or seq/ under one of: {tried}")
 
@@ -244,11 +251,6 @@ class FMoW(ClassificationDataset):
             **{key: data[key] for key in _KEPT_FIELDS if key in data},
             **extra,
         }
-        if self.verify_images:
-            try:
-                image_size(image)
-            except ImageReadError as err:
-                raise RecordError(image, record, "image", str(err).removeprefix(f"{err.path}: ")) from err
         return Sample(image=image, task="cls", targets=(category,), box=(x, y, x + w, y + h), meta=meta)
 
     def _add(self, samples: list[Sample], json_path: Path, image: Path, category: str, extra: dict[str, Any]) -> None:

@@ -11,32 +11,44 @@ Rules shared by every such loader:
   and ``-`` ignored (:func:`class_key`): ``railwayStation``,
   ``railway_station`` and ``Railway-Station`` are one class, reported with
   the loader's canonical spelling. The folders above them match the same way.
-- A missing class folder, an unknown extra folder, or two folders for one
-  class are errors naming the folder; with ``on_bad="skip"`` they are left
-  out and counted in the warning instead. Hidden folders (``.x``) and zip
-  leftovers (``__MACOSX``) are not class folders and are passed over.
+- A missing class folder, an empty one (no image in it), an unknown extra
+  folder, or two folders for one class are errors naming the folder; with
+  ``on_bad="skip"`` they are left out and counted in the warning instead.
+  Hidden folders (``.x``) and zip leftovers (``__MACOSX``) are not class
+  folders and are passed over.
 - Image files are taken whatever their extension says: names ending in
   ``.tif .tiff .jpg .jpeg .png`` (any case) are indexed as they are, other
   files are indexed only when their first bytes are a TIFF, JPEG or PNG
-  header (``Thumbs.db``, ``.DS_Store`` and notes are not images). The image
-  is opened by its content when read (:func:`aerith.data.io.load_rgb`), which
-  raises :class:`~aerith.data.errors.ImageReadError` naming an unreadable
-  file; ``verify_images=True`` checks each header of the chosen split at
-  index time instead.
+  header. The other files in class folders (notes, a ``.bmp``
+  or ``.gif``) are left out and counted in one
+  :class:`~aerith.data.errors.SkippedRecordsWarning` naming their kinds;
+  hidden files and the ones Windows writes (``.DS_Store``, ``Thumbs.db``,
+  ``desktop.ini``) are system files and are not counted. The
+  image is opened by its content when read (:func:`aerith.imageio.load_rgb`),
+  which raises :class:`~aerith.data.errors.ImageReadError` naming an
+  unreadable file; ``verify_images`` checks each image of the chosen split at
+  index time instead (by default when ``on_bad="skip"``, see
+  :class:`~aerith.data.datasets.base.RSDataset`).
+- The class folders must be found in one place: two copies under the root
+  (``AID/`` and ``AID_copy/AID/`` ... as the known layouts reach them) are an
+  :class:`~aerith.data.errors.AmbiguousRootError` listing both.
 - Split: an official split file when one is given or found (see
-  :mod:`aerith.data.splits`), else the seeded stratified split.
+  :mod:`aerith.data.splits`), else the seeded stratified split. Copies of a
+  split file at several levels that differ are refused, listing them.
 """
 
 from __future__ import annotations
 
+import warnings
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, ClassVar
 
-from aerith.data.datasets.base import ClassificationDataset
-from aerith.data.errors import BadRecords, DataError, DatasetNotFoundError, ImageReadError, OnBad, RecordError
-from aerith.data.io import image_size
+from aerith.data.datasets.base import ClassificationDataset, VerifyImages
+from aerith.data.datasets.locate import pick_one
+from aerith.data.errors import BadRecords, DataError, DatasetNotFoundError, OnBad, RecordError, SkippedRecordsWarning
 from aerith.data.sample import Sample
 from aerith.data.splits import Ratios, check_ratios, find_split_file, read_split_file, select_by_name, stratified_split
 
@@ -76,6 +88,22 @@ def find_path(root: Path, relative: str) -> Path | None:
     return current
 
 
+def find_children(folder: Path, name: str) -> list[Path]:
+    """Every sub-folder of ``folder`` called ``name`` as :func:`class_key` matches it (``AID`` and ``aid`` are two)."""
+    if not folder.is_dir():
+        return []
+    wanted = class_key(name)
+    return [child for child in sorted(folder.iterdir()) if child.is_dir() and class_key(child.name) == wanted]
+
+
+def find_paths(root: Path, relative: str) -> list[Path]:
+    """Every folder that ``relative`` (``a/b/c``) reaches from ``root`` matching each step as :func:`find_children`."""
+    current = [root]
+    for part in Path(relative).parts:
+        current = [child for folder in current for child in find_children(folder, part)]
+    return current
+
+
 def layout_candidates(paths: Sequence[str]) -> list[str]:
     """Each known path from the download root to the class folders, then its tails, then ``""``.
 
@@ -111,6 +139,31 @@ def is_image_file(path: Path) -> bool:
 def list_images(folder: Path) -> list[Path]:
     """Image files directly in ``folder``, sorted by name."""
     return sorted((p for p in folder.iterdir() if is_image_file(p)), key=lambda p: p.name)
+
+
+_SYSTEM_FILES = ("thumbs.db", "desktop.ini", "ehthumbs.db")
+
+
+def left_out_files(folder: Path) -> list[Path]:
+    """Files directly in ``folder`` that :func:`list_images` leaves out, hidden and system files excepted."""
+    return sorted(
+        p
+        for p in folder.iterdir()
+        if p.is_file() and not p.name.startswith(".") and p.name.lower() not in _SYSTEM_FILES and not is_image_file(p)
+    )
+
+
+def warn_left_out(source: str, files: Sequence[Path]) -> None:
+    """One :class:`SkippedRecordsWarning` counting the non-image files a loader passed over, by kind."""
+    if not files:
+        return
+    kinds = Counter(p.suffix.lower() or p.name for p in files)
+    listed = ", ".join(f"{n} {kind!r}" for kind, n in kinds.most_common())
+    warnings.warn(
+        f"{source}: left out {len(files)} file(s) that are not TIFF, JPEG or PNG images ({listed}; e.g. {files[0]})",
+        SkippedRecordsWarning,
+        stacklevel=3,
+    )
 
 
 def match_class_folders(
@@ -192,8 +245,10 @@ class FolderClassificationDataset(ClassificationDataset):
         seed: seed of the stratified split.
         ratios: train/val/test ratios of the stratified split
             (default :data:`aerith.data.splits.DEFAULT_RATIOS`, 0.7/0.1/0.2).
-        verify_images: read each image header of the split at index time and
-            report unreadable files as bad records.
+        verify_images: check each image of the split at index time and report
+            unreadable ones as bad records (``None``, the default: when
+            ``on_bad="skip"``; ``"full"`` decodes them; EuroSAT-MS also checks
+            the band count).
 
     Attributes:
         image_dir: the folder holding the class folders.
@@ -213,26 +268,31 @@ class FolderClassificationDataset(ClassificationDataset):
         split_file: str | Path | None = None,
         seed: int = 0,
         ratios: Ratios | None = None,
-        verify_images: bool = False,
+        verify_images: VerifyImages = None,
     ) -> None:
         self.split_file = Path(split_file).expanduser() if split_file is not None else None
         self.seed = int(seed)
         self.ratios = check_ratios(ratios)
-        self.verify_images = verify_images
         self.image_dir: Path | None = None
         self.split_source = ""
-        super().__init__(root, split, on_bad=on_bad)
+        self.left_out: list[Path] = []
+        super().__init__(root, split, on_bad=on_bad, verify_images=verify_images)
 
     # -- indexing -------------------------------------------------------
 
     def _find_image_dir(self) -> Path:
         candidates = layout_candidates(self.layouts)
         keys = {class_key(c) for c in self.classes}
-        for relative in candidates:
-            folder = find_path(self.root, relative)
-            if folder is not None and folder.is_dir():
-                if any(child.is_dir() and class_key(child.name) in keys for child in folder.iterdir()):
-                    return folder
+
+        def n_classes(folder: Path) -> int:
+            return len({class_key(c.name) for c in folder.iterdir() if c.is_dir() and class_key(c.name) in keys})
+
+        found = [folder for relative in candidates for folder in find_paths(self.root, relative) if n_classes(folder)]
+        chosen = pick_one(
+            self.root, found, f"the {self.name} class folders", lambda f: f"{n_classes(f)} of its {len(self.classes)} class folders"
+        )
+        if chosen is not None:
+            return chosen
         tried = ", ".join(f"{relative}/" if relative else "the root itself" for relative in candidates)
         raise DatasetNotFoundError(
             self.root,
@@ -243,7 +303,18 @@ class FolderClassificationDataset(ClassificationDataset):
         """Every ``(image path, canonical class)`` on disk, sorted by class then file name."""
         assert self.image_dir is not None
         folders = match_class_folders(self.image_dir, self.classes, self.bad)
-        return [(path, cls) for cls in self.classes if cls in folders for path in list_images(folders[cls])]
+        entries = []
+        for cls in self.classes:
+            if cls not in folders:
+                continue
+            images = list_images(folders[cls])
+            self.left_out += left_out_files(folders[cls])
+            if not images:
+                message = "empty class folder: no TIFF, JPEG or PNG image in it"
+                self.bad.handle(RecordError(folders[cls], cls, None, message))
+            entries += [(path, cls) for path in images]
+        warn_left_out(f"{self.name} ({self.split})", self.left_out)
+        return entries
 
     def _official_split_file(self) -> Path | None:
         """The split file to use, or ``None`` for the seeded split."""
@@ -270,12 +341,13 @@ class FolderClassificationDataset(ClassificationDataset):
                 wanted = found.parent / standard if standard else found
                 if not wanted.is_file():
                     raise DatasetNotFoundError(wanted, f"the {self.split} split file beside {found.name}")
+                # copies that differ at several levels are two candidates, not "the nearest wins"
+                others = [f / wanted.name for f in folders if (f / wanted.name).is_file()]
+                differing = [o for o in others if o.read_bytes() != wanted.read_bytes()]
+                if differing:
+                    pick_one(self.root, [wanted, *differing], f"the {self.name} {self.split} split file (they differ)")
                 return wanted
         return None
-
-    def _check_image(self, path: Path) -> None:
-        """Header check for ``verify_images``; raises :class:`ImageReadError`."""
-        image_size(path)
 
     def _sample_meta(self, path: Path, cls: str) -> dict[str, Any]:
         """Extra ``Sample.meta`` entries of a subclass."""
@@ -300,13 +372,6 @@ class FolderClassificationDataset(ClassificationDataset):
         samples = []
         label_of = {c: i for i, c in enumerate(self.classes)}
         for path, cls in chosen:
-            if self.verify_images:
-                try:
-                    self._check_image(path)
-                except ImageReadError as err:
-                    reason = str(err).removeprefix(f"{err.path}: ")
-                    self.bad.handle(RecordError(path, path.name, "image", reason))
-                    continue
             meta = {"label": label_of[cls], "id": path.stem, "folder": path.parent.name, **self._sample_meta(path, cls)}
             samples.append(Sample(image=path, task="cls", targets=(cls,), meta=meta))
         return samples

@@ -18,8 +18,26 @@ Choices shared by the four loaders:
   ``"restval"`` (Karpathy's extra training images) counts as ``train``.
 - A record is checked for its fields before its split is read, so a record
   without a usable ``split`` is reported whichever split is loaded.
-- Root: the dataset folder or the folder holding it. Images are checked to
-  exist when the dataset is indexed; unreadable ones are reported when read.
+- Root: the dataset folder or any folder above it (two levels down are
+  searched). Images are checked to exist when the dataset is indexed;
+  unreadable ones are reported when read (or at index time with
+  ``verify_images``, the default with ``on_bad="skip"``).
+
+Never the wrong dataset: UCM-Captions and Sydney-Captions both name their
+file ``dataset.json``, so every annotation file found below the root is
+identified (:func:`identify`) by, in order, its ``dataset`` field where it
+names one of the four sets (the values in the released files are
+unconfirmed: any value containing ``ucm``/``merced``, ``sydney``, ``rsicd`` or
+``rsitmd`` counts), its content (the release's image count: 2,100 / 613 /
+10,921 / 4,743, with UCM's and Sydney's numbered ``N.tif`` names; numbers
+above 613 rule Sydney out, names that are not numbers rule both out), and
+then the nearest folder name between the root and the file that names a set
+(``UCM_captions``, ``Sydney``, ...). A loader takes the one file identified
+as its own; a file nothing identifies is taken only when it is the root's
+only candidate. Several of its own, or unidentified files beside others,
+are an :class:`~aerith.data.errors.AmbiguousRootError` listing each
+candidate and what it was identified as; a root holding only another set's
+file is an error naming that set.
 """
 
 from __future__ import annotations
@@ -27,15 +45,105 @@ from __future__ import annotations
 import json
 import re
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 from aerith.data.datasets.base import RSDataset
-from aerith.data.errors import DatasetNotFoundError, RecordError, SkippedRecordsWarning
+from aerith.data.datasets.locate import distinct, folders_below, shown
+from aerith.data.errors import AmbiguousRootError, DataError, DatasetNotFoundError, RecordError, SkippedRecordsWarning
 from aerith.data.sample import Sample
 
 _SPACE_BEFORE_PERIOD = re.compile(r"\s+\.$")
+_NUMBERED = re.compile(r"^(\d+)\.[A-Za-z0-9]+$")
 SPLIT_ALIASES = {"restval": "train"}
+SEARCH_DEPTH = 2
+
+
+@dataclass(frozen=True)
+class Release:
+    """What identifies one caption set's released annotation file.
+
+    Attributes:
+        images: number of image records in the release.
+        numbered: whether its file names are ``N.<ext>`` (UCM, Sydney); ``None`` when mixed (RSICD).
+        keywords: lower-case pieces of a ``dataset`` field or folder name that name the set.
+        file: the annotation file's name, lower case.
+    """
+
+    images: int
+    numbered: bool | None
+    keywords: tuple[str, ...]
+    file: str
+
+
+RELEASES: dict[str, Release] = {
+    "ucm-captions": Release(2100, True, ("ucm", "merced"), "dataset.json"),
+    "sydney-captions": Release(613, True, ("sydney",), "dataset.json"),
+    "rsicd": Release(10921, None, ("rsicd",), "dataset_rsicd.json"),
+    "rsitmd": Release(4743, False, ("rsitmd",), "dataset_rsitmd.json"),
+}
+
+
+@dataclass(frozen=True)
+class Identity:
+    """What an annotation file was identified as (``name`` ``None``: unidentified), why, and which sets it cannot be."""
+
+    name: str | None
+    reason: str
+    excluded: dict[str, str]
+
+    def describe(self, loader: str) -> str:
+        """In words, for an error of the ``loader`` set."""
+        if self.name is not None:
+            return f"{self.name}: {self.reason}"
+        if loader in self.excluded:
+            return f"not {loader}: {self.excluded[loader]}"
+        return f"unidentified: {self.reason}"
+
+
+def _named_in(text: str, releases: dict[str, Release]) -> str | None:
+    lowered = text.lower()
+    hits = [name for name, release in releases.items() if any(k in lowered for k in release.keywords)]
+    return hits[0] if len(hits) == 1 else None
+
+
+def identify(data: Any, folder_names: list[str], file_name: str = "") -> Identity:
+    """Which caption set a parsed Karpathy file is (see the module notes).
+
+    Args:
+        data: the parsed JSON.
+        folder_names: the folders from the file's folder up to the root given, nearest first.
+        file_name: the annotation file's name: only the sets that name their file so are
+            candidates (all four when no set does).
+    """
+    releases = {n: r for n, r in RELEASES.items() if r.file == file_name.lower()} or RELEASES
+    field = data.get("dataset") if isinstance(data, dict) else None
+    if isinstance(field, str) and _named_in(field, releases):
+        return Identity(_named_in(field, releases), f"its 'dataset' field is {field!r}", {})
+    records = data.get("images") if isinstance(data, dict) else None
+    records = records if isinstance(records, list) else []
+    names = [r.get("filename") for r in records if isinstance(r, dict) and isinstance(r.get("filename"), str)]
+    numbers = [int(m.group(1)) for m in (_NUMBERED.match(n.strip()) for n in names) if m]
+    numbered = bool(names) and len(numbers) == len(names)
+    excluded: dict[str, str] = {}
+    for name, release in releases.items():
+        if release.numbered and names and not numbered:
+            example = next(n for n in names if not _NUMBERED.match(n.strip()))
+            excluded[name] = f"file names such as {example!r} are not numbered as {name}'s"
+        elif release.numbered and numbered and max(numbers) > release.images:
+            excluded[name] = f"image number {max(numbers)} is beyond {name}'s {release.images} images"
+        elif release.numbered is False and numbered and len(names) > 1:
+            excluded[name] = f"its files are all numbered, {name}'s are not"
+    for name, release in releases.items():
+        if len(records) == release.images and name not in excluded:
+            return Identity(name, f"{len(records)} images, as many as the {name} release", excluded)
+    for folder in folder_names:
+        name = _named_in(folder, releases)
+        if name is not None and name not in excluded:
+            return Identity(name, f"folder name {folder!r}", excluded)
+    reason = f"{len(records)} images, no 'dataset' field or folder name naming a caption set"
+    return Identity(None, reason, excluded)
 
 
 def clean_caption(raw: str) -> str:
@@ -55,17 +163,58 @@ class KarpathyCaptions(RSDataset):
     image_dirs: ClassVar[tuple[str, ...]] = ("images",)
     folder_names: ClassVar[tuple[str, ...]] = ()
 
-    def _find_root(self) -> tuple[Path, Path]:
-        candidates = [self.root] + [self.root / name for name in self.folder_names]
-        candidates += sorted(p for p in self.root.iterdir() if p.is_dir()) if self.root.is_dir() else []
-        for folder in candidates:
-            for name in self.annotation_names:
-                if (folder / name).is_file():
-                    return folder, folder / name
-        raise DatasetNotFoundError(
-            self.root / self.annotation_names[0],
-            f"the {self.name} annotation file ({' or '.join(self.annotation_names)}) in this folder or one below it",
-        )
+    def _candidates(self) -> list[Path]:
+        """Every annotation file of this set's name at or below the root (see ``SEARCH_DEPTH``)."""
+        folders = folders_below(self.root, SEARCH_DEPTH) + [self.root / name for name in self.folder_names]
+        return distinct(folder / name for folder in folders for name in self.annotation_names if (folder / name).is_file())
+
+    def _folder_names(self, ann_path: Path) -> list[str]:
+        """Folder names from the file's folder up to and including the root, nearest first."""
+        names, folder = [], ann_path.parent
+        while True:
+            names.append(folder.name)
+            if folder == self.root or folder.parent == folder:
+                return names
+            folder = folder.parent
+
+    def _find_root(self) -> tuple[Path, Path, Any]:
+        """``(folder, annotation file, parsed JSON)`` of this set under the root (see the module notes)."""
+        found = self._candidates()
+        if not found:
+            raise DatasetNotFoundError(
+                self.root / self.annotation_names[0],
+                f"the {self.name} annotation file ({' or '.join(self.annotation_names)}) in this folder or up to "
+                f"{SEARCH_DEPTH} levels below it",
+            )
+        parsed = {path: self._read(path) for path in found}
+        ids = {
+            path: Identity(None, parsed[path].message, {}) if isinstance(parsed[path], RecordError)
+            else identify(parsed[path], self._folder_names(path), path.name)
+            for path in found
+        }
+        mine = [p for p in found if ids[p].name == self.name]
+        unknown = [p for p in found if ids[p].name is None and self.name not in ids[p].excluded]
+        listed = [f"{shown(self.root, p)} ({ids[p].describe(self.name)})" for p in found]
+        if len(mine) > 1:
+            listed = [f"{shown(self.root, p)} ({ids[p].describe(self.name)})" for p in mine]
+            raise AmbiguousRootError(self.root, f"the {self.name} annotation file", listed)
+        if len(mine) == 1:
+            return mine[0].parent, mine[0], parsed[mine[0]]
+        if len(unknown) == 1 and len(found) == 1:
+            return unknown[0].parent, unknown[0], parsed[unknown[0]]
+        if unknown:
+            raise AmbiguousRootError(self.root, f"the {self.name} annotation file", listed)
+        others = sorted({ids[p].name for p in found if ids[p].name is not None})
+        use = f"; load it with {' or '.join(repr(o) for o in others)}" if others else ""
+        raise DataError(f"{self.root}: holds no {self.name} annotation file, only: {'; '.join(listed)}{use}")
+
+    @staticmethod
+    def _read(ann_path: Path) -> Any:
+        """The parsed file, or the :class:`RecordError` to raise should it be the one chosen."""
+        try:
+            return json.loads(ann_path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            return RecordError(ann_path, None, None, f"not valid JSON ({err})")
 
     def _image_dir(self, folder: Path) -> Path:
         for name in self.image_dirs:
@@ -74,12 +223,10 @@ class KarpathyCaptions(RSDataset):
         raise DatasetNotFoundError(folder / self.image_dirs[0], f"the {self.name} image folder ({' or '.join(self.image_dirs)})")
 
     def _load(self) -> list[Sample]:
-        folder, ann_path = self._find_root()
+        folder, ann_path, data = self._find_root()
         image_dir = self._image_dir(folder)
-        try:
-            data = json.loads(ann_path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            raise RecordError(ann_path, None, None, f"not valid JSON ({err})") from err
+        if isinstance(data, RecordError):
+            raise data
         if not isinstance(data, dict) or not isinstance(data.get("images"), list):
             raise RecordError(ann_path, None, "images", "expected a top-level object with an 'images' list")
         samples, empties = [], 0

@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from aerith.data.datasets.base import RSDataset
+from aerith.data.datasets.base import RSDataset, VerifyImages
+from aerith.data.datasets.locate import pick_one
 from aerith.data.errors import DatasetNotFoundError, OnBad, RecordError
 from aerith.data.sample import Sample
 
@@ -22,9 +23,11 @@ class RSGPTDataset(RSDataset):
     annotation_name: ClassVar[str] = ""
 
     def _folder(self) -> Path:
-        for folder in (self.root, self.root / self.folder_name, self.root / "dataset" / self.folder_name):
-            if (folder / self.annotation_name).is_file():
-                return folder
+        candidates = (self.root, self.root / self.folder_name, self.root / "dataset" / self.folder_name)
+        found = [folder for folder in candidates if (folder / self.annotation_name).is_file()]
+        folder = pick_one(self.root, found, f"the {self.name} annotation file ({self.annotation_name})")
+        if folder is not None:
+            return folder
         raise DatasetNotFoundError(
             self.root / "dataset" / self.folder_name / self.annotation_name,
             f"the {self.name} annotation file (root = the folder holding dataset/{self.folder_name}/, or that folder)",
@@ -91,11 +94,19 @@ class RSIEval(RSGPTDataset):
     folder_name = "RSIEval"
     annotation_name = "annotations.json"
 
-    def __init__(self, root: str | Path, split: str | None = None, *, task: Literal["vqa", "cap"] = "vqa", on_bad: OnBad = "raise") -> None:
+    def __init__(
+        self,
+        root: str | Path,
+        split: str | None = None,
+        *,
+        task: Literal["vqa", "cap"] = "vqa",
+        on_bad: OnBad = "raise",
+        verify_images: VerifyImages = None,
+    ) -> None:
         if task not in ("vqa", "cap"):
             raise ValueError(f"rsieval: task must be 'vqa' or 'cap', got {task!r}")
         self.task = task
-        super().__init__(root, split, on_bad=on_bad)
+        super().__init__(root, split, on_bad=on_bad, verify_images=verify_images)
 
     def _load(self) -> list[Sample]:
         path, images, records = self._records()

@@ -1,14 +1,18 @@
-"""RSVG visual grounding (Sun et al. 2022), whose raw format is unconfirmed: VOC XML or line files."""
+"""RSVG visual grounding (Sun et al. 2022): the authors' ``.pth`` release, VOC XML or line files."""
 
 from __future__ import annotations
 
 import csv
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from aerith.data.datasets.dior_rsvg import VOCGrounding, check_box, header_size
-from aerith.data.errors import DatasetNotFoundError, OnBad, RecordError
+from aerith.data.datasets.base import VerifyImages
+from aerith.data.datasets.dior_rsvg import DIOR_RSVG_FOLDERS, VOCGrounding, check_box, header_size
+from aerith.data.datasets.folder import class_key, find_children
+from aerith.data.datasets.locate import pick_one
+from aerith.data.errors import DataError, DatasetNotFoundError, OnBad, RecordError
 from aerith.data.sample import Sample
 
 SplitBy = Literal["auto", "object", "image"]
@@ -35,14 +39,70 @@ def _is_number(text: str) -> bool:
         return False
 
 
+def _numpy_globals() -> list[Any]:
+    """The numpy pieces an array or scalar in a pickle needs, under numpy 2's and numpy 1's names."""
+    import numpy as np
+
+    try:
+        from numpy._core import multiarray
+    except ImportError:  # numpy 1
+        from numpy.core import multiarray  # type: ignore[no-redef]
+    return [
+        multiarray._reconstruct, (multiarray._reconstruct, "numpy.core.multiarray._reconstruct"),
+        multiarray.scalar, (multiarray.scalar, "numpy.core.multiarray.scalar"),
+        np.ndarray, np.dtype, *{type(np.dtype(t)) for t in ("b", "B", "h", "H", "i", "I", "l", "L", "q", "Q", "e", "f", "d")},
+    ]  # fmt: skip
+
+
+def load_pth(path: Path) -> Any:
+    """``torch.load(path, weights_only=True)``: plain containers, tensors and numeric numpy arrays only.
+
+    Never unrestricted pickle: a file that needs anything else is refused.
+
+    Raises:
+        RecordError: naming the file when it does not load so.
+    """
+    import torch
+
+    try:
+        with torch.serialization.safe_globals(_numpy_globals()):
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # UnpicklingError, RuntimeError (not a torch file), EOFError ...
+        first = str(err).strip().splitlines()
+        unsafe = next((line.strip() for line in first if "Unsupported global" in line), first[0] if first else type(err).__name__)
+        raise RecordError(
+            path, None, None,
+            f"cannot be read with torch.load(weights_only=True) ({unsafe}); Aerith never unpickles a file unrestricted",
+        ) from err
+
+
+def _plain(value: Any) -> Any:
+    """Tensors and numpy values as Python lists/numbers; anything else unchanged."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return value
+
+
 class RSVG(VOCGrounding):
     """RSVG (Sun, Feng, Li, Ye, Kang and Huang, "Visual Grounding in Remote Sensing Images", ACM MM 2022).
 
     Datasheet:
         Size: about 4,239 images and 7,933 referring expressions (with numeric
             geospatial relations), split 5,505 / 1,201 / 1,227.
-        Format (unconfirmed: no primary source describes the raw download, so
-            two layouts are accepted, checked in this order):
+        Format: three layouts are accepted:
+
+            0. The release as its authors ship it (their data loader, a TransVG
+               fork, reads it): ``rsvg/images/<file>`` and
+               ``rsvg/rsvg_{train,val,test}.pth``, each a ``torch.save``d list
+               of ``(image file, [x1, y1, x2, y2], phrase, ...)`` with the box
+               in pixels, corners inclusive as the authors' loader reads them.
+               Read with ``torch.load(weights_only=True)`` only (numeric numpy
+               arrays allowed), never unrestricted pickle: a file that needs
+               more is refused. Elements after the phrase are kept in
+               ``meta["extra"]``. Folder and file names in either case
+               (``rsvg/``, ``RSVG/``, ``RSVG_train.pth``).
+
+            Two more layouts exist in the wild (unconfirmed, no primary source):
 
             1. VOC XML as DIOR-RSVG: ``Annotations/<stem>.xml`` with ``<object>``s of
                ``<description>``, ``<bndbox>`` and optionally ``<name>``; images in
@@ -72,9 +132,13 @@ class RSVG(VOCGrounding):
             object or line, field). Samples come in file order.
         Samples: ``task="vg"``, ``prompt`` = the expression, ``box`` pixels,
             ``targets=()``; ``meta``: ``image_id`` (file stem), ``image_size``,
-            and ``object_index`` + ``category`` (XML) or ``line`` (+ ``category``
-            when a column gives it) (line files).
-        Root: the dataset folder or its parent (``RSVG/``).
+            and ``object_index`` (the record's position in the ``.pth`` list, or
+            the XML object index) + ``category`` (XML) or ``line`` (+
+            ``category`` when a column gives it) (line files).
+        Root: the dataset folder or its parent (``rsvg/`` or ``RSVG/``). A root
+            holding two candidate folders is refused, listing them; a
+            DIOR-RSVG folder (``DIOR_RSVG``, ``RSVGD``) is refused with a
+            pointer to ``dior-rsvg``.
     """
 
     name = "rsvg"
@@ -83,27 +147,131 @@ class RSVG(VOCGrounding):
     image_exts = (".jpg", ".png", ".tif", ".jpeg")
     require_category = False
 
-    def __init__(self, root: str | Path, split: str | None = None, *, split_by: SplitBy = "auto", on_bad: OnBad = "raise") -> None:
+    def __init__(
+        self,
+        root: str | Path,
+        split: str | None = None,
+        *,
+        split_by: SplitBy = "auto",
+        on_bad: OnBad = "raise",
+        verify_images: VerifyImages = None,
+    ) -> None:
         if split_by not in ("auto", "object", "image"):
             raise ValueError(f"rsvg: split_by must be 'auto', 'object' or 'image', got {split_by!r}")
         self.split_by = split_by
-        super().__init__(root, split, on_bad=on_bad)
+        super().__init__(root, split, on_bad=on_bad, verify_images=verify_images)
 
     def _line_files(self, folder: Path) -> list[Path]:
         return [folder / f"{self.split}{suffix}" for suffix in LINE_SUFFIXES] + [folder / n for n in COMBINED_FILES]
 
+    @staticmethod
+    def _pth_files(folder: Path) -> dict[str, Path]:
+        """``{split: rsvg_<split>.pth}`` in ``folder``, names matched in any case."""
+        if not folder.is_dir():
+            return {}
+        return {
+            p.name.lower()[len("rsvg_") : -len(".pth")]: p
+            for p in sorted(folder.iterdir())
+            if p.is_file() and p.name.lower().startswith("rsvg_") and p.name.lower().endswith(".pth")
+        }
+
+    def _layout(self, folder: Path) -> str | None:
+        """Which RSVG layout ``folder`` holds: ``"pth"``, ``"xml"``, ``"lines"`` or ``None``."""
+        if self._pth_files(folder):
+            return "pth"
+        if (folder / "Annotations").is_dir():
+            return "xml"
+        if any(path.is_file() for path in self._line_files(folder)):
+            return "lines"
+        return None
+
     def _load(self) -> list[Sample]:
-        for folder in (self.root, *(self.root / n for n in self.folder_names)):
-            if (folder / "Annotations").is_dir():
-                return self._load_xml(folder)
-            for path in self._line_files(folder):
-                if path.is_file():
-                    return self._load_lines(folder, path, combined=path.name in COMBINED_FILES)
-        expected = (
-            f"an RSVG folder (root or root/RSVG) with Annotations/*.xml and {self.split}.txt, or line files "
-            f"image,xmin,ymin,xmax,ymax,expression: {self.split}.csv/.tsv/.txt or annotations.csv with a split column"
-        )
-        raise DatasetNotFoundError(self.root / "RSVG", expected)
+        candidates = [self.root, *(c for n in self.folder_names for c in find_children(self.root, n))]
+        layouts = {folder: self._layout(folder) for folder in candidates}
+        found = [folder for folder, layout in layouts.items() if layout is not None]
+        folder = pick_one(self.root, found, "an RSVG folder", lambda f: f"{layouts[f]} layout")
+        dior = [c for c in (self.root, *self.root.iterdir()) if c.is_dir() and class_key(c.name) in DIOR_RSVG_FOLDERS]
+        if folder is not None and dior and folder in dior:
+            raise DataError(
+                f"{folder}: is a DIOR-RSVG folder (named {folder.name!r}), not RSVG (Sun et al.); "
+                "load it with 'dior-rsvg' (some code calls DIOR-RSVG 'RSVG')"
+            )
+        if folder is None:
+            expected = (
+                "an RSVG folder (root, root/rsvg or root/RSVG) with images/ and rsvg_{train,val,test}.pth (the release), "
+                f"or Annotations/*.xml and {self.split}.txt, or line files image,xmin,ymin,xmax,ymax,expression: "
+                f"{self.split}.csv/.tsv/.txt or annotations.csv with a split column"
+            )
+            if dior:
+                expected += f"; {dior[0]} is DIOR-RSVG: load it with 'dior-rsvg'"
+            raise DatasetNotFoundError(self.root / "rsvg", expected)
+        if layouts[folder] == "pth":
+            return self._load_pth(folder)
+        if layouts[folder] == "xml":
+            return self._load_xml(folder)
+        path = next(p for p in self._line_files(folder) if p.is_file())
+        return self._load_lines(folder, path, combined=path.name in COMBINED_FILES)
+
+    # --- layout 0: the authors' .pth release -------------------------------------
+
+    def _image_folder(self, folder: Path) -> Path:
+        found = [child for name in ("images", "JPEGImages") for child in find_children(folder, name)]
+        if not found:
+            raise DatasetNotFoundError(folder / "images", "the RSVG image folder beside the rsvg_<split>.pth files")
+        return found[0]
+
+    def _load_pth(self, folder: Path) -> list[Sample]:
+        files = self._pth_files(folder)
+        if self.split not in files:
+            raise DatasetNotFoundError(
+                folder / f"rsvg_{self.split}.pth",
+                f"the RSVG {self.split} split: a torch.save'd list of (image file, [x1, y1, x2, y2], phrase, ...) "
+                f"(found: {', '.join(p.name for p in files.values())})",
+            )
+        path, images = files[self.split], self._image_folder(folder)
+        data = load_pth(path)
+        if not isinstance(data, (list, tuple)):
+            raise RecordError(path, None, None, f"expected a list of (image file, box, phrase, ...) records, got {type(data).__name__}")
+        sizes: dict[str, tuple[Path, tuple[int, int]] | RecordError] = {}
+        samples = []
+        for index, record in enumerate(data):
+            try:
+                samples.append(self._pth_sample(path, images, index, record, sizes))
+            except RecordError as err:
+                self.bad.handle(err)
+        return samples
+
+    def _pth_sample(
+        self, path: Path, images: Path, index: int, record: Any, sizes: dict[str, tuple[Path, tuple[int, int]] | RecordError]
+    ) -> Sample:
+        if not isinstance(record, (list, tuple)) or len(record) < 3:
+            raise RecordError(path, index, None, f"expected (image file, [x1, y1, x2, y2], phrase, ...), got {type(record).__name__} {record!r:.80}")
+        name, box, phrase = record[0], _plain(record[1]), record[2]
+        if not isinstance(name, str) or not name.strip():
+            raise RecordError(path, index, "image", f"not an image file name: {name!r:.80}")
+        if not isinstance(phrase, str) or not phrase.strip():
+            raise RecordError(path, index, "phrase", f"missing or not text: {phrase!r:.80}")
+        if not isinstance(box, Sequence) or len(box) != 4 or not all(_is_number(str(v)) for v in box):
+            raise RecordError(path, index, "box", f"expected [x1, y1, x2, y2] as 4 finite numbers, got {box!r:.80}")
+        name = name.strip()
+        if name not in sizes:  # resolved and measured once per image
+            image = images / name
+            try:
+                if not image.is_file():
+                    raise RecordError(path, index, "image", f"image {name!r} not found in {images}")
+                sizes[name] = (image, header_size(image, path, index))
+            except RecordError as err:
+                sizes[name] = err
+        found = sizes[name]
+        if isinstance(found, RecordError):
+            raise RecordError(path, index, found.field, found.message)
+        image, size = found
+        x1, y1, x2, y2 = (float(v) for v in box)
+        check_box((x1, y1, x2, y2), size, path, index, "box")
+        meta: dict[str, Any] = {"object_index": index, "image_id": image.stem, "image_size": size}
+        if len(record) > 3:
+            meta["extra"] = [_plain(v) for v in record[3:]]
+        return Sample(image=image, task="vg", prompt=phrase.strip(), box=(x1, y1, x2, y2), meta=meta)
 
     # --- layout 1: VOC XML -------------------------------------------------
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from aerith.data.datasets.base import RSDataset
+from aerith.data.datasets.locate import find_one
 from aerith.data.errors import DatasetNotFoundError, RecordError
 from aerith.data.sample import Sample
 
@@ -54,11 +55,10 @@ class RSVQA(RSDataset):
 
     def _folder(self) -> Path:
         probe = f"{self.prefix}_split_{self.split}_questions.json"
-        candidates = [self.root, *(self.root / n for n in self.folder_names)]
-        candidates += sorted(p for p in self.root.iterdir() if p.is_dir()) if self.root.is_dir() else []
-        for folder in candidates:
-            if (folder / probe).is_file():
-                return folder
+        what = f"the {self.name} question file of split {self.split!r} ({probe})"
+        folder = find_one(self.root, lambda f: (f / probe).is_file(), what, depth=2, names=self.folder_names)
+        if folder is not None:
+            return folder
         raise DatasetNotFoundError(
             self.root / probe, f"the {self.name} question file of split {self.split!r} in this folder or one below it"
         )

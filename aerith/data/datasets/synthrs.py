@@ -23,6 +23,9 @@ Datasheet:
         (the scene's key in ``scene_graphs.json``) and ``scene_graphs`` (that
         file's path), grounding samples ``object_id`` and the category as
         SynthRS names it (``storage tank``, not DIOR's ``storagetank``).
+    Class subsets: ``classes=[...]`` keeps only the scenes of those classes, for
+        every task, and narrows ``classes`` (what classification prompts list) to
+        them: train on some classes and hold the others out for zero-shot tests.
     Root: the folder ``aerith data synth`` wrote.
 """
 
@@ -30,10 +33,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from aerith.data.datasets.base import RSDataset
+from aerith.data.datasets.base import RSDataset, VerifyImages
 from aerith.data.datasets.dior_rsvg import DIORRSVG
 from aerith.data.datasets.karpathy import RSICD
 from aerith.data.datasets.rsvqa import RSVQALR
@@ -61,23 +65,45 @@ class SynthRS(RSDataset):
         root: the folder written by ``aerith data synth``.
         split: ``"train"`` (the default), ``"val"`` or ``"test"``.
         task: ``"cls"``, ``"vqa"``, ``"cap"``, ``"vg"``, or ``"all"`` (the four in that order).
+        classes: keep only the scenes of these classes (every task); ``None``: all ten.
         on_bad: ``"raise"`` on the first bad record, or ``"skip"`` and warn with the count.
+        verify_images: check each image at index time (see
+            :class:`~aerith.data.datasets.base.RSDataset`; by default when ``on_bad="skip"``).
 
     Attributes:
-        classes: the scene classes (label order).
+        classes: the scene classes (label order); only those asked for with ``classes=``.
         generator: the generator settings recorded in ``scene_graphs.json``.
     """
 
     name = "synthrs"
     classes: tuple[str, ...] = CLASS_NAMES
 
-    def __init__(self, root: str | Path, split: str | None = None, *, task: str = "all", on_bad: OnBad = "raise") -> None:
+    def __init__(
+        self,
+        root: str | Path,
+        split: str | None = None,
+        *,
+        task: str = "all",
+        classes: Sequence[str] | None = None,
+        on_bad: OnBad = "raise",
+        verify_images: VerifyImages = None,
+    ) -> None:
         if task not in TASK_CHOICES:
             raise ValueError(f"synthrs: unknown task {task!r}; valid tasks: {', '.join(TASK_CHOICES)}")
+        if classes is not None:
+            if isinstance(classes, str):
+                classes = [classes]
+            unknown = [c for c in classes if c not in CLASS_NAMES]
+            if unknown or not classes:
+                raise ValueError(
+                    f"synthrs: classes={list(classes)!r} names {'unknown ' + repr(unknown) if unknown else 'no class'}; "
+                    f"valid classes: {', '.join(CLASS_NAMES)}"
+                )
+            self.classes = tuple(c for c in CLASS_NAMES if c in set(classes))  # label order
         self.task = task
         self.generator: dict[str, Any] = {}
         self._scenes: dict[int, dict[str, Any]] = {}
-        super().__init__(root, split, on_bad=on_bad)
+        super().__init__(root, split, on_bad=on_bad, verify_images=verify_images)
 
     @property
     def scene_graphs_path(self) -> Path:
@@ -117,21 +143,21 @@ class SynthRS(RSDataset):
         }
         tagged: list[Sample | None] = []
         if self.task in ("all", "cls"):
-            for s in SynthRSScenes(self.root, self.split, on_bad=on_bad):
+            for s in SynthRSScenes(self.root, self.split, on_bad=on_bad, verify_images=False):
                 tagged.append(self._tag(s, by_name["ucm"].get(s.image.name), s.image))
         if self.task in ("all", "vqa"):
-            for s in RSVQALR(self.root, self.split, on_bad=on_bad):
+            for s in RSVQALR(self.root, self.split, on_bad=on_bad, verify_images=False):
                 tagged.append(self._tag(s, s.meta.get("image_id"), s.image))
         if self.task in ("all", "cap"):
             graphs = str(self.scene_graphs_path)
-            for s in RSICD(self.root, self.split, on_bad=on_bad):
+            for s in RSICD(self.root, self.split, on_bad=on_bad, verify_images=False):
                 sid = by_name["rsicd"].get(s.image.name)
                 tagged.append(self._tag(s, sid, s.image, scene_graph_id=sid, scene_graphs=graphs))
         if self.task in ("all", "vg"):
             targets = {
                 (sid, e["text"]): e["object"] for sid, scene in self._scenes.items() for e in scene["expressions"]
             }
-            for s in DIORRSVG(self.root, self.split, on_bad=on_bad):
+            for s in DIORRSVG(self.root, self.split, on_bad=on_bad, verify_images=False):
                 sid = by_name["dior"].get(s.image.name)
                 oid = targets.get((sid, s.prompt))
                 if sid is not None and oid is None:
@@ -140,4 +166,4 @@ class SynthRS(RSDataset):
                     continue
                 category = self._scenes[sid]["objects"][oid]["category"] if oid is not None else None
                 tagged.append(self._tag(s, sid, s.image, object_id=oid, category=category))
-        return [s for s in tagged if s is not None]
+        return [s for s in tagged if s is not None and s.meta["scene_class"] in self.classes]

@@ -20,8 +20,13 @@ SPLITS = ("train", "train", "train", "val", "test", "test")
 WORDS = ("many", "green", "trees", "buildings", "a", "river", "planes", "are", "near", "the", "road")
 
 
-def write_karpathy(folder: Path, *, json_name: str, image_dir: str, records: Sequence[CaptionRecord]) -> Path:
-    """Write ``folder/<json_name>`` and ``folder/<image_dir>/<filename>`` (format from the extension); returns ``folder``."""
+def write_karpathy(
+    folder: Path, *, json_name: str, image_dir: str, records: Sequence[CaptionRecord], dataset: str | None = ""
+) -> Path:
+    """Write ``folder/<json_name>`` and ``folder/<image_dir>/<filename>`` (format from the extension); returns ``folder``.
+
+    ``dataset``: the file's ``dataset`` field (``""``: the folder's name; ``None``: no field).
+    """
     (folder / image_dir).mkdir(parents=True, exist_ok=True)
     images, sentid = [], 0
     for imgid, (filename, pixels, split, raws) in enumerate(records):
@@ -31,7 +36,10 @@ def write_karpathy(folder: Path, *, json_name: str, image_dir: str, records: Seq
         ]
         images.append({"filename": filename, "imgid": imgid, "split": split, "sentids": [s["sentid"] for s in sentences], "sentences": sentences})
         sentid += len(raws)
-    (folder / json_name).write_text(json.dumps({"images": images, "dataset": folder.name}))
+    data: dict = {"images": images}
+    if dataset is not None:
+        data["dataset"] = dataset or folder.name
+    (folder / json_name).write_text(json.dumps(data))
     return folder
 
 

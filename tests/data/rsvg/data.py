@@ -1,5 +1,11 @@
-"""Fake RSVG (Sun et al. 2022) in the two layouts the loader accepts (the raw format is unconfirmed).
+"""Fake RSVG (Sun et al. 2022) in the three layouts the loader accepts.
 
+``layout="pth"`` (the default): the release as its authors ship it and their
+data loader (a TransVG fork) reads it: ``rsvg/images/<n>.jpg`` and
+``rsvg/rsvg_{train,val,test}.pth``, each a ``torch.save``d list of
+``(image file, [x1, y1, x2, y2], phrase, extra)``; the boxes are written as a
+list (train), a numpy array (val) and a tensor (test), all of which
+``torch.load(weights_only=True)`` reads back.
 ``layout="xml"``: VOC XML as DIOR-RSVG (written by the DIOR-RSVG fake's
 writer) with split files that list image names, with and without extension.
 ``layout="lines"``: per-split files of headerless lines
@@ -32,12 +38,34 @@ def write_lines(path: Path, rows: Sequence[tuple[str, tuple[float, float, float,
     return path
 
 
-def write_fake(root: Path, seed: int = 0, *, layout: str = "xml") -> Path:
-    """Write ``root/RSVG`` in ``layout`` (``"xml"`` or ``"lines"``) and return ``root``."""
+def write_pth(path: Path, records: Sequence[tuple]) -> Path:
+    """``torch.save`` a list of records, as the authors' release does."""
+    import torch
+
+    torch.save(list(records), path)
+    return path
+
+
+def write_fake(root: Path, seed: int = 0, *, layout: str = "pth") -> Path:
+    """Write ``root/rsvg`` (``pth``) or ``root/RSVG`` (``xml``, ``lines``) and return ``root``."""
     rng = np.random.default_rng(seed)
-    folder = Path(root) / "RSVG"
+    folder = Path(root) / ("rsvg" if layout == "pth" else "RSVG")
     pixels = [rng.integers(0, 256, (32, 32, 3), dtype=np.uint8) for _ in OBJECTS]
-    if layout == "xml":
+    if layout == "pth":
+        import torch
+
+        (folder / "images").mkdir(parents=True, exist_ok=True)
+        for i, px in enumerate(pixels):
+            Image.fromarray(px).save(folder / "images" / f"{i + 1:05d}.jpg")
+        as_box = {"train": list, "val": lambda b: np.array(b, dtype=np.int64), "test": lambda b: torch.tensor(b)}
+        for split, image_indices in LINE_SPLITS.items():
+            rows = [
+                (f"{i + 1:05d}.jpg", as_box[split](box), expr, category)
+                for i in image_indices
+                for category, box, expr in OBJECTS[i]
+            ]
+            write_pth(folder / f"rsvg_{split}.pth", rows)
+    elif layout == "xml":
         write_voc_tree(folder, [(f"{i + 1:05d}", px, objs) for i, (px, objs) in enumerate(zip(pixels, OBJECTS))])
         for split, names in IMAGE_SPLITS.items():
             (folder / f"{split}.txt").write_text("".join(f"{n}\n" for n in names))
@@ -49,5 +77,5 @@ def write_fake(root: Path, seed: int = 0, *, layout: str = "xml") -> Path:
             rows = [(f"{i + 1:05d}.png", box, expr) for i in image_indices for _, box, expr in OBJECTS[i]]
             write_lines(folder / f"{split}.txt", rows)
     else:
-        raise ValueError(f"layout must be 'xml' or 'lines', got {layout!r}")
+        raise ValueError(f"layout must be 'pth', 'xml' or 'lines', got {layout!r}")
     return Path(root)

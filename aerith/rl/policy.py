@@ -1,4 +1,4 @@
-"""The pieces of self-critical sequence training (Rennie et al. 2017) that touch the model.
+"""The SCST policy: the pieces of self-critical sequence training (Rennie et al. 2017) that touch the model.
 
 One SCST step for a batch of images:
 
@@ -13,7 +13,7 @@ One SCST step for a batch of images:
 
 :class:`CausalPolicy` (AerithVLM) and :class:`Seq2SeqPolicy` (InstructBLIP-T5) put
 steps 1-3 behind one interface (``encode``, ``sample``, ``logprobs``); the training
-stage (:mod:`aerith.train.scst`) uses whichever its backbone gives it.
+stage (:mod:`aerith.train.scst`) picks the one of its backbone's family.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ import torch
 from PIL import Image
 
 from aerith.infer.vlm import AerithVLM
-from aerith.rl.scst import (
+from aerith.rl.policy import (
     BadEndingLogitsProcessor,
     bad_ending_token_ids,
     generation_mask,

@@ -1,0 +1,106 @@
+"""What made the answers in a run folder: the model, its weights and the generation settings.
+
+An evaluation folder is resumed only by the same model, weights and decoding settings: a
+run's ``run.json`` records a fingerprint, and :func:`differences` names what changed so the
+refusal can say it. The prompt of each answer is kept beside it in ``predictions.jsonl``
+and compared there (see :mod:`aerith.eval.runner`).
+
+The weights are identified by content, not by path or date: the SHA-256 of ``config.json``
+and of every weight file of the folder that will be loaded (for a 7B model in bf16, about
+13 GiB read once per ``aerith eval`` call, some ten seconds on a local disk). A preset is
+identified by its name and seed (a hub preset's weights are the hub's).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
+_CHUNK = 1 << 22
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def folder_fingerprint(folder: Path) -> dict[str, Any]:
+    """``{"path", "files", "sha256"}`` of a saved model folder: one digest over config.json and weight files.
+
+    Raises:
+        FileNotFoundError: the folder has no ``config.json``.
+    """
+    folder = Path(folder)
+    if not (folder / "config.json").is_file():
+        raise FileNotFoundError(f"{folder}: no config.json to fingerprint")
+    files = sorted(
+        p for p in folder.rglob("*")
+        if p.is_file() and (p.name == "config.json" or p.suffix in WEIGHT_SUFFIXES) and "accelerate_state" not in p.parts
+    )
+    digest = hashlib.sha256()
+    for p in files:
+        digest.update(f"{p.relative_to(folder).as_posix()}\0{file_sha256(p)}\n".encode())
+    return {"path": str(folder.resolve()), "files": len(files), "sha256": digest.hexdigest()}
+
+
+def model_fingerprint(model: str | Path, *, seed: int = 0) -> dict[str, Any]:
+    """The fingerprint of what ``aerith.load_vlm(model, seed=seed)`` loads.
+
+    Returns:
+        ``{"preset": name, "seed": seed}`` for a preset; for a saved model or run folder
+        ``{"path": resolved checkpoint folder, "files": n, "sha256": digest}``.
+
+    Raises:
+        FileNotFoundError: neither a preset nor a loadable folder.
+    """
+    from aerith.infer.load import all_presets
+    from aerith.runs import resolve_checkpoint
+
+    name = str(model)
+    if name in all_presets():
+        return {"preset": name, "seed": seed}
+    return folder_fingerprint(resolve_checkpoint(Path(model)))
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "not recorded"
+    if isinstance(value, Mapping) and "sha256" in value:
+        return f"{value.get('path')} (weights sha256 {str(value['sha256'])[:12]})"
+    if isinstance(value, Mapping) and "preset" in value:
+        return f"preset {value['preset']} (seed {value.get('seed')})"
+    return repr(value)
+
+
+def differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    """What differs between two ``run.json`` records, one phrase each (empty when they agree).
+
+    Compared: benchmark, split, model name, model fingerprint and generation settings.
+    ``batch_size`` is not compared: it changes only how answers are grouped.
+    """
+    out = []
+    for key, what in (("benchmark", "benchmark"), ("split", "split"), ("model", "model name")):
+        if old.get(key) != new.get(key):
+            out.append(f"{what}: {old.get(key)!r} then, {new.get(key)!r} now")
+    if old.get("model_fingerprint") != new.get("model_fingerprint"):
+        out.append(
+            f"model weights: {_describe(old.get('model_fingerprint'))} then, {_describe(new.get('model_fingerprint'))} now"
+        )
+    old_gen, new_gen = old.get("generation"), new.get("generation")
+    if old_gen != new_gen:
+        if isinstance(old_gen, Mapping) and isinstance(new_gen, Mapping):
+            keys = sorted(set(old_gen) | set(new_gen))
+            changed = ", ".join(f"{k} {old_gen.get(k)!r} -> {new_gen.get(k)!r}" for k in keys if old_gen.get(k) != new_gen.get(k))
+            out.append(f"generation settings: {changed}")
+        else:
+            out.append(f"generation settings: {old_gen!r} then, {new_gen!r} now")
+    return out
+
+
+__all__ = ["differences", "file_sha256", "folder_fingerprint", "model_fingerprint"]

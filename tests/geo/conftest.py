@@ -1,0 +1,1 @@
+from .rasters import mosaic  # noqa: F401  (the session fixture)
