@@ -87,7 +87,7 @@ def _flops_per_step(config, instruction_fn) -> float:
 def run() -> dict:
     from aerith.train.commands import build_config
     from aerith.train.loop import train
-    from tests.data.ucm.data import write_fake
+    from tests.fakes.ucm.data import write_fake
     from aerith.train.data import canonical_instruction
 
     peaks = [matmul_peak()]

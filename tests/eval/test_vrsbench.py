@@ -8,7 +8,7 @@ import pytest
 
 from aerith.eval.runner import score_predictions, write_prompts
 from aerith.eval.vrsbench import grounding_scores, iou_inclusive, to_grid100
-from tests.data.vrsbench.data import write_fake
+from tests.fakes.vrsbench.data import write_fake
 
 
 def _answer(tmp_path, bench, answers):

@@ -1,0 +1,115 @@
+import warnings
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from aerith.data import DatasetNotFoundError, ImageReadError, RecordError, Sample, SkippedRecordsWarning, list_datasets, load_dataset
+from aerith.data.errors import BadRecords
+from aerith.imageio import image_size, load_rgb
+
+
+def test_sample_normalises_fields(tmp_path):
+    s = Sample(image=str(tmp_path / "a.png"), task="vg", prompt="the ship", box=[1, 2, 3, 4])
+    assert s.box == (1.0, 2.0, 3.0, 4.0)
+    assert s.targets == ()
+    with pytest.raises(ValueError, match="task"):
+        Sample(image=tmp_path, task="detect")
+
+
+def test_bad_records_raise_or_count():
+    err = RecordError("ann.json", 7, "answer", "missing")
+    assert "ann.json" in str(err) and "7" in str(err) and "answer" in str(err)
+    with pytest.raises(RecordError):
+        BadRecords("raise").handle(err)
+    bad = BadRecords("skip", source="x")
+    bad.handle(err)
+    bad.handle(err)
+    with pytest.warns(SkippedRecordsWarning, match="skipped 2"):
+        bad.finish()
+
+
+def test_unknown_dataset_lists_known(tmp_path):
+    with pytest.raises(KeyError, match="ucm"):
+        load_dataset("nope", tmp_path)
+    from aerith.data.registry import get_dataset_class
+
+    assert {"ucm", "aid", "eurosat-ms", "fmow", "vrsbench"} <= set(list_datasets())
+    for name in list_datasets():  # every registered name imports and is its class's name
+        assert get_dataset_class(name).name == name
+
+
+def test_load_dataset_without_split_reads_the_datasets_default(tmp_path):
+    from aerith.data.datasets.base import RSDataset
+    from aerith.data.registry import get_dataset_class
+    from tests.fakes.rsicap.data import write_fake as fake_rsicap
+    from tests.fakes.rsieval.data import write_fake as fake_rsieval
+
+    for name in list_datasets():
+        cls = get_dataset_class(name)
+        assert cls.default_split in cls.splits and cls.default_split == ("test" if name in ("rsieval", "vrsbench") else "train"), name
+    rsieval = load_dataset("rsieval", fake_rsieval(tmp_path / "rsieval"))  # a benchmark: test only
+    assert rsieval.split == "test" and len(rsieval) == 4
+    rsicap = load_dataset("rsicap", fake_rsicap(tmp_path / "rsicap"))  # its training set: train only
+    assert rsicap.split == "train" and len(rsicap) > 0
+    with pytest.raises(ValueError, match=r"^rsieval: unknown split 'train'; valid splits: test \(default: test\)$"):
+        load_dataset("rsieval", tmp_path / "rsieval", split="train")
+    with pytest.raises(ValueError, match=r"^rsicap: unknown split 'val'; valid splits: train \(default: train\)$"):
+        load_dataset("rsicap", tmp_path / "rsicap", "val")
+    with pytest.raises(TypeError, match=r"TestOnly: default_split 'train' is not one of its splits \(test\)"):
+
+        class TestOnly(RSDataset):  # a test-only dataset must say that test is its default
+            splits = ("test",)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: Image.fromarray(np.full((9, 7, 3), 100, np.uint8), "RGB"),
+        lambda: Image.fromarray(np.full((9, 7), 100, np.uint8), "L"),
+        lambda: Image.fromarray(np.full((9, 7, 4), 100, np.uint8), "RGBA"),
+    ],
+)
+def test_load_rgb_modes(tmp_path, make):
+    p = tmp_path / "img.png"
+    make().save(p)
+    im = load_rgb(p)
+    assert im.mode == "RGB" and im.size == (7, 9)
+    assert image_size(p) == (7, 9)
+
+
+def test_load_rgb_multiband_tiff_with_band_choice(tmp_path):
+    import tifffile
+
+    arr = np.zeros((13, 8, 8), np.uint16)  # planar, as Sentinel-2 GeoTIFFs often are
+    arr[3] = np.arange(64).reshape(8, 8) * 100  # B04
+    p = tmp_path / "ms.jpg"  # extension lies
+    tifffile.imwrite(p, arr)
+    im = load_rgb(p, bands=(3, 2, 1))
+    a = np.asarray(im)
+    assert im.size == (8, 8)
+    assert a[..., 0].max() == 255 and a[..., 0].min() == 0 and a[..., 1].max() == 0
+    with pytest.raises(ImageReadError, match="out of range"):
+        load_rgb(p, bands=(13, 2, 1))
+
+
+def test_unreadable_or_missing_image_names_path(tmp_path):
+    bad = tmp_path / "corrupt.jpg"
+    bad.write_bytes(b"not an image")
+    with pytest.raises(ImageReadError, match="corrupt.jpg"):
+        load_rgb(bad)
+    with pytest.raises(ImageReadError, match="missing.tif"):
+        load_rgb(tmp_path / "missing.tif")
+
+
+def test_missing_root_names_path(tmp_path):
+    with pytest.raises(DatasetNotFoundError, match="nowhere"):
+        from aerith.data.datasets.base import RSDataset
+
+        class Dummy(RSDataset):
+            name = "dummy"
+
+            def _load(self):
+                return []
+
+        Dummy(tmp_path / "nowhere")
