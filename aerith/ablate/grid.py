@@ -56,11 +56,11 @@ PLUS_SG = {"cider": 1.0, "sg_f1": 1.0, "hallucination": 0.0, "missing": 0.0}
 
 
 def reward_variants(factual: Mapping[str, float]) -> list[Variant]:
-    """The SCST factor: CIDEr-D only, + SG-F1, + the hallucination (and missing) penalties (``factual``)."""
+    """The SCST factor: CIDEr-D only, + SG-F1, + the penalties of the recipe (``factual``: hallucination, missing, repetition)."""
     return [
         Variant("SCST: CIDEr-D only", "SCST reward", rewards=CIDER_ONLY, scst_from=BASELINE),
         Variant("SCST: + SG-F1", "SCST reward", rewards=PLUS_SG, scst_from=BASELINE),
-        Variant("SCST: + hallucination penalty", "SCST reward", rewards=dict(factual), scst_from=BASELINE),
+        Variant("SCST: + hallucination, missing, repetition penalties", "SCST reward", rewards=dict(factual), scst_from=BASELINE),
     ]
 
 

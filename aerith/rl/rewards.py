@@ -8,6 +8,7 @@ so each can be logged::
 
     reward = sum(weight * score for rewards) - sum(weight * score for penalties)
            = w_cider * CIDEr-D + w_sg * SG-F1 - w_hal * hallucination_rate - w_miss * missing_rate
+             - w_rep * repetition_rate
 
 Adding a reward is one function and one table entry: the recipe's ``scst.rewards``
 defaults, the accepted keys and the error messages come from the table, and the
@@ -25,6 +26,7 @@ objects named by at least half the references that the caption leaves out.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -94,6 +96,22 @@ def missing_rate(batch: RewardBatch) -> list[float]:
     return [e["missing_rate"] for e in batch.object_errors]
 
 
+def repetition_rate(batch: RewardBatch) -> list[float]:
+    """Share of the caption's word bigrams that repeat an earlier bigram of the same caption.
+
+    Sampling already blocks repeated trigrams, so a policy can still loop on bigrams
+    ("a harbor with a harbor with ...") that CIDEr-D's clipping only half punishes.
+    """
+    return [repeated_bigram_share(c) for c in batch.captions]
+
+
+def repeated_bigram_share(caption: str) -> float:
+    """Repeated word bigrams / word bigrams of ``caption`` (case-insensitive; 0.0 below two words)."""
+    words = re.findall(r"[a-z0-9]+", caption.lower())
+    bigrams = list(zip(words, words[1:]))
+    return (len(bigrams) - len(set(bigrams))) / len(bigrams) if bigrams else 0.0
+
+
 @dataclass(frozen=True)
 class RewardTerm:
     """One row of the reward table.
@@ -114,6 +132,7 @@ REWARDS: dict[str, RewardTerm] = {
     "sg_f1": RewardTerm(scene_graph_f1, weight=0.5),
     "hallucination": RewardTerm(hallucination_rate, weight=0.5, penalty=True),
     "missing": RewardTerm(missing_rate, weight=0.0, penalty=True),
+    "repetition": RewardTerm(repetition_rate, weight=0.0, penalty=True),
 }
 TERMS = tuple(REWARDS)  # the table's names as it was imported; code that must see later entries reads REWARDS
 

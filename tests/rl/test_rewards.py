@@ -32,6 +32,15 @@ def test_missing_object_is_penalised(reward):
     assert out["missing"][0] > 0
 
 
+def test_repeated_bigrams_are_penalised_when_weighed():
+    looping, plain = "a harbor with a harbor with two ships", "a harbor with two ships"
+    weighed = CaptionReward(CiderD.fit(REFS), {"repetition": 1.0})
+    out = weighed.terms([looping, plain], [REFS[1], REFS[1]])
+    assert out["repetition"] == [pytest.approx(2 / 7), 0.0]  # "a harbor", "harbor with" again, of 7 bigrams
+    unweighed = CaptionReward(weighed.cider, {"repetition": 0.0}).terms([looping], [REFS[1]])
+    assert out["total"][0] == pytest.approx(unweighed["total"][0] - 2 / 7)
+
+
 def test_terms_combine_with_weights(reward):
     out = reward.terms(["two ships in a harbor", "a building"], REFS)
     w = reward.weights
@@ -45,9 +54,9 @@ def test_terms_combine_with_weights(reward):
 
 
 def test_weights_come_from_the_table():
-    assert default_weights() == {"cider": 1.0, "sg_f1": 0.5, "hallucination": 0.5, "missing": 0.0}
+    assert default_weights() == {"cider": 1.0, "sg_f1": 0.5, "hallucination": 0.5, "missing": 0.0, "repetition": 0.0}
     assert check_weights({"missing": 2}) == {**default_weights(), "missing": 2.0}
-    with pytest.raises(ValueError, match="unknown reward term.*'bleu'.*valid terms: cider, sg_f1, hallucination, missing"):
+    with pytest.raises(ValueError, match="unknown reward term.*'bleu'.*valid terms: cider, sg_f1, hallucination, missing, repetition"):
         check_weights({"bleu": 1.0})
     for bad in ("1", True, float("nan"), None):
         with pytest.raises(ValueError, match="cider must be a finite number"):
