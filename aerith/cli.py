@@ -88,7 +88,7 @@ def ablate(
     quick: Annotated[bool, typer.Option(help="The smallest grid at a few steps (plumbing only).")] = False,
     seeds: Annotated[str, typer.Option(help="Comma-separated seeds.")] = "0,1,2",
     scenes: Annotated[int, typer.Option(help="SynthRS scenes per seed.")] = 1000,
-    sft_steps: Annotated[int, typer.Option(help="SFT optimizer steps per variant.")] = 600,
+    sft_steps: Annotated[int, typer.Option(help="SFT optimizer steps per variant.")] = 1000,
     scst_steps: Annotated[int, typer.Option(help="SCST optimizer steps per reward-mix variant.")] = 200,
     align_steps: Annotated[int, typer.Option(help="Align optimizer steps per variant.")] = 50,
     eval_limit: Annotated[int | None, typer.Option(help="Evaluate the first N test samples per task (default: all).")] = None,

@@ -50,7 +50,7 @@ class AblationSettings:
     seeds: tuple[int, ...] = (0, 1, 2)
     scenes: int = 1000
     align_steps: int = 50
-    sft_steps: int = 600
+    sft_steps: int = 1000
     scst_steps: int = 200
     eval_limit: int | None = None
     only: tuple[str, ...] = ()
