@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 
+from aerith.ablate.runner import AblationSettings
+
 app = typer.Typer(
     name="aerith",
     help="Build, train, evaluate and serve vision-language models for remote-sensing imagery.",
@@ -82,21 +84,24 @@ def quickstart(
     typer.echo(f"\n{verdict}; {result.total_seconds / 60:.1f} min. Report: {result.report}")
 
 
+_ABLATION = AblationSettings()  # the CLI's defaults are the settings' own
+
+
 @app.command()
 def ablate(
     out: Annotated[Path, typer.Option(help="Output folder; an earlier ablation there is continued.")] = Path("ablation"),
-    quick: Annotated[bool, typer.Option(help="The smallest grid at a few steps (plumbing only).")] = False,
-    seeds: Annotated[str, typer.Option(help="Comma-separated seeds.")] = "0,1,2",
-    scenes: Annotated[int, typer.Option(help="SynthRS scenes per seed.")] = 1000,
-    sft_steps: Annotated[int, typer.Option(help="SFT optimizer steps per variant.")] = 1000,
-    scst_steps: Annotated[int, typer.Option(help="SCST optimizer steps per reward-mix variant.")] = 200,
-    align_steps: Annotated[int, typer.Option(help="Align optimizer steps per variant.")] = 50,
+    quick: Annotated[bool, typer.Option(help="The smallest grid at a few steps (plumbing only; ignores the step, seed and scene options).")] = False,
+    seeds: Annotated[str, typer.Option(help="Comma-separated seeds.")] = ",".join(map(str, _ABLATION.seeds)),
+    scenes: Annotated[int, typer.Option(help="SynthRS scenes per seed.")] = _ABLATION.scenes,
+    sft_steps: Annotated[int, typer.Option(help="SFT optimizer steps per variant.")] = _ABLATION.sft_steps,
+    scst_steps: Annotated[int, typer.Option(help="SCST optimizer steps per reward-mix variant.")] = _ABLATION.scst_steps,
+    align_steps: Annotated[int, typer.Option(help="Align optimizer steps per variant.")] = _ABLATION.align_steps,
     eval_limit: Annotated[int | None, typer.Option(help="Evaluate the first N test samples per task (default: all).")] = None,
     only: Annotated[list[str] | None, typer.Option("--only", help="Run only this variant (repeatable).")] = None,
 ) -> None:
     """Train and evaluate variants of the quickstart recipe on SynthRS over seeds; write a table and a plot."""
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as in quickstart: spinning threads stall a shared CPU
-    from aerith.ablate.runner import AblationSettings, parse_seeds, run_ablation
+    from aerith.ablate.runner import parse_seeds, run_ablation
 
     try:
         if quick:

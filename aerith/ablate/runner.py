@@ -143,7 +143,10 @@ def run_variant(variant: Variant, seed: int, settings: AblationSettings, data_ro
     run_dir = settings.out / "runs" / slug(variant.name) / f"seed-{seed}"
     record_path = run_dir / "scores.json"
     if record_path.is_file():
-        return json.loads(record_path.read_text())
+        try:
+            return json.loads(record_path.read_text())
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{record_path}: not a finished run's scores ({err}); delete it to rerun this variant") from err
     tic = time.monotonic()
     evals: dict[str, dict[str, Any]] = {}
     steps: dict[str, int] = {}
