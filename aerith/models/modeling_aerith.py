@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from transformers import AutoModelForCausalLM, AutoModelForImageTextToText, CLIPVisionModel, DINOv3ViTModel, GenerationMixin, PreTrainedModel
+from transformers.conversion_mapping import register_checkpoint_conversion_mapping
+from transformers.core_model_loading import ConversionOps, WeightConverter
 from transformers.modeling_outputs import CausalLMOutputWithPast
 
 from aerith.models.configuration_aerith import AerithConfig
@@ -279,7 +281,40 @@ class AerithForConditionalGeneration(AerithPreTrainedModel, GenerationMixin):
         return inputs
 
 
-# Next to the class, so that the Auto class knows it wherever it is imported (see aerith.models.auto).
+class ReshapeToParameter(ConversionOps):
+    """Reshape a saved tensor to the shape of the model's parameter it loads into (same number of elements)."""
+
+    @torch.no_grad()
+    def convert(self, input_dict, source_patterns, target_patterns, **kwargs):
+        (tensors,) = input_dict.values()
+        tensor = tensors[0] if isinstance(tensors, list) else tensors
+        shape = kwargs["model"].get_parameter(kwargs["full_layer_name"]).shape
+        return {target_patterns[0]: tensor.reshape(shape)}
+
+    @property
+    def reverse_op(self) -> ConversionOps:
+        return _SaveAsIs()
+
+
+class _SaveAsIs(ConversionOps):
+    """Saving writes the parameter in its current shape."""
+
+    def convert(self, input_dict, source_patterns, target_patterns, **kwargs):
+        (tensors,) = input_dict.values()
+        return {target_patterns[0]: tensors[0] if isinstance(tensors, list) else tensors}
+
+    @property
+    def reverse_op(self) -> ConversionOps:
+        return ReshapeToParameter()
+
+
+# Checkpoints saved before 2026-11-30 hold each pooler layer's locality strength 0-dim; it is 1-D
+# now (FSDP shards only tensors of at least one dimension). transformers applies this when loading.
+# The pattern is matched as a substring of each key: only the pooler layers hold a "locality".
+LOCALITY_CONVERSION = [WeightConverter("locality", "locality", [ReshapeToParameter()])]
+
+# Next to the class, so that the Auto class and the loader know it wherever it is imported (see aerith.models.auto).
 AutoModelForImageTextToText.register(AerithConfig, AerithForConditionalGeneration, exist_ok=True)
+register_checkpoint_conversion_mapping(AerithForConditionalGeneration.__name__, LOCALITY_CONVERSION, overwrite=True)
 
 __all__ = ["AerithForConditionalGeneration", "AerithPreTrainedModel"]

@@ -40,7 +40,16 @@ class PoolerLayer(nn.Module):
         self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
 
         # strength of the locality prior (see AttentionPooler); learnable, so training can drop it
-        self.locality = nn.Parameter(torch.ones(()))
+        # 1-D, not 0-dim: FSDP shards only parameters of at least one dimension (checkpoints saved
+        # before 2026-11-30 hold it 0-dim; see LOCALITY_CONVERSION in modeling_aerith)
+        self.locality = nn.Parameter(torch.ones(1))
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
+        # torch's load_state_dict (training resume) of a state saved while the strength was 0-dim
+        key = prefix + "locality"
+        if key in state_dict and state_dict[key].dim() == 0:
+            state_dict[key] = state_dict[key].reshape(1)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def forward(self, queries: torch.Tensor, tokens: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
         mask = None if bias is None else bias * self.locality

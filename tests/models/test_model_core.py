@@ -201,3 +201,33 @@ def test_new_parts_materialised_from_meta_get_their_attention_bias():
     torch.testing.assert_close(meta.pooler.attn_bias, reference.pooler.attn_bias)
     assert meta.pooler.attn_bias.abs().sum() > 0
     assert all(layer.locality.item() == 1.0 for layer in meta.pooler.layers)
+
+
+def test_a_checkpoint_with_0_dim_locality_strengths_loads_on_both_paths(tmp_path):
+    """Checkpoints saved before the locality strength became 1-D (for FSDP) still load, values kept."""
+    from safetensors.torch import load_file, save_file
+
+    from aerith.infer.load import load_vlm
+
+    tiny = AerithVLM.from_preset("aerith-tiny", seed=0, device="cpu")
+    with torch.no_grad():
+        for i, layer in enumerate(tiny.model.pooler.layers):
+            layer.locality.fill_(0.25 + i)
+    tiny.save_pretrained(tmp_path / "old")
+    weights = tmp_path / "old" / "model.safetensors"
+    state = load_file(weights)
+    assert all(v.shape == (1,) for k, v in state.items() if k.endswith("locality"))
+    old = {k: v.reshape(()) if k.endswith("locality") else v for k, v in state.items()}
+    save_file(old, weights, metadata={"format": "pt"})
+
+    loaded = load_vlm(tmp_path / "old", device="cpu")  # transformers' loader (a registered conversion)
+    assert [layer.locality.tolist() for layer in loaded.model.pooler.layers] == [[0.25], [1.25]]
+    inputs = _inputs(tiny, _images(1), ["[CAP] Describe this image."])
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.model(**inputs).logits, tiny.model(**inputs).logits, rtol=0, atol=0)
+    loaded.save_pretrained(tmp_path / "new")  # written in the new shape
+    assert load_file(tmp_path / "new" / "model.safetensors")["pooler.layers.1.locality"].shape == (1,)
+
+    fresh = AerithForConditionalGeneration(get_preset("aerith-tiny").make_config())  # torch's load_state_dict (resume)
+    fresh.load_state_dict(old, strict=False)
+    assert [layer.locality.tolist() for layer in fresh.pooler.layers] == [[0.25], [1.25]]

@@ -1,12 +1,10 @@
-"""A few AdamW steps of aerith-tiny with the MLP connector (LoRA and the MLP trained), sharded with torch FSDP2.
+"""A few AdamW steps of aerith-tiny (LoRA and the connector trained), sharded with torch FSDP2.
 
-The MLP connector, because FSDP (1 and 2) refuses the attention pooler: each PoolerLayer's
-``locality`` strength is a 0-dim parameter, and FSDP shards only tensors of at least one dimension.
+CONNECTOR is ``pooler`` (the attention pooler, trained with its projector) or ``mlp``. Run by
+tests/train/test_sharded_checkpoint.py:
 
-Run by tests/train/test_sharded_checkpoint.py:
-
-    torchrun --nproc_per_node 2 tests/train/sharded_training.py OUT    # FSDP2 (fully_shard) over gloo, CPU
-    python tests/train/sharded_training.py OUT                         # the same steps in one process
+    torchrun --nproc_per_node 2 tests/train/sharded_training.py OUT CONNECTOR   # FSDP2 (fully_shard) over gloo, CPU
+    python tests/train/sharded_training.py OUT CONNECTOR                        # the same steps in one process
 
 Both see the same global batches (each of two processes half of each); the loss is summed over
 answer tokens and divided by the global batch's token count, as Aerith's training loop does, so the
@@ -26,7 +24,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-LAYERS = ("LlamaDecoderLayer", "CLIPEncoderLayer", "DINOv3ViTLayer")
+LAYERS = ("LlamaDecoderLayer", "CLIPEncoderLayer", "DINOv3ViTLayer", "PoolerLayer")
 STEPS = 3
 GLOBAL_BATCH = 4
 
@@ -56,8 +54,8 @@ def summed_loss(model, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
     return torch.nn.functional.cross_entropy(logits.transpose(1, 2), labels, ignore_index=-100, reduction="sum")
 
 
-def build():
-    """aerith-tiny's architecture and seed with ``connector: mlp``, LoRA r=4; LoRA and the MLP train."""
+def build(connector: str):
+    """aerith-tiny's architecture and seed with ``connector``, LoRA r=4; LoRA and the connector train."""
     from aerith.models.build import build_processor
     from aerith.models.lora import LoraSettings
     from aerith.models.modeling_aerith import AerithForConditionalGeneration
@@ -65,18 +63,18 @@ def build():
     from aerith.models.tokenizer import build_tiny_tokenizer
 
     config = get_preset("aerith-tiny").make_config()
-    config.connector = "mlp"
+    config.connector = connector
     torch.manual_seed(0)
     model = AerithForConditionalGeneration(config)
     model.add_lora(LoraSettings(r=4, alpha=8, dropout=0.0))
     model.requires_grad_(False)
     for name, p in model.named_parameters():
-        if name.startswith("projector.") or "lora_" in name:
+        if name.startswith(("projector.", "pooler.")) or "lora_" in name:
             p.requires_grad_(True)
     return model.train(), build_processor(config, build_tiny_tokenizer())
 
 
-def main(out: Path) -> None:
+def main(out: Path, connector: str) -> None:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = 0
     if world > 1:
@@ -86,7 +84,7 @@ def main(out: Path) -> None:
 
         dist.init_process_group("gloo")
         rank = dist.get_rank()
-    model, processor = build()
+    model, processor = build(connector)
     if world > 1:
         mesh = init_device_mesh("cpu", (world,))
         for module in model.modules():
@@ -133,4 +131,4 @@ def main(out: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]))
+    main(Path(sys.argv[1]), sys.argv[2])

@@ -25,9 +25,10 @@ def _run(cmd: list[str]) -> None:
 
 
 @pytest.mark.slow
-def test_fsdp_checkpoint_reloads_to_identical_logits(tmp_path):
-    _run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", str(SCRIPT), str(tmp_path / "fsdp")])
-    _run([sys.executable, str(SCRIPT), str(tmp_path / "one")])
+@pytest.mark.parametrize("connector", ["pooler", "mlp"])
+def test_fsdp_checkpoint_reloads_to_identical_logits(tmp_path, connector):
+    _run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", str(SCRIPT), str(tmp_path / "fsdp"), connector])
+    _run([sys.executable, str(SCRIPT), str(tmp_path / "one"), connector])
     assert json.loads((tmp_path / "fsdp" / "sharded.json").read_text()) == {"world": 2, "dtensor_parameters": True}
 
     from aerith.infer.load import load_vlm
@@ -38,7 +39,7 @@ def test_fsdp_checkpoint_reloads_to_identical_logits(tmp_path):
     assert l2[-1] < l2[0]
 
     vlm = load_vlm(tmp_path / "fsdp" / "model", device="cpu")
-    assert vlm.model.config.connector == "mlp" and vlm.training_state == "3 steps, 2 process(es)"
+    assert vlm.model.config.connector == connector and vlm.training_state == "3 steps, 2 process(es)"
     probe = {k: v for k, v in batch(vlm.processor, seed=100).items() if k != "labels"}
     with torch.no_grad():
         logits = vlm.model(**probe).logits
