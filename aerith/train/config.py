@@ -368,6 +368,9 @@ class SCSTConfig:
             out keeps its default weight, and every term is logged whatever its weight.
         parser: scene-graph parser of the reward: ``rule`` (built in, offline) or ``factual``
             (the FACTUAL model of the optional ``factualscenegraph`` package; see :mod:`aerith.rl.factual`).
+        kl: weight of a penalty on the KL divergence from the starting model (``model.init``), per
+            sampled token (the k3 estimator of GRPO, Shao et al. 2024), keeping the policy near the
+            captioner it started from; 0 turns it off. It holds a frozen second copy of the model.
     """
 
     k: int = 5
@@ -378,9 +381,12 @@ class SCSTConfig:
     bad_endings: bool = True
     rewards: dict[str, float] = field(default_factory=default_weights)
     parser: str = "rule"
+    kl: float = 0.0
 
     def __post_init__(self) -> None:
         _typed(self)
+        if not self.kl >= 0:
+            raise ValueError(f"scst.kl must be >= 0, got {self.kl}")
         if self.baseline not in ("loo", "greedy"):
             raise ValueError(f"scst.baseline must be 'loo' or 'greedy', got {self.baseline!r}")
         if self.k < 1 or (self.baseline == "loo" and self.k < 2):

@@ -21,7 +21,8 @@ whose forward encodes each image once WITH gradients (pooler, projector, Q-Forme
 train), repeats the encoding ``k`` times, recomputes the samples' log-probabilities in
 one teacher-forced pass (padding after the first EOS masked) and returns the summed
 ``-advantage * log p``; the loop's normalisation by the global token count makes it the
-token mean. Every reward term (mean over samples) and the rollout's sampling and
+token mean. With ``scst.kl > 0`` the rollout also scores the samples under a frozen copy of
+the starting model, and the loss adds ``kl`` times the per-token KL estimate to it. Every reward term (mean over samples) and the rollout's sampling and
 reward seconds go to ``metrics.jsonl``; validation decodes the val captions greedily
 and logs ``val_reward`` and ``val_<term>`` for every term.
 
@@ -143,11 +144,16 @@ class SCSTObjective(StageObjective):
         policy: :class:`aerith.rl.policy.CausalPolicy` or :class:`aerith.rl.policy.Seq2SeqPolicy` over ``model``.
         reward: scores captions against their references.
         settings: the recipe's ``scst`` section (:class:`aerith.train.config.SCSTConfig`).
+        reference: the same kind of policy over a frozen copy of the starting model, for the KL
+            penalty (``settings.kl``); ``None`` without it.
     """
 
-    def __init__(self, model: nn.Module, policy: Any, reward: CaptionReward, settings: Any) -> None:
+    def __init__(self, model: nn.Module, policy: Any, reward: CaptionReward, settings: Any, reference: Any = None) -> None:
         super().__init__(model)
         self.policy = policy
+        # the frozen starting policy of the KL penalty (settings.kl > 0); a plain attribute, so that it
+        # is neither trained nor wrapped by DDP/FSDP nor saved with the run's weights
+        self.reference = reference
         self.reward = reward
         self.settings = settings
         self.bad_ending_ids = bad_ending_token_ids(policy.tokenizer) if settings.bad_endings else []
@@ -212,7 +218,17 @@ class SCSTObjective(StageObjective):
         self._add("rollout_sampling_s", t1 - t0, 1)
         self._add("rollout_reward_s", t2 - t1, 1)
         device = ids.device
-        return {**inputs, "sample_ids": ids, "sample_mask": mask, "advantages": (rewards - baseline).to(device)}
+        out = {**inputs, "sample_ids": ids, "sample_mask": mask, "advantages": (rewards - baseline).to(device)}
+        if self.reference is not None:
+            out["reference_logprobs"] = self.reference_logprobs(inputs, ids, mask)
+        return out
+
+    @torch.no_grad()
+    def reference_logprobs(self, inputs: dict[str, Any], ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """``(B*k, L)`` log-probabilities of the samples under the frozen starting model."""
+        ref = self.reference
+        ref.model.to(ids.device)
+        return ref.logprobs(inputs, ref.encode(inputs), ids, mask, self.settings.k, self.settings.temperature)
 
     def prepare(self, batch: Batch) -> Batch:
         """The rollout (:meth:`rollout`): the loss needs the samples and their advantages."""
@@ -235,7 +251,14 @@ class SCSTObjective(StageObjective):
         s = self.settings
         logprobs = self.policy.logprobs(batch, encoded, batch["sample_ids"], batch["sample_mask"], s.k, s.temperature)
         advantages = batch["advantages"].detach().float().unsqueeze(1)
-        return -(advantages * logprobs * batch["sample_mask"]).sum()
+        mask = batch["sample_mask"]
+        loss = -(advantages * logprobs * mask).sum()
+        if "reference_logprobs" in batch:  # KL(policy || start), k3 estimator: e^d - d - 1 with d = log p_ref - log p
+            d = (batch["reference_logprobs"] - logprobs) * mask
+            kl = (torch.exp(d) - d - 1) * mask
+            self._add("kl", float(kl.detach().sum()), int(mask.sum()))
+            loss = loss + s.kl * kl.sum()
+        return loss
 
     # -- validation ------------------------------------------------------------------------------------
     def validation_keys(self) -> tuple[str, ...]:
@@ -267,9 +290,23 @@ def greedy_captions(objective: SCSTObjective, batch: dict[str, Any]) -> list[str
     return decode_samples(objective.policy.tokenizer, ids, mask)
 
 
+def reference_policy(backbone: Any, setup: StageSetup) -> Any:
+    """The policy of a frozen copy of the starting model (``model.init``, also on resume), for the KL penalty."""
+    from aerith.train.backbones import load_backbone
+    from aerith.train.loop import resolve_dtype
+
+    m = setup.config.model
+    reference = load_backbone(m.init, seed=m.seed, dtype=resolve_dtype(m.dtype), load_in_4bit=m.load_in_4bit)
+    reference.model.requires_grad_(False)
+    reference.model.eval()
+    return POLICIES[reference.kind](reference.model, reference.processor.tokenizer)
+
+
 def _objective(backbone: Any, setup: StageSetup) -> SCSTObjective:
     policy = POLICIES[backbone.kind](backbone.model, backbone.processor.tokenizer)
-    return SCSTObjective(backbone.model, policy, prepare_reward(setup), setup.config.scst)
+    settings = setup.config.scst
+    reference = reference_policy(backbone, setup) if settings.kl > 0 else None
+    return SCSTObjective(backbone.model, policy, prepare_reward(setup), settings, reference)
 
 
 SCST = Stage(name="scst", takes_samples=True, collate=collate_scst, objective=_objective, check_sources=check_sources)

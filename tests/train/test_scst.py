@@ -152,6 +152,49 @@ def test_killed_scst_run_resumes_to_the_same_weights_losses_and_rewards(init, ca
     assert ra == rb  # the same samples (sampling draws from the RNG state the checkpoint restored), rewards, losses
 
 
+def _divergence_from(start, finals, recipe):
+    """Mean per-token KL(start || final) on captions the start model samples for 8 held-out images."""
+    from aerith.train.backbones import load_backbone
+    from aerith.train.data import load_sources
+    from aerith.train.scst import POLICIES, REFERENCES_KEY, collate_scst
+
+    (val,) = load_sources(build_config("scst", recipe).data.val[:1])
+    backbone = load_backbone(str(start))
+    batch = collate_scst(backbone, [val[i] for i in range(8)], 256)
+    inputs = {k: v for k, v in batch.items() if k != REFERENCES_KEY}
+    policy = POLICIES["aerith"](backbone.model.eval(), backbone.processor.tokenizer)
+    torch.manual_seed(0)
+    with torch.no_grad():
+        ids, mask = policy.sample(inputs, policy.encode(inputs), k=4, do_sample=True, temperature=0.5, max_new_tokens=24)
+        base = policy.logprobs(inputs, policy.encode(inputs), ids, mask, 4, 0.5)
+        out = {}
+        for name, folder in finals.items():
+            other = POLICIES["aerith"](load_backbone(str(folder)).model.eval(), backbone.processor.tokenizer)
+            d = (other.logprobs(inputs, other.encode(inputs), ids, mask, 4, 0.5) - base) * mask
+            out[name] = float(((torch.exp(d) - d - 1) * mask).sum() / mask.sum())
+    return out
+
+
+def test_kl_penalty_holds_the_policy_near_its_start(caption_root, sft_checkpoints, tmp_path):
+    """With ``scst.kl`` the loss adds KL(policy || start), logged as ``kl``: zero while the policy is the
+    start; the same steps with a strong penalty leave the policy nearer the start than without it."""
+    start = sft_checkpoints["aerith-tiny"]
+    finals = {}
+    for kl in (0.0, 2.0):
+        sections = dict(schedule={"max_steps": 10, "warmup_steps": 0}, optim={"lr": 3e-3, "grad_clip": 1.0},
+                        data={"val": []}, scst={"kl": kl})  # fmt: skip
+        recipe = _scst_recipe(tmp_path / f"kl{kl}.yaml", caption_root, tmp_path / f"kl{kl}", "aerith-tiny", start, **sections)
+        finals[kl] = train(build_config("scst", recipe)).final_dir
+        records = _records(tmp_path / f"kl{kl}")
+        if kl:
+            assert records[0]["kl"] < 1e-6 and records[-1]["kl"] > records[0]["kl"], [r["kl"] for r in records]
+        else:
+            assert "kl" not in records[0]
+    probe = _scst_recipe(tmp_path / "probe.yaml", caption_root, tmp_path / "probe", "aerith-tiny", start)  # held-out val
+    divergence = _divergence_from(start, finals, probe)
+    assert 0 < divergence[2.0] < 0.75 * divergence[0.0], divergence  # measured: 4.2 against 8.0
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
@@ -162,6 +205,7 @@ def test_killed_scst_run_resumes_to_the_same_weights_losses_and_rewards(init, ca
         (["--set", "data.train.0.options.task=vqa"], "yields 'vqa' samples; scst trains on captions only"),
         (["--set", "data.val.0.options.task=cls"], "yields 'cls' samples; scst trains on captions only"),
         (["--set", "scst.rewards.bleu=1.0"], "valid terms: cider, sg_f1, hallucination, missing"),
+        (["--set", "scst.kl=-0.1"], "scst.kl must be >= 0"),
     ],
 )
 def test_bad_scst_inputs_fail_clearly(args, message, caption_root, tmp_path):
