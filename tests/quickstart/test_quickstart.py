@@ -101,9 +101,10 @@ def test_scst_sees_the_recipes_reward_mix(reduced):
     logged = [json.loads(line) for line in (out / "scst" / "metrics.jsonl").read_text().splitlines()]
     steps = [m for m in logged if "reward" in m]
     assert steps
-    for m in steps:
-        expected = (weights["cider"] * m["reward_cider"] + weights["sg_f1"] * m["reward_sg_f1"]
-                    - weights["hallucination"] * m["reward_hallucination"] - weights["missing"] * m["reward_missing"])
+    from aerith.rl.rewards import REWARDS
+
+    for m in steps:  # every term of the table, penalties subtracted (repetition included)
+        expected = sum((-1 if term.penalty else 1) * weights[name] * m[f"reward_{name}"] for name, term in REWARDS.items())
         assert m["reward"] == pytest.approx(expected, abs=1e-5)
 
 
