@@ -118,6 +118,13 @@ class Backbone:
         self.processor.save_pretrained(folder)
 
 
+def resolve_dtype(name: str) -> torch.dtype:
+    """A recipe's ``model.dtype``; ``auto``: bf16 on a CUDA GPU that has it, else float32."""
+    if name == "auto":
+        return torch.bfloat16 if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else torch.float32
+    return getattr(torch, name)
+
+
 def load_backbone(
     init: str, *, seed: int = 0, dtype: torch.dtype | None = None, load_in_4bit: bool = False, device: str = "cpu"
 ) -> Backbone:

@@ -36,7 +36,7 @@ from torch.utils.data import DataLoader
 
 from aerith.atomic import atomic_dir, atomic_write_text
 from aerith.runs import CHECKPOINT_PREFIX, FINAL, STATE_FILE, checkpoints
-from aerith.train.backbones import Backbone, load_backbone
+from aerith.train.backbones import Backbone, load_backbone, resolve_dtype
 from aerith.train.config import TrainConfig, dump_config
 from aerith.train.data import InstructionFn, MicroBatches, Mixture, default_instruction_fn, load_sources
 from aerith.train.run_folder import ACCELERATE_STATE, CONFIG_FILE, ResumeError, RunStart, check_rng_restored, open_run
@@ -73,12 +73,6 @@ def resolve_mixed_precision(choice: str) -> str:
     if choice != "auto":
         return choice
     return "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "no"
-
-
-def resolve_dtype(name: str) -> torch.dtype:
-    if name == "auto":
-        return torch.bfloat16 if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else torch.float32
-    return getattr(torch, name)
 
 
 def lr_lambda(step: int, warmup: int, max_steps: int, schedule: str, min_ratio: float, time_progress: float = 0.0) -> float:

@@ -292,8 +292,7 @@ def greedy_captions(objective: SCSTObjective, batch: dict[str, Any]) -> list[str
 
 def reference_policy(backbone: Any, setup: StageSetup) -> Any:
     """The policy of a frozen copy of the starting model (``model.init``, also on resume), for the KL penalty."""
-    from aerith.train.backbones import load_backbone
-    from aerith.train.loop import resolve_dtype
+    from aerith.train.backbones import load_backbone, resolve_dtype
 
     m = setup.config.model
     reference = load_backbone(m.init, seed=m.seed, dtype=resolve_dtype(m.dtype), load_in_4bit=m.load_in_4bit)
