@@ -22,8 +22,9 @@ train), repeats the encoding ``k`` times, recomputes the samples' log-probabilit
 one teacher-forced pass (padding after the first EOS masked) and returns the summed
 ``-advantage * log p``; the loop's normalisation by the global token count makes it the
 token mean. With ``scst.kl > 0`` the rollout also scores the samples under a frozen copy of
-the starting model, and the loss adds ``kl`` times the per-token KL estimate to it. Every reward term (mean over samples) and the rollout's sampling and
-reward seconds go to ``metrics.jsonl``; validation decodes the val captions greedily
+the starting model, and the loss adds ``kl`` times the per-token KL estimate to it. Every
+reward term (mean over samples) and the rollout's sampling and reward seconds go to
+``metrics.jsonl``; validation decodes the val captions greedily
 and logs ``val_reward`` and ``val_<term>`` for every term.
 
 Sampling draws from torch's global RNG only, which the checkpoints save and restore,
@@ -290,7 +291,7 @@ def greedy_captions(objective: SCSTObjective, batch: dict[str, Any]) -> list[str
     return decode_samples(objective.policy.tokenizer, ids, mask)
 
 
-def reference_policy(backbone: Any, setup: StageSetup) -> Any:
+def reference_policy(setup: StageSetup) -> Any:
     """The policy of a frozen copy of the starting model (``model.init``, also on resume), for the KL penalty."""
     from aerith.train.backbones import load_backbone, resolve_dtype
 
@@ -304,7 +305,7 @@ def reference_policy(backbone: Any, setup: StageSetup) -> Any:
 def _objective(backbone: Any, setup: StageSetup) -> SCSTObjective:
     policy = POLICIES[backbone.kind](backbone.model, backbone.processor.tokenizer)
     settings = setup.config.scst
-    reference = reference_policy(backbone, setup) if settings.kl > 0 else None
+    reference = reference_policy(setup) if settings.kl > 0 else None
     return SCSTObjective(backbone.model, policy, prepare_reward(setup), settings, reference)
 
 
