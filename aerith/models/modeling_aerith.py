@@ -288,7 +288,10 @@ class ReshapeToParameter(ConversionOps):
     def convert(self, input_dict, source_patterns, target_patterns, **kwargs):
         (tensors,) = input_dict.values()
         tensor = tensors[0] if isinstance(tensors, list) else tensors
-        shape = kwargs["model"].get_parameter(kwargs["full_layer_name"]).shape
+        name = kwargs["full_layer_name"]
+        shape = kwargs["model"].get_parameter(name).shape
+        if tensor.numel() != shape.numel():
+            raise ValueError(f"{name}: the checkpoint holds shape {tuple(tensor.shape)}, the model needs {tuple(shape)}")
         return {target_patterns[0]: tensor.reshape(shape)}
 
     @property

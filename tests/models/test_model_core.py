@@ -231,3 +231,9 @@ def test_a_checkpoint_with_0_dim_locality_strengths_loads_on_both_paths(tmp_path
     fresh = AerithForConditionalGeneration(get_preset("aerith-tiny").make_config())  # torch's load_state_dict (resume)
     fresh.load_state_dict(old, strict=False)
     assert [layer.locality.tolist() for layer in fresh.pooler.layers] == [[0.25], [1.25]]
+
+    from aerith.infer.facade import ModelFolderError
+
+    save_file({**old, "pooler.layers.0.locality": torch.ones(3)}, weights, metadata={"format": "pt"})
+    with pytest.raises(ModelFolderError, match="weights do not load"):  # a wrong size is refused, not reshaped
+        load_vlm(tmp_path / "old", device="cpu")
