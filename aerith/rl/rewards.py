@@ -8,7 +8,7 @@ so each can be logged::
 
     reward = sum(weight * score for rewards) - sum(weight * score for penalties)
            = w_cider * CIDEr-D + w_sg * SG-F1 - w_hal * hallucination_rate - w_miss * missing_rate
-             - w_rep * repetition_rate
+             - w_rep * repetition_rate - w_unseen * unseen_trigrams
 
 Adding a reward is one function and one table entry: the recipe's ``scst.rewards``
 defaults, the accepted keys and the error messages come from the table, and the
@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from aerith.eval.cider import CiderD
+from aerith.eval.cider import CiderD, tokenize
 from aerith.eval.scene_graph import SceneGraph, SceneGraphParser, object_errors, sg_f1
 from aerith.eval.scene_graph import parse as parse_scene_graph
 
@@ -112,6 +112,27 @@ def repeated_bigram_share(caption: str) -> float:
     return (len(bigrams) - len(set(bigrams))) / len(bigrams) if bigrams else 0.0
 
 
+def unseen_trigrams(batch: RewardBatch) -> list[float]:
+    """How many of the caption's word trigrams no training reference contains.
+
+    A fluency guard that needs no grammar: reward hacking writes word sequences no annotator
+    wrote ("a small white building is at the river": the scene noun pasted where a position
+    belongs earns more CIDEr-D than the position it replaced, about +1 on a river scene). A
+    count, not a share, so that one pasted word costs the whole weight whatever the caption's
+    length. The trigrams are those of CIDEr-D's document frequencies, so they come from the
+    training references and are saved with the run. On real datasets good captions also hold
+    unseen trigrams: give it a small weight there.
+    """
+    if batch.cider.n < 3:
+        raise ValueError(f"unseen_trigrams needs CIDEr-D document frequencies up to trigrams, these stop at n={batch.cider.n}")
+    df = batch.cider.df
+    out = []
+    for caption in batch.captions:
+        words = tokenize(caption)
+        out.append(float(sum(1 for i in range(len(words) - 2) if tuple(words[i : i + 3]) not in df)))
+    return out
+
+
 @dataclass(frozen=True)
 class RewardTerm:
     """One row of the reward table.
@@ -133,6 +154,7 @@ REWARDS: dict[str, RewardTerm] = {
     "hallucination": RewardTerm(hallucination_rate, weight=0.5, penalty=True),
     "missing": RewardTerm(missing_rate, weight=0.0, penalty=True),
     "repetition": RewardTerm(repetition_rate, weight=0.0, penalty=True),
+    "unseen_trigrams": RewardTerm(unseen_trigrams, weight=0.0, penalty=True),
 }
 TERMS = tuple(REWARDS)  # the table's names as it was imported; code that must see later entries reads REWARDS
 

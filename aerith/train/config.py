@@ -364,7 +364,8 @@ class SCSTConfig:
         block_trigrams: no trigram repeated within a sample.
         bad_endings: no end-of-sequence right after "a", "the", "of", "with" ...
         rewards: weight of each term of the reward table :data:`aerith.rl.rewards.REWARDS`
-            (``cider``, ``sg_f1``, and the ``hallucination`` / ``missing`` penalties); a term left
+            (``cider``, ``sg_f1``, and the ``hallucination`` / ``missing`` / ``repetition`` /
+            ``unseen_trigrams`` penalties); a term left
             out keeps its default weight, and every term is logged whatever its weight.
         parser: scene-graph parser of the reward: ``rule`` (built in, offline) or ``factual``
             (the FACTUAL model of the optional ``factualscenegraph`` package; see :mod:`aerith.rl.factual`).

@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 
 from aerith.eval.cider import CiderD
@@ -54,7 +55,9 @@ def test_terms_combine_with_weights(reward):
 
 
 def test_weights_come_from_the_table():
-    assert default_weights() == {"cider": 1.0, "sg_f1": 0.5, "hallucination": 0.5, "missing": 0.0, "repetition": 0.0}
+    assert default_weights() == {
+        "cider": 1.0, "sg_f1": 0.5, "hallucination": 0.5, "missing": 0.0, "repetition": 0.0, "unseen_trigrams": 0.0
+    }
     assert check_weights({"missing": 2}) == {**default_weights(), "missing": 2.0}
     with pytest.raises(ValueError, match="unknown reward term.*'bleu'.*valid terms: cider, sg_f1, hallucination, missing, repetition"):
         check_weights({"bleu": 1.0})
@@ -76,3 +79,28 @@ def test_a_new_term_is_one_function_and_one_table_entry(monkeypatch):
     reward = CaptionReward(CiderD.fit(REFS), {"cider": 0.0, "sg_f1": 0.0, "hallucination": 0.0, "length": 0.1})
     out = reward.terms(["two ships in a harbor"], [REFS[1]])
     assert out["length"] == [5.0] and out["total"][0] == pytest.approx(-0.5)
+
+
+def test_unseen_trigrams_flag_word_sequences_no_training_reference_wrote():
+    """SynthRS captions of held-out scenes reuse the training references' trigrams; the broken captions
+    SCST wrote in the quickstart (the scene noun pasted into a position or a subject slot) do not."""
+    from aerith.data.synthrs.language import captions
+    from aerith.data.synthrs.layout import CLASS_NAMES, make_scene
+
+    refs = []
+    for i in range(300):
+        rng = np.random.default_rng([7, i])
+        _, graph = make_scene(i, CLASS_NAMES[i % len(CLASS_NAMES)], 64, rng)
+        refs.append(captions(graph, rng))
+    reward = CaptionReward(CiderD.fit(refs[:250]), {**dict.fromkeys(REWARDS, 0.0), "unseen_trigrams": 1.0})
+    held_out = [c for r in refs[250:] for c in r]
+    scores = reward.terms(held_out, [["x"]] * len(held_out))["unseen_trigrams"]
+    clean = sum(s == 0 for s in scores) / len(scores)
+    broken = ["A small white building is at the farmland.", "A white storage tank is a industrial with two storage tanks."]
+    out = reward.terms(broken, [["x"]] * 2)
+    assert clean > 0.9, clean
+    assert out["unseen_trigrams"][0] == 1.0  # "at the farmland"
+    assert out["unseen_trigrams"][1] > 0
+    assert out["total"] == [-s for s in out["unseen_trigrams"]]
+    with pytest.raises(ValueError, match="up to trigrams, these stop at n=2"):
+        CaptionReward(CiderD.fit(REFS, n=2)).terms(["two ships in a harbor"], [REFS[1]])
