@@ -56,11 +56,15 @@ PLUS_SG = {"cider": 1.0, "sg_f1": 1.0, "hallucination": 0.0, "missing": 0.0}
 
 
 def reward_variants(factual: Mapping[str, float]) -> list[Variant]:
-    """The SCST factor: CIDEr-D only, + SG-F1, + the penalties of the recipe (``factual``: hallucination, missing, repetition)."""
+    """The SCST factor: CIDEr-D only, + SG-F1, + the penalties of the recipe (``factual``: its weights, the
+    variant named after its penalties, e.g. "SCST: + hallucination, missing, repetition, unseen trigrams penalties")."""
+    from aerith.rl.rewards import REWARDS
+
+    penalties = [n.replace("_", " ") for n, term in REWARDS.items() if term.penalty and factual.get(n, term.weight) > 0]
     return [
         Variant("SCST: CIDEr-D only", "SCST reward", rewards=CIDER_ONLY, scst_from=BASELINE),
         Variant("SCST: + SG-F1", "SCST reward", rewards=PLUS_SG, scst_from=BASELINE),
-        Variant("SCST: + hallucination, missing, repetition penalties", "SCST reward", rewards=dict(factual), scst_from=BASELINE),
+        Variant(f"SCST: + {', '.join(penalties)} penalties", "SCST reward", rewards=dict(factual), scst_from=BASELINE),
     ]
 
 
