@@ -271,6 +271,48 @@ def merge_lora(
     typer.echo(f"merged model in {path}")
 
 
+@app.command("fit-box-head")
+def fit_box_head(
+    model: Annotated[str, typer.Argument(help="A saved model or run folder whose config has box_head: true (after sft/scst).")],
+    dataset: Annotated[str, typer.Option(help="Grounding dataset, e.g. dior-rsvg, rsvg, synthrs.")],
+    root: Annotated[Path, typer.Option(help="The dataset's folder.")],
+    out: Annotated[Path, typer.Option(help="Run folder: checkpoint-final/ (the model) and box_fit.json (settings and log).")],
+    split: Annotated[str, typer.Option(help="Split to fit on.")] = "train",
+    val_split: Annotated[str | None, typer.Option(help="Report Acc@0.5 on this split's expressions.")] = None,
+    option: Annotated[list[str] | None, typer.Option(help="Dataset option KEY=VALUE (repeatable); synthrs needs task=vg.")] = None,
+    steps: Annotated[int, typer.Option(help="Optimiser steps.")] = 1500,
+    batch_size: Annotated[int, typer.Option(help="Expressions per step.")] = 64,
+    lr: Annotated[float, typer.Option(help="AdamW learning rate (cosine decay to a tenth).")] = 1e-3,
+    flips: Annotated[str, typer.Option(help="Comma-separated flips of each sample: none, horizontal, vertical, both.")] = "none,horizontal,vertical,both",
+    seed: Annotated[int, typer.Option(help="Seeds the minibatch order.")] = 0,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an earlier fit in --out.")] = False,
+) -> None:
+    """Fit the box head alone on frozen features (encoded once, flipped, many epochs); run it after the last training stage."""
+    from aerith.data.errors import DataError
+    from aerith.train.box_fit import BoxFitConfig, run_box_fit
+
+    try:
+        options = dict(_key_value(o) for o in option or [])
+        config = BoxFitConfig(steps=steps, batch_size=batch_size, lr=lr, flips=tuple(f.strip() for f in flips.split(",") if f.strip()), seed=seed)
+        info = run_box_fit(
+            model, dataset, root, out, config, split=split, val_split=val_split, options=options, overwrite=overwrite,
+            log=lambda r: typer.echo(", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in r.items()), err=True),
+        )
+    except (DataError, FileNotFoundError, FileExistsError, KeyError, ValueError) as err:
+        typer.echo(f"error: {err.args[0] if isinstance(err, KeyError) and err.args else err}", err=True)
+        raise typer.Exit(2) from err
+    last = info["log"][-1]
+    val = f", val Acc@0.5 {last['val_acc@0.5']:.3f}" if "val_acc@0.5" in last else ""
+    typer.echo(f"box head: {info['steps']} steps on {info['samples']} samples{val}; model in {Path(out) / 'checkpoint-final'}")
+
+
+def _key_value(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise ValueError(f"--option must be KEY=VALUE, got {text!r}")
+    return key.strip(), value.strip()
+
+
 @app.command("eval")
 def eval_(
     model: Annotated[str | None, typer.Argument(help="Preset name or saved model folder (omit with --predictions).")] = None,

@@ -16,9 +16,16 @@ from aerith.infer.facade import (
     json_model_type,
     load_saved,
 )
+from aerith.boxes import GRID, format_box
 from aerith.models.configuration_aerith import AerithConfig
 from aerith.models.modeling_aerith import AerithForConditionalGeneration
 from aerith.models.processing_aerith import AerithProcessor
+from aerith.tasks import TASK_TOKENS
+
+
+def is_grounding_prompt(prompt: str) -> bool:
+    """The prompt asks for a box: it starts with the ``[VG]`` task token."""
+    return prompt.lstrip().startswith(TASK_TOKENS["vg"])
 
 
 class AerithVLM(VLM):
@@ -83,7 +90,40 @@ class AerithVLM(VLM):
         self, images: list[Any], prompts: list[str], *, offset: int, max_new_tokens: int, do_sample: bool,
         bands: Sequence[int] | None, **generate_kwargs: Any,
     ) -> list[str]:
-        """One left-padded batch through the model's ``generate``; new tokens decoded."""
+        """One left-padded batch through the model's ``generate``; new tokens decoded.
+
+        With a box head (``config.box_head``), grounding prompts (those starting with the ``[VG]``
+        task token) are answered by the head instead, in the box text the model is trained to write.
+        """
+        located = [i for i, p in enumerate(prompts) if self.model.box_head is not None and is_grounding_prompt(p)]
+        if not located:
+            return self._generate_text(images, prompts, offset, max_new_tokens, do_sample, bands, generate_kwargs)
+        answers: list[str | None] = [None] * len(prompts)
+        for i, box in zip(located, self._locate([images[i] for i in located], [prompts[i] for i in located], bands)):
+            answers[i] = box
+        rest = [i for i in range(len(prompts)) if answers[i] is None]
+        if rest:
+            texts = self._generate_text(
+                [images[i] for i in rest], [prompts[i] for i in rest], offset, max_new_tokens, do_sample, bands, generate_kwargs
+            )
+            for i, text in zip(rest, texts):
+                answers[i] = text
+        return [a for a in answers if a is not None]
+
+    def _locate(self, images: list[Any], prompts: list[str], bands: Sequence[int] | None) -> list[str]:
+        inputs = self.processor(images=images, prompts=prompts, bands=bands, padding_side="left").to(self.device)
+        boxes = self.model.locate(
+            inputs["input_ids"],
+            inputs["pixel_values"].to(self.model.dtype),
+            inputs["dino_pixel_values"].to(self.model.dtype),
+            inputs["attention_mask"],
+        )
+        return [format_box([round(float(v) * GRID) for v in box]) for box in boxes.float().cpu()]
+
+    def _generate_text(
+        self, images: list[Any], prompts: list[str], offset: int, max_new_tokens: int, do_sample: bool,
+        bands: Sequence[int] | None, generate_kwargs: dict[str, Any],
+    ) -> list[str]:
         tokenizer = self.processor.tokenizer
         inputs = self.processor(images=images, prompts=prompts, bands=bands, padding_side="left")
         self._check_length(inputs["attention_mask"].sum(dim=1).tolist(), max_new_tokens, offset)

@@ -46,6 +46,8 @@ _SCALAR_TYPES: dict[str, tuple[type, ...]] = {
     "pooler_pos_embed": (bool,),
     "pooler_locality_prior": (bool,),
     "position_code": (bool,),
+    "box_head": (bool,),
+    "box_loss_weight": (int, float),
     "image_token_id": (int,),
     "training_state": (str,),
 }
@@ -98,6 +100,14 @@ class AerithConfig(PreTrainedConfig):
             their x and y on the 0-1000 grid, at unit norm. Learned from there. Without it a model
             trained from scratch has no way to say where an image token is (the queries start at
             std 0.02 and CLIP's position embeddings are random), and outputs one box for every image.
+        box_head: add a box head (:class:`aerith.models.box_head.BoxHead`) that answers grounding
+            prompts from the fused patch grid, steered by the language model's last hidden state at the
+            end of the prompt; :class:`aerith.AerithVLM` then writes a ``[VG]`` answer's box from it
+            instead of generating the box text (the language model still learns the box text).
+            Without it a small model trained from scratch does not learn to find the named object
+            (``benchmarks/RESULTS.md``, ``grounding_experiments``).
+        box_loss_weight: weight of the box head's loss (per grounding sample) beside the summed
+            answer-token cross-entropy in instruction tuning, as DETR's configs hold their loss weights.
         image_token_id: id of the ``<image>`` placeholder in the tokenizer.
         lora: LoRA on the language model (``r``, ``alpha``, ``dropout``, ``target_modules``) or ``None``.
         training_state: provenance of the weights, shown to users. ``"random-init"`` means
@@ -127,6 +137,8 @@ class AerithConfig(PreTrainedConfig):
     pooler_pos_embed: bool = True
     pooler_locality_prior: bool = True
     position_code: bool = False
+    box_head: bool = False
+    box_loss_weight: float = 1.0
     image_token_id: int = 32000
     training_state: str = "random-init"
     lora: dict | None = None
@@ -164,6 +176,8 @@ class AerithConfig(PreTrainedConfig):
             from aerith.models.lora import LoraSettings
 
             self.lora = LoraSettings(**self.lora).to_dict()  # validates
+        if self.box_loss_weight < 0:
+            raise ValueError(f"box_loss_weight must be >= 0, got {self.box_loss_weight}")
         for name in ("num_queries", "pooler_layers", "fusion_dim"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")

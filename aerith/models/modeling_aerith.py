@@ -9,6 +9,7 @@ connector) replace them with ``masked_scatter``.
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -18,6 +19,7 @@ from transformers.conversion_mapping import register_checkpoint_conversion_mappi
 from transformers.core_model_loading import ConversionOps, WeightConverter
 from transformers.modeling_outputs import CausalLMOutputWithPast
 
+from aerith.models.box_head import BoxHead
 from aerith.models.configuration_aerith import AerithConfig
 from aerith.models.lora import LoraSettings, inject_lora, merge_lora
 from aerith.models.pooler import (
@@ -28,6 +30,21 @@ from aerith.models.pooler import (
     position_code,
     query_points,
 )
+
+
+@dataclass
+class AerithCausalLMOutput(CausalLMOutputWithPast):
+    """The language model's output, plus the box head's when a forward pass asks for it.
+
+    Attributes:
+        box_scores: ``(B, N)`` one score per patch of the fused grid.
+        pred_boxes: ``(B, N, 4)`` each patch's box, ``(x1, y1, x2, y2)`` in [0, 1] of the image.
+        box_loss: the box head's loss summed over the rows given a target box.
+    """
+
+    box_scores: torch.FloatTensor | None = None
+    pred_boxes: torch.FloatTensor | None = None
+    box_loss: torch.FloatTensor | None = None
 
 
 class AerithPreTrainedModel(PreTrainedModel):
@@ -108,6 +125,7 @@ class AerithForConditionalGeneration(AerithPreTrainedModel, GenerationMixin):
         self.grid_position = (
             GridPositionEmbedding(config.clip_grid**2, dim) if config.connector == "mlp" and config.position_code else None
         )
+        self.box_head = BoxHead(dim, width, config.clip_grid**2) if config.box_head else None
         self.language_model = AutoModelForCausalLM.from_config(config.text_config)
         self.post_init()
         if config.lora is not None:
@@ -205,7 +223,10 @@ class AerithForConditionalGeneration(AerithPreTrainedModel, GenerationMixin):
 
         ``num_image_tokens`` is ``num_queries`` for the pooler connector, one per CLIP patch for the MLP.
         """
-        fused = self.image_grids(pixel_values, dino_pixel_values)
+        return self.connect(self.image_grids(pixel_values, dino_pixel_values))
+
+    def connect(self, fused: list[torch.Tensor]) -> torch.Tensor:
+        """Fused patch grids per level -> LLM-ready image tokens (the connector)."""
         if self.pooler is None:
             grid = fused[0] if self.grid_position is None else self.grid_position(fused[0])
             return self.projector(grid)
@@ -239,8 +260,10 @@ class AerithForConditionalGeneration(AerithPreTrainedModel, GenerationMixin):
         labels: torch.LongTensor | None = None,
         logits_to_keep: int | torch.Tensor = 0,
         image_features: torch.Tensor | None = None,
+        box_query_index: torch.LongTensor | None = None,
+        box_targets: torch.Tensor | None = None,
         **kwargs,
-    ) -> CausalLMOutputWithPast:
+    ) -> AerithCausalLMOutput:
         """Causal-LM forward.
 
         Args:
@@ -249,20 +272,31 @@ class AerithForConditionalGeneration(AerithPreTrainedModel, GenerationMixin):
             image_features: precomputed ``get_image_features`` output ``(B_img, Q, llm_width)``,
                 used instead of pixels (e.g. one encoding shared by several sampled captions).
             labels: ``(B, T)`` with -100 where no loss is taken.
+            box_query_index: ``(B,)`` for a model with a box head: the position whose last hidden
+                state steers the head (the prompt's last token), -1 for rows that are not grounding.
+                Needs the pixels (the head reads the fused patch grid), one image per row.
+            box_targets: ``(B, 4)`` target boxes ``(x1, y1, x2, y2)`` in [0, 1] for the rows with a
+                query index; the output's ``box_loss`` sums the head's loss over those rows.
         """
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("pass exactly one of input_ids or inputs_embeds")
         if inputs_embeds is None:
             inputs_embeds = self.get_input_embeddings()(input_ids)
+        grid = None
         if image_features is None and pixel_values is not None:
             if dino_pixel_values is None:
                 raise ValueError("pixel_values for CLIP were given without dino_pixel_values for DINOv3")
-            image_features = self.get_image_features(pixel_values, dino_pixel_values)
+            fused = self.image_grids(pixel_values, dino_pixel_values)
+            grid = fused[0]
+            image_features = self.connect(fused)
         if image_features is not None:
             if input_ids is None:
                 raise ValueError("image inputs need input_ids to locate the <image> tokens")
             inputs_embeds = self.merge_image_features(input_ids, inputs_embeds, image_features)
-        return self.language_model(
+        boxes_wanted = self.box_head is not None and box_query_index is not None
+        if boxes_wanted:
+            kwargs["output_hidden_states"] = True
+        out = self.language_model(
             inputs_embeds=inputs_embeds,
             attention_mask=attention_mask,
             position_ids=position_ids,
@@ -271,6 +305,60 @@ class AerithForConditionalGeneration(AerithPreTrainedModel, GenerationMixin):
             logits_to_keep=logits_to_keep,
             **kwargs,
         )
+        if not boxes_wanted:
+            return AerithCausalLMOutput(**out)
+        return AerithCausalLMOutput(**out, **self._boxes(grid, out.hidden_states[-1], box_query_index, box_targets))
+
+    def _boxes(
+        self, grid: torch.Tensor | None, hidden: torch.Tensor, query_index: torch.Tensor, targets: torch.Tensor | None
+    ) -> dict[str, torch.Tensor]:
+        if grid is None:
+            raise ValueError("box_query_index needs pixel_values and dino_pixel_values: the box head reads the patch grid")
+        if grid.shape[0] != hidden.shape[0]:
+            raise ValueError(f"the box head needs one image per row, got {grid.shape[0]} images for {hidden.shape[0]} rows")
+        rows = torch.arange(hidden.shape[0], device=hidden.device)
+        # every row runs through the head (a row that is not grounding reads position 0 and is left
+        # out of the loss), so that the head takes part in every step under DDP
+        asked = query_index >= 0
+        scores, boxes = self.box_head(grid, hidden[rows, query_index.clamp(min=0)])
+        out = {"box_scores": scores, "pred_boxes": boxes}
+        if targets is not None:
+            if bool(asked.any()):
+                out["box_loss"] = self.box_head.loss(scores[asked], boxes[asked], targets[asked])
+            else:
+                out["box_loss"] = scores.sum() * 0.0
+        return out
+
+    @torch.no_grad()
+    def locate(
+        self,
+        input_ids: torch.LongTensor,
+        pixel_values: torch.Tensor,
+        dino_pixel_values: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """``(B, 4)``: the box head's answer to left-padded grounding prompts, ``(x1, y1, x2, y2)`` in [0, 1].
+
+        The head is steered by the hidden state of each prompt's last token, the one ``generate``
+        would write the box text from.
+        """
+        if self.box_head is None:
+            raise ValueError("this model has no box head (config.box_head is false); generate the box text instead")
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)  # as generate numbers left-padded rows
+        last = torch.full((input_ids.shape[0],), input_ids.shape[1] - 1, dtype=torch.long, device=input_ids.device)
+        out = self(
+            input_ids=input_ids,
+            pixel_values=pixel_values,
+            dino_pixel_values=dino_pixel_values,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            logits_to_keep=1,
+            box_query_index=last,
+            use_cache=False,
+        )
+        return BoxHead.best(out.box_scores, out.pred_boxes)
 
     def prepare_inputs_for_generation(self, *args, is_first_iteration: bool | None = False, **kwargs):
         # The image is read once, in the prefill step; later steps reuse the KV cache.
@@ -320,4 +408,4 @@ LOCALITY_CONVERSION = [WeightConverter("locality", "locality", [ReshapeToParamet
 AutoModelForImageTextToText.register(AerithConfig, AerithForConditionalGeneration, exist_ok=True)
 register_checkpoint_conversion_mapping(AerithForConditionalGeneration.__name__, LOCALITY_CONVERSION, overwrite=True)
 
-__all__ = ["AerithForConditionalGeneration", "AerithPreTrainedModel"]
+__all__ = ["AerithCausalLMOutput", "AerithForConditionalGeneration", "AerithPreTrainedModel"]

@@ -9,10 +9,11 @@ take the rest. The run folder holds every stage's own output::
     OUT/data/synthrs/       the generated scenes (aerith data synth)
     OUT/init/               the random starting model (recipes/model.yaml)
     OUT/align, sft, scst/   training runs (aerith align / sft / scst)
+    OUT/box_fit/            the box head fitted on the final model's frozen features (aerith fit-box-head)
     OUT/eval/<model>-<task> evaluation runs (aerith eval) on the held-out test split
     OUT/report/             report.md, results.json and the figures, written last and at once
 
-The recipes are ``aerith/quickstart/recipes/{model,align,sft,scst}.yaml`` (read them to
+The recipes are ``aerith/quickstart/recipes/{model,align,sft,scst,box_fit}.yaml`` (read them to
 see what each stage trains and why), with the run's paths, seeds and time limits
 set from here (:mod:`aerith.quickstart.stages`).
 """
@@ -132,7 +133,7 @@ def run_quickstart(settings: QuickstartSettings) -> QuickstartResult:
     from aerith.data.synthrs import generate
     from aerith.infer.load import load_vlm
     from aerith.quickstart.report import build_rows, write_report
-    from aerith.quickstart.stages import build_initial_model, load_model_recipe
+    from aerith.quickstart.stages import build_initial_model, fit_box_head_stage, load_model_recipe
 
     budget = Budget(settings.minutes)
     prepare_out_dir(settings.out, settings.overwrite)
@@ -153,13 +154,17 @@ def run_quickstart(settings: QuickstartSettings) -> QuickstartResult:
             evals["sft-cap"] = _evaluate(sft.final_dir, "cap", data_root, out / "eval" / "sft-cap")
         with display.stage("scst", "self-critical RL on captions"):
             scst = _train("scst", settings, budget, sft.final_dir, data_root)
-        final = load_vlm(scst.final_dir)
+        with display.stage("box_fit", "the box head on frozen features, flipped"):
+            fitted = fit_box_head_stage(
+                out / "box_fit", scst.final_dir, data_root, settings.seed, max_minutes=budget.limit_minutes("box_fit")
+            )
+        final = load_vlm(fitted)
         for task in TASKS:
             with display.stage("eval", f"final model, {task} on the test split"):
                 evals[f"final-{task}"] = _evaluate(final, task, data_root, out / "eval" / f"final-{task}")
         with display.stage("report", "tables and figures"):
             rows = build_rows(data_root, evals)
-            runs = {"align": align.run_dir, "sft": sft.run_dir, "scst": scst.run_dir}
+            runs = {"align": align.run_dir, "sft": sft.run_dir, "scst": scst.run_dir, "box_fit": out / "box_fit"}
             report = write_report(out, settings, budget, rows, evals, runs)
     result = QuickstartResult(out, report, rows, dict(budget.spent), budget.elapsed())
     info.update(status="finished", stage_seconds=result.stage_seconds, total_seconds=result.total_seconds, passed=result.passed)

@@ -131,6 +131,35 @@ def train_stage(
     return run_stage(config)
 
 
+def load_box_fit_recipe(path: Path = RECIPES / "box_fit.yaml"):
+    """Read ``box_fit.yaml`` into a :class:`~aerith.train.box_fit.BoxFitConfig`; unknown keys raise ``ValueError`` naming them."""
+    from dataclasses import fields
+
+    from aerith.train.box_fit import BoxFitConfig
+
+    tree = yaml.safe_load(Path(path).read_text()) or {}
+    known = {f.name for f in fields(BoxFitConfig)} - {"max_seconds", "seed"}
+    unknown = sorted(set(tree) - known)
+    if unknown:
+        raise ValueError(f"{path}: unknown field(s) {unknown}; valid fields: {', '.join(sorted(known))}")
+    return BoxFitConfig(**tree)
+
+
+def fit_box_head_stage(run_dir: Path, init: str | Path, data_root: Path, seed: int, *, max_minutes: float | None = None) -> Path:
+    """Fit the box head of ``init`` on the SynthRS grounding training split (``recipes/box_fit.yaml``);
+    returns the fitted model's folder (``run_dir/checkpoint-final``)."""
+    from dataclasses import replace
+
+    from aerith.train.box_fit import run_box_fit
+
+    config = replace(load_box_fit_recipe(), seed=seed)
+    run_box_fit(
+        init, "synthrs", data_root, run_dir, config, options={"task": "vg"}, val_split="val",
+        max_seconds=None if max_minutes is None else 60.0 * max_minutes,
+    )
+    return Path(run_dir) / "checkpoint-final"
+
+
 def evaluate_task(model: Any, task: str, data_root: Path, out: Path, limit: int | None = None) -> dict[str, Any]:
     """Evaluate a model (a saved folder, or a loaded VLM) on the SynthRS test split of ``task``; returns the results."""
     from aerith.eval.runner import evaluate

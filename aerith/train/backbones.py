@@ -20,7 +20,7 @@ from torch import nn
 
 AERITH_GROUPS = (
     "towers", "clip_tower", "dino_tower", "clip_proj", "dino_head", "fuse", "pooler", "mlp", "connector", "projector", "lora",
-    "language_model",
+    "language_model", "box_head",
 )
 INSTRUCTBLIP_GROUPS = ("vision_model", "qformer", "query_tokens", "language_projection", "language_model", "lora")
 
@@ -50,6 +50,7 @@ class Backbone:
                 "connector": m.connector_parameters(),
                 "lora": lora,
                 "language_model": [p for n, p in lm_named if "lora_" not in n],
+                "box_head": list(m.box_head.parameters()) if m.box_head is not None else [],
             }
             # the connector's own name: "pooler" (its attention pooler) or "mlp" (the whole LLaVA-style MLP)
             if m.config.connector == "pooler":
@@ -78,6 +79,8 @@ class Backbone:
             raise ValueError(f"unknown trainable group(s) {unknown} for {self.kind}; valid groups: {sorted(groups)}{hint}")
         if "lora" in names and not groups["lora"]:
             raise ValueError("trainable names 'lora' but the model has no LoRA adapters: set model.lora in the recipe")
+        if "box_head" in names and not groups["box_head"]:
+            raise ValueError("trainable names 'box_head' but the model has none: set box_head: true in the model config")
         self.model.requires_grad_(False)
         for name in names:
             for p in groups[name]:

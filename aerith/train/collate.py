@@ -12,9 +12,12 @@ tokens, the answer + end-of-sequence is the decoder's labels (-100 on padding).
 from __future__ import annotations
 
 from collections.abc import Sequence
+import re
 from typing import Any, Protocol
 
 import torch
+
+from aerith.boxes import GRID
 
 IGNORE = -100
 
@@ -32,18 +35,24 @@ def _answer_ids(tokenizer, target: str) -> list[int]:
     return tokenizer(" " + target.strip(), add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
 
 
-def collate_aerith_sft(processor, instructions: Sequence[InstructionLike], max_length: int) -> dict[str, torch.Tensor]:
+def collate_aerith_sft(
+    processor, instructions: Sequence[InstructionLike], max_length: int, with_boxes: bool = False
+) -> dict[str, torch.Tensor]:
     """Batch for :class:`AerithForConditionalGeneration`.
 
     Returns:
         ``input_ids``, ``attention_mask``, ``labels`` ``(B, T)``; ``pixel_values`` and
-        ``dino_pixel_values`` ``(B, 3, H, W)``.
+        ``dino_pixel_values`` ``(B, 3, H, W)``; for a model with a box head, ``box_query_index``
+        ``(B,)`` (the prompt's last token on grounding rows, -1 elsewhere) and ``box_targets``
+        ``(B, 4)`` (the target box in [0, 1], read from the target text).
     Raises:
         ValueError: a prompt alone is longer than ``max_length`` (names the image).
     """
     tokenizer = processor.tokenizer
     rows: list[tuple[list[int], list[int]]] = []
-    for ins in instructions:
+    query_index = torch.full((len(instructions),), -1, dtype=torch.long)
+    targets = torch.zeros((len(instructions), 4))
+    for row, ins in enumerate(instructions):
         prompt_text = processor.expand_image_tokens(processor.format_prompt(ins.prompt))
         prompt_ids = tokenizer(prompt_text)["input_ids"]
         if len(prompt_ids) >= max_length:
@@ -51,6 +60,9 @@ def collate_aerith_sft(processor, instructions: Sequence[InstructionLike], max_l
                 f"{ins.sample.image}: the prompt takes {len(prompt_ids)} tokens, data.max_length is {max_length}"
             )
         answer = _answer_ids(tokenizer, ins.target)[: max_length - len(prompt_ids)]
+        if ins.task == "vg":
+            query_index[row] = len(prompt_ids) - 1
+            targets[row] = grounding_box(ins)
         rows.append((prompt_ids + answer, [IGNORE] * len(prompt_ids) + answer))
     width = max(len(ids) for ids, _ in rows)
     pad = tokenizer.pad_token_id
@@ -62,7 +74,24 @@ def collate_aerith_sft(processor, instructions: Sequence[InstructionLike], max_l
         labels[i, : len(lab)] = torch.tensor(lab)
         attention[i, : len(ids)] = 1
     pixels = processor.process_images([ins.sample.image for ins in instructions])
-    return {"input_ids": input_ids, "attention_mask": attention, "labels": labels, **pixels}
+    batch = {"input_ids": input_ids, "attention_mask": attention, "labels": labels, **pixels}
+    if with_boxes:
+        batch.update(box_query_index=query_index, box_targets=targets)
+    return batch
+
+
+_GRID_BOX = re.compile(r"^\[\s*(\d+),\s*(\d+),\s*(\d+),\s*(\d+)\s*\]$")
+
+
+def grounding_box(ins: InstructionLike) -> torch.Tensor:
+    """The grounding target box in [0, 1], read from the target text (``format_box``'s ``[x1, y1, x2, y2]``)."""
+    match = _GRID_BOX.match(ins.target.strip())
+    if match is None:
+        raise ValueError(f"{ins.sample.image}: grounding target {ins.target!r} is not one box [x1, y1, x2, y2] on the 0-{GRID} grid")
+    box = torch.tensor([float(v) for v in match.groups()]) / GRID
+    if (box > 1).any() or box[2] < box[0] or box[3] < box[1]:
+        raise ValueError(f"{ins.sample.image}: grounding target {ins.target!r} is not a box inside the 0-{GRID} grid")
+    return box
 
 
 def collate_instructblip_sft(processor, config, instructions: Sequence[InstructionLike], max_length: int) -> dict[str, torch.Tensor]:

@@ -30,13 +30,21 @@ from aerith.train.stage import Batch, Stage, StageObjective, StageSetup
 
 
 class CausalSFTObjective(StageObjective):
-    """Summed next-token cross-entropy on the answer tokens of an AerithVLM batch."""
+    """Summed next-token cross-entropy on the answer tokens of an AerithVLM batch.
+
+    With a box head, plus ``config.box_loss_weight`` times the head's loss summed over the
+    grounding rows (the loop divides the sum by the answer tokens, about ten per box).
+    """
 
     def forward(self, batch: Batch) -> torch.Tensor:
         inputs = {k: v for k, v in batch.items() if k != "labels"}
-        logits = self.model(**inputs).logits[:, :-1]
+        out = self.model(**inputs)
+        logits = out.logits[:, :-1]
         labels = batch["labels"][:, 1:]
-        return F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=IGNORE, reduction="sum")
+        loss = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=IGNORE, reduction="sum")
+        if out.get("box_loss") is not None:
+            loss = loss + self.model.config.box_loss_weight * out.box_loss
+        return loss
 
     def count(self, batch: Batch) -> int:
         """Answer tokens (each predicted from the token before it)."""
@@ -58,7 +66,8 @@ class Seq2SeqSFTObjective(StageObjective):
 
 def _collate(backbone: Any, instructions: Sequence[Any], max_length: int) -> Batch:
     if backbone.kind == "aerith":
-        return collate_aerith_sft(backbone.processor, instructions, max_length)
+        with_boxes = getattr(backbone.model, "box_head", None) is not None
+        return collate_aerith_sft(backbone.processor, instructions, max_length, with_boxes=with_boxes)
     return collate_instructblip_sft(backbone.processor, backbone.model.config, instructions, max_length)
 
 

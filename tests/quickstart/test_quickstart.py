@@ -28,15 +28,37 @@ def test_every_output_exists(reduced):
     for name in ("report.md", "results.json", "loss_curves.png", "confusion_matrix.png", "grounding.png"):
         assert (report / name).is_file() and (report / name).stat().st_size > 0, name
     assert (out / "init" / "config.json").is_file()
-    for stage in ("align", "sft", "scst"):
+    for stage in ("align", "sft", "scst", "box_fit"):
         assert (out / stage / "checkpoint-final" / "config.json").is_file(), stage
         assert (out / stage / "metrics.jsonl").is_file(), stage
     for run in ("sft-cap", "final-cls", "final-vqa", "final-vg", "final-cap"):
         assert (out / "eval" / run / "predictions.jsonl").is_file(), run
     info = json.loads((out / MARKER).read_text())
     assert info["status"] == "finished"
-    assert set(info["stage_seconds"]) == {"synth", "align", "sft", "eval", "scst", "report"}
+    assert set(info["stage_seconds"]) == {"synth", "align", "sft", "eval", "scst", "box_fit", "report"}
     assert result.report == report / "report.md"
+
+
+def test_the_final_model_grounds_with_its_fitted_box_head(reduced):
+    out, _ = reduced
+    fit = json.loads((out / "box_fit" / "box_fit.json").read_text())
+    from aerith.data.registry import load_dataset
+
+    expressions = len(load_dataset("synthrs", out / "data" / "synthrs", split="train", task="vg"))
+    assert fit["config"]["flips"] == ["none", "horizontal", "vertical", "both"]
+    assert fit["samples"] == 4 * expressions > 0
+    assert fit["steps"] >= 20 and "val_acc@0.5" in fit["log"][-1]
+    config = json.loads((out / "box_fit" / "checkpoint-final" / "config.json").read_text())
+    assert config["box_head"] is True and "box head fitted" in config["training_state"]
+    # the fit changed only the box head: the language model is the SCST model's
+    from safetensors.torch import load_file
+
+    fitted = load_file(out / "box_fit" / "checkpoint-final" / "model.safetensors")
+    scst = load_file(out / "scst" / "checkpoint-final" / "model.safetensors")
+    changed = {k.split(".")[0] for k in fitted if not (fitted[k] == scst[k]).all()}
+    assert changed == {"box_head"}
+    records = [json.loads(line) for line in (out / "eval" / "final-vg" / "predictions.jsonl").read_text().splitlines()]
+    assert records and all(re.fullmatch(r"\[\d+, \d+, \d+, \d+\]", r["answer"]) for r in records)
 
 
 def test_the_table_parses_and_matches_results_json(reduced):
