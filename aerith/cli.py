@@ -96,6 +96,7 @@ def ablate(
     sft_steps: Annotated[int, typer.Option(help="SFT optimizer steps per variant.")] = _ABLATION.sft_steps,
     scst_steps: Annotated[int, typer.Option(help="SCST optimizer steps per reward-mix variant.")] = _ABLATION.scst_steps,
     align_steps: Annotated[int, typer.Option(help="Align optimizer steps per variant.")] = _ABLATION.align_steps,
+    box_fit_steps: Annotated[int, typer.Option(help="Box-head fit steps per variant (recipes with a box head).")] = _ABLATION.box_fit_steps,
     eval_limit: Annotated[int | None, typer.Option(help="Evaluate the first N test samples per task (default: all).")] = None,
     only: Annotated[list[str] | None, typer.Option("--only", help="Run only this variant (repeatable).")] = None,
 ) -> None:
@@ -108,7 +109,8 @@ def ablate(
             settings = AblationSettings.quick_settings(out)
         else:
             settings = AblationSettings(out=out, seeds=tuple(parse_seeds(seeds)), scenes=scenes, sft_steps=sft_steps,
-                                        scst_steps=scst_steps, align_steps=align_steps, eval_limit=eval_limit,
+                                        scst_steps=scst_steps, align_steps=align_steps, box_fit_steps=box_fit_steps,
+                                        eval_limit=eval_limit,
                                         only=tuple(only or ()))
         result = run_ablation(settings, echo=typer.echo)
     except (FileExistsError, FileNotFoundError, ValueError) as err:

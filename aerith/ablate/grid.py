@@ -84,7 +84,8 @@ def full_grid(factual: Mapping[str, float], connector: str, num_queries: int) ->
         Variant(f"{prefix}locality prior: off", "pooler locality prior", model={**pooler, "pooler_locality_prior": False}),
         Variant("fusion: concat", "fusion", model={"fusion": "concat"}),
         Variant("fusion: CLIP only", "fusion", model={"fusion": "clip"}),
-        Variant("fusion: DINOv3 only", "fusion", model={"fusion": "dino"}),
+        # DINOv3 alone computes no CLIP tokens, so a box head reads the (DINOv3) fused grid
+        Variant("fusion: DINOv3 only", "fusion", model={"fusion": "dino", "box_head_input": "fused"}),
         Variant(f"{prefix}queries: {num_queries // 2}", "number of queries", model={**pooler, "num_queries": num_queries // 2}),
         Variant(f"{prefix}queries: {num_queries * 2}", "number of queries", model={**pooler, "num_queries": num_queries * 2}),
         Variant("coordinate tokens: random init", "coordinate-token init", coordinate_init="random"),

@@ -41,6 +41,9 @@ class AblationSettings:
         seeds: seeds of the scenes, the models and the data order.
         scenes: SynthRS scenes per seed.
         align_steps, sft_steps, scst_steps: the fixed budget of every variant.
+        box_fit_steps: steps of the box head's fit on the SFT model's frozen features, for a
+            recipe with a box head (``recipes/box_fit.yaml`` otherwise); grounding is scored on
+            the fitted model, the other tasks on the SFT model (the fit changes only the head).
         eval_limit: evaluate the first N test samples of each task (``None``: all).
         only: run only the variants of these names (and what their SCST starts from).
     """
@@ -52,6 +55,7 @@ class AblationSettings:
     align_steps: int = 50
     sft_steps: int = 1000
     scst_steps: int = 200
+    box_fit_steps: int = 1500
     eval_limit: int | None = None
     only: tuple[str, ...] = ()
 
@@ -63,15 +67,16 @@ class AblationSettings:
             raise ValueError(f"seeds must be distinct and at least one, got {list(self.seeds)}")
         if self.scenes < 50:
             raise ValueError(f"scenes must be >= 50, got {self.scenes}")
-        if min(self.align_steps, self.sft_steps, self.scst_steps) < 1:
-            raise ValueError("align_steps, sft_steps and scst_steps must be >= 1")
+        if min(self.align_steps, self.sft_steps, self.scst_steps, self.box_fit_steps) < 1:
+            raise ValueError("align_steps, sft_steps, scst_steps and box_fit_steps must be >= 1")
         if self.eval_limit is not None and self.eval_limit < 1:
             raise ValueError(f"eval_limit must be >= 1, got {self.eval_limit}")
 
     @classmethod
     def quick_settings(cls, out: Path) -> AblationSettings:
         """The ``--quick`` grid's budget: one seed, 60 scenes, a few steps, 8 test samples per task."""
-        return cls(out=out, quick=True, seeds=(0,), scenes=60, align_steps=1, sft_steps=4, scst_steps=2, eval_limit=8)
+        return cls(out=out, quick=True, seeds=(0,), scenes=60, align_steps=1, sft_steps=4, scst_steps=2, box_fit_steps=2,
+                   eval_limit=8)
 
 
 @dataclass
@@ -138,7 +143,7 @@ def _scores(evals: dict[str, dict[str, Any]]) -> dict[str, float]:
 def run_variant(variant: Variant, seed: int, settings: AblationSettings, data_root: Path) -> dict[str, Any]:
     """Train and evaluate one variant for one seed; writes and returns its ``scores.json`` record."""
     from aerith.infer.load import load_vlm
-    from aerith.quickstart.stages import build_initial_model, evaluate_task, load_model_recipe, train_stage
+    from aerith.quickstart.stages import build_initial_model, evaluate_task, fit_box_head_stage, load_model_recipe, train_stage
 
     run_dir = settings.out / "runs" / slug(variant.name) / f"seed-{seed}"
     record_path = run_dir / "scores.json"
@@ -157,8 +162,12 @@ def run_variant(variant: Variant, seed: int, settings: AblationSettings, data_ro
         sft = train_stage("sft", run_dir / "sft", align.final_dir, data_root, seed, max_steps=settings.sft_steps,
                           extra=variant.sft)
         steps.update(align=align.steps, sft=sft.steps)
+        final = sft.final_dir
+        if recipe.config().box_head:
+            final = fit_box_head_stage(run_dir / "box_fit", sft.final_dir, data_root, seed, steps=settings.box_fit_steps)
+            steps["box_fit"] = settings.box_fit_steps
         train_s = time.monotonic() - tic
-        vlm = load_vlm(sft.final_dir)
+        vlm = load_vlm(final)
         for task in SFT_TASKS:
             evals[task] = evaluate_task(vlm, task, data_root, run_dir / "eval" / task, settings.eval_limit)
     else:

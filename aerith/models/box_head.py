@@ -67,16 +67,18 @@ class BoxHead(nn.Module):
     """Per-patch boxes and scores for one query vector.
 
     Args:
-        dim: width of the fused patch grid.
+        input_dim: width of the patch grid it reads (the fused grid's, or CLIP's).
+        dim: the head's own width.
         query_dim: width of the language model's hidden state.
         grid_tokens: patches in the (square) grid.
         layers, heads: the transformer over ``[query; patches]`` that lets each patch read the
             expression and its neighbours (a region phrase needs to know where the river is).
     """
 
-    def __init__(self, dim: int, query_dim: int, grid_tokens: int, layers: int = 2, heads: int = 4) -> None:
+    def __init__(self, input_dim: int, dim: int, query_dim: int, grid_tokens: int, layers: int = 2, heads: int = 4) -> None:
         super().__init__()
         self.grid_tokens = grid_tokens
+        self.input_proj = nn.Linear(input_dim, dim)
         self.query_proj = nn.Linear(query_dim, dim)
         self.position = GridPositionEmbedding(grid_tokens, dim)
         block = nn.TransformerEncoderLayer(dim, heads, 4 * dim, dropout=0.0, activation="gelu", batch_first=True, norm_first=True)
@@ -86,11 +88,11 @@ class BoxHead(nn.Module):
         self.box = nn.Sequential(nn.Linear(dim, dim), nn.GELU(), nn.Linear(dim, 4))
 
     def forward(self, grid: torch.Tensor, query: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``grid (B, N, dim)``, ``query (B, query_dim)`` -> scores ``(B, N)`` and xyxy boxes in [0, 1] ``(B, N, 4)``."""
+        """``grid (B, N, input_dim)``, ``query (B, query_dim)`` -> scores ``(B, N)`` and xyxy boxes in [0, 1] ``(B, N, 4)``."""
         if grid.shape[1] != self.grid_tokens:
             raise ValueError(f"the box head was built for {self.grid_tokens} patches, got a grid of {grid.shape[1]}")
         q = self.query_proj(query.to(self.query_proj.weight.dtype)).unsqueeze(1)
-        x = torch.cat([q, self.position(grid.to(q.dtype))], dim=1)
+        x = torch.cat([q, self.position(self.input_proj(grid.to(q.dtype)))], dim=1)
         x = self.norm(self.blocks(x))[:, 1:]
         bias = box_bias(self.grid_tokens).to(x)
         boxes = cxcywh_to_xyxy(torch.sigmoid(self.box(x) + bias)).clamp(0, 1)

@@ -32,6 +32,7 @@ DINOV3_VIT_B16 = dict(
 
 FUSIONS = ("sum", "concat", "clip", "dino")
 CONNECTORS = ("pooler", "mlp")
+BOX_HEAD_INPUTS = ("clip", "fused")
 
 # Scalar fields and the JSON types they accept: a config.json edited by hand with "false" (a string) or
 # "144" must fail here, naming the field, not change the architecture or fail later with a raw TypeError.
@@ -47,6 +48,7 @@ _SCALAR_TYPES: dict[str, tuple[type, ...]] = {
     "pooler_locality_prior": (bool,),
     "position_code": (bool,),
     "box_head": (bool,),
+    "box_head_input": (str,),
     "box_loss_weight": (int, float),
     "image_token_id": (int,),
     "training_state": (str,),
@@ -106,6 +108,11 @@ class AerithConfig(PreTrainedConfig):
             instead of generating the box text (the language model still learns the box text).
             Without it a small model trained from scratch does not learn to find the named object
             (``benchmarks/RESULTS.md``, ``grounding_experiments``).
+        box_head_input: the grid the box head reads: ``"clip"`` (CLIP's patch tokens at the first
+            of ``clip_feature_layers``, as OWL-ViT's heads read its CLIP backbone's) or ``"fused"`` (the
+            first level of the fused grid). On aerith-tiny's random towers, CLIP's tokens gave 22%
+            held-out Acc@0.5 against 18% for the fused grid (the DINOv3 half, a 7x7 grid resampled to
+            8x8, blurs where things are; benchmarks/RESULTS.md, grounding_experiments).
         box_loss_weight: weight of the box head's loss (per grounding sample) beside the summed
             answer-token cross-entropy in instruction tuning, as DETR's configs hold their loss weights.
         image_token_id: id of the ``<image>`` placeholder in the tokenizer.
@@ -138,6 +145,7 @@ class AerithConfig(PreTrainedConfig):
     pooler_locality_prior: bool = True
     position_code: bool = False
     box_head: bool = False
+    box_head_input: str = "clip"
     box_loss_weight: float = 1.0
     image_token_id: int = 32000
     training_state: str = "random-init"
@@ -176,6 +184,10 @@ class AerithConfig(PreTrainedConfig):
             from aerith.models.lora import LoraSettings
 
             self.lora = LoraSettings(**self.lora).to_dict()  # validates
+        if self.box_head_input not in BOX_HEAD_INPUTS:
+            raise ValueError(f"box_head_input must be one of {BOX_HEAD_INPUTS}, got {self.box_head_input!r}")
+        if self.box_head and self.box_head_input == "clip" and self.fusion == "dino":
+            raise ValueError("box_head_input 'clip' reads CLIP's patch tokens, which fusion 'dino' does not compute; use 'fused'")
         if self.box_loss_weight < 0:
             raise ValueError(f"box_loss_weight must be >= 0, got {self.box_loss_weight}")
         for name in ("num_queries", "pooler_layers", "fusion_dim"):

@@ -125,7 +125,8 @@ class AerithForConditionalGeneration(AerithPreTrainedModel, GenerationMixin):
         self.grid_position = (
             GridPositionEmbedding(config.clip_grid**2, dim) if config.connector == "mlp" and config.position_code else None
         )
-        self.box_head = BoxHead(dim, width, config.clip_grid**2) if config.box_head else None
+        box_input = config.clip_config.hidden_size if config.box_head_input == "clip" else dim
+        self.box_head = BoxHead(box_input, dim, width, config.clip_grid**2) if config.box_head else None
         self.language_model = AutoModelForCausalLM.from_config(config.text_config)
         self.post_init()
         if config.lora is not None:
@@ -201,15 +202,32 @@ class AerithForConditionalGeneration(AerithPreTrainedModel, GenerationMixin):
             fused.append(c + d if self.fuse is None else self.fuse[level](torch.cat([c, d], dim=-1)))
         return fused
 
-    def image_grids(self, pixel_values: torch.Tensor, dino_pixel_values: torch.Tensor) -> list[torch.Tensor]:
-        """Fused patch grids per level ``(B, G*G, fusion_dim)``; a single-tower fusion runs only its tower."""
+    def image_grids(
+        self, pixel_values: torch.Tensor, dino_pixel_values: torch.Tensor, clip_feats: list[torch.Tensor] | None = None
+    ) -> list[torch.Tensor]:
+        """Fused patch grids per level ``(B, G*G, fusion_dim)``; a single-tower fusion runs only its tower.
+
+        ``clip_feats``: CLIP's patch features if already computed (:meth:`clip_patch_features`).
+        """
         fusion = self.config.fusion
-        if fusion == "clip":
-            return [proj(c.to(proj.weight.dtype)) for proj, c in zip(self.clip_proj, self.clip_patch_features(pixel_values))]
         if fusion == "dino":
             feats = self.dino_patch_features(dino_pixel_values)
             return [head(d.to(head.weight.dtype)) for head, d in zip(self.dino_head, feats)]
-        return self.fuse_features(self.clip_patch_features(pixel_values), self.dino_patch_features(dino_pixel_values))
+        clip_feats = self.clip_patch_features(pixel_values) if clip_feats is None else clip_feats
+        if fusion == "clip":
+            return [proj(c.to(proj.weight.dtype)) for proj, c in zip(self.clip_proj, clip_feats)]
+        return self.fuse_features(clip_feats, self.dino_patch_features(dino_pixel_values))
+
+    def grids_and_box_input(
+        self, pixel_values: torch.Tensor, dino_pixel_values: torch.Tensor
+    ) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """The fused grids per level and the grid the box head reads (``config.box_head_input``):
+        the first fused level, or CLIP's patch tokens at its first feature layer."""
+        if self.config.box_head_input == "clip":
+            clip_feats = self.clip_patch_features(pixel_values)
+            return self.image_grids(pixel_values, dino_pixel_values, clip_feats), clip_feats[0]
+        fused = self.image_grids(pixel_values, dino_pixel_values)
+        return fused, fused[0]
 
     def connector_parameters(self) -> list[nn.Parameter]:
         """Parameters of the connector that turns fused patches into LLM tokens (pooler + projector, or the MLP)."""
@@ -286,8 +304,10 @@ class AerithForConditionalGeneration(AerithPreTrainedModel, GenerationMixin):
         if image_features is None and pixel_values is not None:
             if dino_pixel_values is None:
                 raise ValueError("pixel_values for CLIP were given without dino_pixel_values for DINOv3")
-            fused = self.image_grids(pixel_values, dino_pixel_values)
-            grid = fused[0]
+            if self.box_head is not None and box_query_index is not None:
+                fused, grid = self.grids_and_box_input(pixel_values, dino_pixel_values)
+            else:
+                fused = self.image_grids(pixel_values, dino_pixel_values)
             image_features = self.connect(fused)
         if image_features is not None:
             if input_ids is None:

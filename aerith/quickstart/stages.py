@@ -145,14 +145,18 @@ def load_box_fit_recipe(path: Path = RECIPES / "box_fit.yaml"):
     return BoxFitConfig(**tree)
 
 
-def fit_box_head_stage(run_dir: Path, init: str | Path, data_root: Path, seed: int, *, max_minutes: float | None = None) -> Path:
-    """Fit the box head of ``init`` on the SynthRS grounding training split (``recipes/box_fit.yaml``);
-    returns the fitted model's folder (``run_dir/checkpoint-final``)."""
+def fit_box_head_stage(
+    run_dir: Path, init: str | Path, data_root: Path, seed: int, *, max_minutes: float | None = None, steps: int | None = None
+) -> Path:
+    """Fit the box head of ``init`` on the SynthRS grounding training split (``recipes/box_fit.yaml``,
+    ``steps`` instead of its own if given); returns the fitted model's folder (``run_dir/checkpoint-final``)."""
     from dataclasses import replace
 
     from aerith.train.box_fit import run_box_fit
 
     config = replace(load_box_fit_recipe(), seed=seed)
+    if steps is not None:
+        config = replace(config, steps=steps)
     run_box_fit(
         init, "synthrs", data_root, run_dir, config, options={"task": "vg"}, val_split="val",
         max_seconds=None if max_minutes is None else 60.0 * max_minutes,

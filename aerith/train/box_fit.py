@@ -175,7 +175,9 @@ def encode(model: Any, processor: Any, instructions: Sequence[Any], flips: Seque
         for start in range(0, len(rows), batch_size):
             batch = collate_aerith_sft(processor, rows[start : start + batch_size], max_length=10**6, with_boxes=True)
             dtype = model.dtype
-            fused = model.image_grids(batch["pixel_values"].to(model.device, dtype), batch["dino_pixel_values"].to(model.device, dtype))
+            fused, grid = model.grids_and_box_input(
+                batch["pixel_values"].to(model.device, dtype), batch["dino_pixel_values"].to(model.device, dtype)
+            )
             out = model(
                 input_ids=batch["input_ids"].to(model.device),
                 attention_mask=batch["attention_mask"].to(model.device),
@@ -185,7 +187,7 @@ def encode(model: Any, processor: Any, instructions: Sequence[Any], flips: Seque
                 use_cache=False,
             )
             index = batch["box_query_index"].to(model.device)
-            grids.append(fused[0].cpu())
+            grids.append(grid.cpu())
             queries.append(out.hidden_states[-1][torch.arange(len(index), device=model.device), index].cpu())
             targets.append(batch["box_targets"])
     finally:

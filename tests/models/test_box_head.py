@@ -42,7 +42,7 @@ def test_a_fresh_head_proposes_each_patch_as_its_box():
     boxes = torch.sigmoid(box_bias(side * side))
     assert torch.allclose(boxes[:, 2:], torch.full((side * side, 2), 1 / side))
     assert torch.allclose(boxes[9, :2], torch.tensor([1.5 / side, 1.5 / side]))  # row 1, column 1
-    head = BoxHead(dim=16, query_dim=8, grid_tokens=side * side)
+    head = BoxHead(input_dim=16, dim=16, query_dim=8, grid_tokens=side * side)
     torch.nn.init.zeros_(head.box[2].weight)
     torch.nn.init.zeros_(head.box[2].bias)
     _, out = head(torch.randn(2, side * side, 16), torch.randn(2, 8))
@@ -67,7 +67,7 @@ def test_the_head_learns_to_find_the_patch_the_query_names():
     # Colour one-hots alone do not say which patch: the head must match the query to the patches.
     gen = torch.Generator().manual_seed(0)
     n, side, dim = 256, 8, 16
-    head = BoxHead(dim=dim, query_dim=4, grid_tokens=side * side, layers=1)
+    head = BoxHead(input_dim=dim, dim=dim, query_dim=4, grid_tokens=side * side, layers=1)
     colours = torch.eye(4)
 
     def batch():
@@ -157,6 +157,18 @@ def test_grounding_prompts_are_answered_by_the_head_in_box_text():
     assert _tiny().generate(images[0], prompts[0], max_new_tokens=4) != mixed[0]
 
 
+@pytest.mark.parametrize("source", ["clip", "fused"])
+def test_the_head_reads_the_grid_its_config_names(source):
+    vlm = _tiny(box_head=True, box_head_input=source)
+    inputs = vlm.processor(images=[_image(0)], prompts=["[VG] Locate: the red car"], padding_side="left")
+    fused, grid = vlm.model.grids_and_box_input(inputs["pixel_values"], inputs["dino_pixel_values"])
+    clip = vlm.model.clip_patch_features(inputs["pixel_values"])[0]
+    torch.testing.assert_close(grid, clip if source == "clip" else fused[0])
+    torch.testing.assert_close(fused[0], vlm.model.image_grids(inputs["pixel_values"], inputs["dino_pixel_values"])[0])
+    assert vlm.model.box_head.input_proj.in_features == grid.shape[-1]
+    assert isinstance(vlm.generate(_image(0), "[VG] Locate: the red car"), str)
+
+
 def test_box_head_saves_and_reloads_to_identical_boxes(tmp_path):
     vlm = _tiny(box_head=True)
     image = _image(3)
@@ -172,6 +184,11 @@ def test_bad_box_head_settings_are_refused():
     config = get_preset("aerith-tiny").make_config().to_dict()
     with pytest.raises(TypeError, match="box_head must be bool"):
         AerithConfig(**{**config, "box_head": "true"})
+    with pytest.raises(ValueError, match="box_head_input must be one of"):
+        AerithConfig(**{**config, "box_head_input": "dino"})
+    with pytest.raises(ValueError, match="fusion 'dino' does not compute"):
+        AerithConfig(**{**config, "fusion": "dino", "box_head": True})
+    assert AerithConfig(**{**config, "fusion": "dino"}).box_head is False  # no head, nothing to refuse
     with pytest.raises(ValueError, match="box_loss_weight must be >= 0"):
         AerithConfig(**{**config, "box_loss_weight": -1})
     plain = _tiny()

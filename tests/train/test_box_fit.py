@@ -1,0 +1,159 @@
+"""Fitting the box head alone on frozen, flipped features (aerith.train.box_fit, `aerith fit-box-head`)."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import load_file
+from typer.testing import CliRunner
+
+from aerith.cli import app
+from aerith.infer.load import load_vlm
+from aerith.infer.vlm import AerithVLM
+from aerith.models.box_head import BoxHead
+from aerith.train.box_fit import (
+    BoxFitConfig,
+    EncodedSet,
+    box_accuracy,
+    encode,
+    fit_box_head,
+    flip_box,
+    flip_expression,
+    flip_image,
+    run_box_fit,
+)
+
+
+@pytest.mark.parametrize(
+    "text, flip, flipped",
+    [
+        ("the ship on the left", "horizontal", "the ship on the right"),
+        ("the ship on the left", "vertical", "the ship on the left"),
+        ("the vehicle at the top left", "both", "the vehicle at the bottom right"),
+        ("the tank to the right of the white building", "horizontal", "the tank to the left of the white building"),
+        ("Upper left: a bright roof above the road", "vertical", "Lower left: a bright roof below the road"),
+        ("the bright building in the western part", "horizontal", "the bright building in the eastern part"),
+    ],
+)
+def test_flipped_expressions_swap_direction_words_only(text, flip, flipped):
+    assert flip_expression(text, flip) == flipped
+    assert flip_expression(flipped, flip) == text
+
+
+def test_flipped_boxes_and_images_agree():
+    box = (100, 200, 300, 400)
+    assert flip_box(box, "horizontal") == (700, 200, 900, 400)
+    assert flip_box(box, "vertical") == (100, 600, 300, 800)
+    assert flip_box(box, "both") == (700, 600, 900, 800)
+    assert flip_box(flip_box(box, "both"), "both") == box
+    pixels = np.zeros((50, 100, 3), np.uint8)
+    pixels[10:20, 10:30] = 255  # the box (100, 200, 300, 400) on the 0-1000 grid
+    for flip in ("none", "horizontal", "vertical", "both"):
+        out = np.asarray(flip_image(Image.fromarray(pixels), flip))
+        x1, y1, x2, y2 = flip_box(box, flip)
+        ys, xs = np.nonzero(out[:, :, 0])
+        assert (xs.min(), xs.max() + 1, ys.min(), ys.max() + 1) == (x1 // 10, x2 // 10, y1 // 20, y2 // 20), flip
+    with pytest.raises(ValueError, match="flip must be one of"):
+        flip_box(box, "rotate")
+
+
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        ({"flips": ("none", "diagonal")}, "flip must be one of"),
+        ({"flips": ()}, "flips is empty"),
+        ({"steps": 0}, "must be >= 1"),
+        ({"lr": 0.0}, "need lr > 0"),
+        ({"max_seconds": 0}, "max_seconds must be > 0"),
+    ],
+)
+def test_bad_settings_are_refused(settings, message):
+    with pytest.raises(ValueError, match=message):
+        BoxFitConfig(**settings)
+
+
+def _colour_task(n: int, seed: int) -> EncodedSet:
+    """Each patch shows one of four colours; the query names the colour only one patch has."""
+    gen = torch.Generator().manual_seed(seed)
+    side, dim = 8, 16
+    colours = torch.eye(4)
+    wanted = torch.randint(0, 4, (n,), generator=gen)
+    grids = torch.zeros(n, side * side, dim)
+    grids[:, :, :4] = colours[(wanted.unsqueeze(1) + torch.randint(1, 4, (n, side * side), generator=gen)) % 4]
+    where = torch.randint(0, side * side, (n,), generator=gen)
+    grids[torch.arange(n), where, :4] = colours[wanted]
+    cx, cy = (where % side + 0.5) / side, (where // side + 0.5) / side
+    half = 0.3 / side
+    return EncodedSet(grids, colours[wanted], torch.stack([cx - half, cy - half, cx + half, cy + half], dim=1))
+
+
+def test_fitting_learns_and_keeps_to_its_time_limit():
+    torch.manual_seed(0)
+    model = SimpleNamespace(box_head=BoxHead(input_dim=16, dim=16, query_dim=4, grid_tokens=64, layers=1))
+    train, val = _colour_task(512, 0), _colour_task(128, 1)
+    before = box_accuracy(model.box_head, val)
+    log = fit_box_head(model, train, BoxFitConfig(steps=300, batch_size=64, lr=3e-3), val=val, log_every=100)
+    assert [r["step"] for r in log] == [100, 200, 300]
+    assert log[-1]["loss"] < log[0]["loss"]
+    assert before < 0.1 and log[-1]["val_acc@0.5"] > 0.8
+    assert log[-1]["val_acc@0.5"] == box_accuracy(model.box_head, val)
+    # a limit far below 300 steps' time stops the fit after the 20 steps that measure the pace
+    short = fit_box_head(model, train, BoxFitConfig(steps=300, max_seconds=1e-6), log_every=10)
+    assert short[-1]["step"] == 20
+
+
+def _saved_tiny(tmp_path, box_head: bool = True):
+    vlm = AerithVLM.from_preset("aerith-tiny", seed=0) if not box_head else None
+    if box_head:
+        from aerith.models.build import build_from_preset
+
+        model, processor = build_from_preset("aerith-tiny", seed=0, overrides={"box_head": True})
+        vlm = AerithVLM(model, processor, name="aerith-tiny")
+    vlm.model.config.training_state = "sft: test"
+    return vlm.save_pretrained(tmp_path / ("with-head" if box_head else "plain"))
+
+
+def test_encode_refuses_what_is_not_grounding(tmp_path, synthrs_root):
+    vlm = load_vlm(_saved_tiny(tmp_path))
+    caption = SimpleNamespace(task="cap", prompt="[CAP] Describe this image.", target="A road.", sample=SimpleNamespace(image="scenes/7.png"))
+    with pytest.raises(ValueError, match=r"scenes/7\.png: the box head is fitted on grounding instructions"):
+        encode(vlm.model, vlm.processor, [caption])
+    with pytest.raises(ValueError, match="has no box head"):
+        run_box_fit(_saved_tiny(tmp_path, box_head=False), "synthrs", synthrs_root, tmp_path / "fit", options={"task": "vg"})
+    with pytest.raises(ValueError, match="fitted on grounding samples, this dataset gives 'cap'"):
+        run_box_fit(_saved_tiny(tmp_path), "synthrs", synthrs_root, tmp_path / "fit", options={"task": "cap"})
+
+
+def test_run_box_fit_changes_only_the_head_and_writes_its_run_folder(tmp_path, synthrs_root):
+    source = _saved_tiny(tmp_path)
+    out = tmp_path / "fit"
+    info = run_box_fit(source, "synthrs", synthrs_root, out, BoxFitConfig(steps=30, batch_size=16), options={"task": "vg"}, val_split="val")
+    assert info["steps"] == 30 and info["samples"] > 0 and "val_acc@0.5" in info["log"][-1]
+    assert json.loads((out / "box_fit.json").read_text())["samples"] == info["samples"]
+    assert [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()] == [30]
+    before, after = load_file(source / "model.safetensors"), load_file(out / "checkpoint-final" / "model.safetensors")
+    changed = {k.split(".")[0] for k in before if not torch.equal(before[k], after[k])}
+    assert changed == {"box_head"}
+    fitted = load_vlm(out)
+    assert fitted.training_state.startswith("sft: test; box head fitted: 30 steps on synthrs train")
+    with pytest.raises(FileExistsError, match="already holds a box fit"):
+        run_box_fit(source, "synthrs", synthrs_root, out, BoxFitConfig(steps=5), options={"task": "vg"})
+
+
+def test_cli_fits_and_reports_bad_input(tmp_path, synthrs_root):
+    source = _saved_tiny(tmp_path)
+    out = tmp_path / "cli-fit"
+    args = ["fit-box-head", str(source), "--dataset", "synthrs", "--root", str(synthrs_root), "--out", str(out)]
+    result = CliRunner().invoke(app, [*args, "--option", "task=vg", "--steps", "12", "--flips", "none,horizontal"])
+    assert result.exit_code == 0, result.output
+    assert "box head: 12 steps" in result.output and (out / "checkpoint-final" / "config.json").is_file()
+    assert json.loads((out / "box_fit.json").read_text())["config"]["flips"] == ["none", "horizontal"]
+    bad = CliRunner().invoke(app, [*args, "--option", "task", "--overwrite"])
+    assert bad.exit_code == 2 and "--option must be KEY=VALUE" in bad.output
+    bad = CliRunner().invoke(app, [*args, "--option", "task=vg", "--flips", "none,sideways", "--overwrite"])
+    assert bad.exit_code == 2 and "flip must be one of" in bad.output
