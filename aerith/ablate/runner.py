@@ -41,9 +41,9 @@ class AblationSettings:
         seeds: seeds of the scenes, the models and the data order.
         scenes: SynthRS scenes per seed.
         align_steps, sft_steps, scst_steps: the fixed budget of every variant.
-        box_fit_steps: steps of the box head's fit on the SFT model's frozen features, for a
-            recipe with a box head (``recipes/box_fit.yaml`` otherwise); grounding is scored on
-            the fitted model, the other tasks on the SFT model (the fit changes only the head).
+        box_fit_steps: steps of the box head's fit on the SFT model's frozen features (the rest of
+            ``recipes/box_fit.yaml`` as it is), for a recipe with a box head; every task is then
+            scored on the fitted model (the fit changes only the head).
         eval_limit: evaluate the first N test samples of each task (``None``: all).
         only: run only the variants of these names (and what their SCST starts from).
     """

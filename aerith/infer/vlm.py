@@ -97,21 +97,26 @@ class AerithVLM(VLM):
         """
         located = [i for i, p in enumerate(prompts) if self.model.box_head is not None and is_grounding_prompt(p)]
         if not located:
-            return self._generate_text(images, prompts, offset, max_new_tokens, do_sample, bands, generate_kwargs)
+            indices = [offset + i for i in range(len(prompts))]
+            return self._generate_text(images, prompts, indices, max_new_tokens, do_sample, bands, generate_kwargs)
         answers: list[str | None] = [None] * len(prompts)
-        for i, box in zip(located, self._locate([images[i] for i in located], [prompts[i] for i in located], bands)):
+        boxes = self._locate([images[i] for i in located], [prompts[i] for i in located], bands, [offset + i for i in located])
+        for i, box in zip(located, boxes):
             answers[i] = box
         rest = [i for i in range(len(prompts)) if answers[i] is None]
         if rest:
             texts = self._generate_text(
-                [images[i] for i in rest], [prompts[i] for i in rest], offset, max_new_tokens, do_sample, bands, generate_kwargs
+                [images[i] for i in rest], [prompts[i] for i in rest], [offset + i for i in rest], max_new_tokens,
+                do_sample, bands, generate_kwargs,
             )
             for i, text in zip(rest, texts):
                 answers[i] = text
         return [a for a in answers if a is not None]
 
-    def _locate(self, images: list[Any], prompts: list[str], bands: Sequence[int] | None) -> list[str]:
-        inputs = self.processor(images=images, prompts=prompts, bands=bands, padding_side="left").to(self.device)
+    def _locate(self, images: list[Any], prompts: list[str], bands: Sequence[int] | None, indices: list[int]) -> list[str]:
+        inputs = self.processor(images=images, prompts=prompts, bands=bands, padding_side="left")
+        self._check_length(inputs["attention_mask"].sum(dim=1).tolist(), 0, indices)
+        inputs = inputs.to(self.device)
         boxes = self.model.locate(
             inputs["input_ids"],
             inputs["pixel_values"].to(self.model.dtype),
@@ -121,12 +126,12 @@ class AerithVLM(VLM):
         return [format_box([round(float(v) * GRID) for v in box]) for box in boxes.float().cpu()]
 
     def _generate_text(
-        self, images: list[Any], prompts: list[str], offset: int, max_new_tokens: int, do_sample: bool,
+        self, images: list[Any], prompts: list[str], indices: list[int], max_new_tokens: int, do_sample: bool,
         bands: Sequence[int] | None, generate_kwargs: dict[str, Any],
     ) -> list[str]:
         tokenizer = self.processor.tokenizer
         inputs = self.processor(images=images, prompts=prompts, bands=bands, padding_side="left")
-        self._check_length(inputs["attention_mask"].sum(dim=1).tolist(), max_new_tokens, offset)
+        self._check_length(inputs["attention_mask"].sum(dim=1).tolist(), max_new_tokens, indices)
         inputs = inputs.to(self.device)
         inputs["pixel_values"] = inputs["pixel_values"].to(self.model.dtype)
         inputs["dino_pixel_values"] = inputs["dino_pixel_values"].to(self.model.dtype)
@@ -141,13 +146,14 @@ class AerithVLM(VLM):
         new_tokens = out[:, inputs["input_ids"].shape[1] :]
         return [t.strip() for t in tokenizer.batch_decode(new_tokens, skip_special_tokens=True)]
 
-    def _check_length(self, lengths: list[int], max_new_tokens: int, offset: int) -> None:
-        """Refuse a prompt the language model cannot hold with its answer (it would answer noise)."""
+    def _check_length(self, lengths: list[int], max_new_tokens: int, indices: list[int]) -> None:
+        """Refuse a prompt the language model cannot hold with its answer (it would answer noise);
+        ``indices``: each prompt's number in the caller's list, for the message."""
         limit = getattr(self.model.config.text_config, "max_position_embeddings", None)
-        for i, n in enumerate(lengths):
+        for i, n in zip(indices, lengths):
             if limit is not None and n + max_new_tokens > limit:
                 raise ValueError(
-                    f"prompt {offset + i}: {n} tokens (with {self.model.config.num_image_tokens} image tokens) + "
+                    f"prompt {i}: {n} tokens (with {self.model.config.num_image_tokens} image tokens) + "
                     f"max_new_tokens {max_new_tokens} exceed the language model's {limit} positions; "
                     "shorten the prompt or lower max_new_tokens"
                 )

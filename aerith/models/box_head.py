@@ -1,10 +1,11 @@
-"""A box head for grounding: reads the fused patch grid, steered by the language model's reading of the prompt.
+"""A box head for grounding: reads a patch grid, steered by the language model's reading of the prompt.
 
 The pooled image tokens the language model sees do not say where a named object is
 (benchmarks/RESULTS.md, ``grounding_experiments``: a probe loses half the per-patch
 object information in the pooler, and a language model trained on box text learns the
 region words, never the object). So, as OWL-ViT (Minderer et al. 2022) does for
-detection, every patch of the fused grid proposes a box and a score; as LISA (Lai et
+detection, every patch of the grid (CLIP's patch tokens, or the fused grid:
+``AerithConfig.box_head_input``) proposes a box and a score; as LISA (Lai et
 al. 2024) does for masks, the query is the language model's last hidden state at the
 end of the grounding prompt, so the expression is read by the language model, not by
 a second text encoder.
@@ -18,6 +19,7 @@ patch's box (DETR's losses and weights).
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -29,6 +31,7 @@ from aerith.models.pooler import GridPositionEmbedding, grid_points
 L1_WEIGHT, GIOU_WEIGHT = 5.0, 2.0  # DETR's
 
 
+@functools.lru_cache(maxsize=8)
 def box_bias(grid_tokens: int) -> torch.Tensor:
     """``(N, 4)``: inverse sigmoid of each patch's ``(cx, cy, w, h)`` in [0, 1] (OWL-ViT's ``compute_box_bias``)."""
     side = math.isqrt(grid_tokens)
@@ -107,7 +110,7 @@ class BoxHead(nn.Module):
     def loss(self, scores: torch.Tensor, boxes: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Summed over rows: cross-entropy towards the patch holding the target's centre, plus
         L1 (x5) and 1 - generalised IoU (x2) of that patch's box. ``targets (B, 4)`` xyxy in [0, 1]."""
-        targets = targets.to(boxes.dtype)
+        targets = targets.float()  # a bf16 target is off by up to two grid units and may name the next patch
         patch = target_patches(targets, self.grid_tokens)
         pointer = F.cross_entropy(scores.float(), patch, reduction="sum")
         chosen = boxes[torch.arange(len(patch), device=boxes.device), patch].float()

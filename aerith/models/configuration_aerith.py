@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import field
 
 from transformers import AutoConfig, CLIPVisionConfig, DINOv3ViTConfig, PreTrainedConfig
@@ -103,7 +104,7 @@ class AerithConfig(PreTrainedConfig):
             trained from scratch has no way to say where an image token is (the queries start at
             std 0.02 and CLIP's position embeddings are random), and outputs one box for every image.
         box_head: add a box head (:class:`aerith.models.box_head.BoxHead`) that answers grounding
-            prompts from the fused patch grid, steered by the language model's last hidden state at the
+            prompts from a patch grid (``box_head_input``), steered by the language model's last hidden state at the
             end of the prompt; :class:`aerith.AerithVLM` then writes a ``[VG]`` answer's box from it
             instead of generating the box text (the language model still learns the box text).
             Without it a small model trained from scratch does not learn to find the named object
@@ -188,8 +189,8 @@ class AerithConfig(PreTrainedConfig):
             raise ValueError(f"box_head_input must be one of {BOX_HEAD_INPUTS}, got {self.box_head_input!r}")
         if self.box_head and self.box_head_input == "clip" and self.fusion == "dino":
             raise ValueError("box_head_input 'clip' reads CLIP's patch tokens, which fusion 'dino' does not compute; use 'fused'")
-        if self.box_loss_weight < 0:
-            raise ValueError(f"box_loss_weight must be >= 0, got {self.box_loss_weight}")
+        if not math.isfinite(self.box_loss_weight) or self.box_loss_weight < 0:
+            raise ValueError(f"box_loss_weight must be a finite number >= 0, got {self.box_loss_weight}")
         for name in ("num_queries", "pooler_layers", "fusion_dim"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")

@@ -37,7 +37,7 @@ class AerithCausalLMOutput(CausalLMOutputWithPast):
     """The language model's output, plus the box head's when a forward pass asks for it.
 
     Attributes:
-        box_scores: ``(B, N)`` one score per patch of the fused grid.
+        box_scores: ``(B, N)`` one score per patch of the grid the head reads (``config.box_head_input``).
         pred_boxes: ``(B, N, 4)`` each patch's box, ``(x1, y1, x2, y2)`` in [0, 1] of the image.
         box_loss: the box head's loss summed over the rows given a target box.
     """
@@ -281,7 +281,7 @@ class AerithForConditionalGeneration(AerithPreTrainedModel, GenerationMixin):
         box_query_index: torch.LongTensor | None = None,
         box_targets: torch.Tensor | None = None,
         **kwargs,
-    ) -> AerithCausalLMOutput:
+    ) -> CausalLMOutputWithPast:
         """Causal-LM forward.
 
         Args:
@@ -295,6 +295,10 @@ class AerithForConditionalGeneration(AerithPreTrainedModel, GenerationMixin):
                 Needs the pixels (the head reads the fused patch grid), one image per row.
             box_targets: ``(B, 4)`` target boxes ``(x1, y1, x2, y2)`` in [0, 1] for the rows with a
                 query index; the output's ``box_loss`` sums the head's loss over those rows.
+
+        Returns:
+            the language model's output; with ``box_query_index``, an :class:`AerithCausalLMOutput`
+            (``box_scores``, ``pred_boxes``, ``box_loss``).
         """
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("pass exactly one of input_ids or inputs_embeds")
@@ -326,8 +330,13 @@ class AerithForConditionalGeneration(AerithPreTrainedModel, GenerationMixin):
             **kwargs,
         )
         if not boxes_wanted:
-            return AerithCausalLMOutput(**out)
-        return AerithCausalLMOutput(**out, **self._boxes(grid, out.hidden_states[-1], box_query_index, box_targets))
+            return out
+        boxes = self._boxes(grid, out.hidden_states[-1], box_query_index, box_targets)
+        if type(out) is CausalLMOutputWithPast:
+            return AerithCausalLMOutput(**out, **boxes)
+        for key, value in boxes.items():  # another LM's output class (e.g. with MoE losses): add the fields
+            out[key] = value
+        return out
 
     def _boxes(
         self, grid: torch.Tensor | None, hidden: torch.Tensor, query_index: torch.Tensor, targets: torch.Tensor | None
@@ -346,7 +355,7 @@ class AerithForConditionalGeneration(AerithPreTrainedModel, GenerationMixin):
             if bool(asked.any()):
                 out["box_loss"] = self.box_head.loss(scores[asked], boxes[asked], targets[asked])
             else:
-                out["box_loss"] = scores.sum() * 0.0
+                out["box_loss"] = (scores.sum() + boxes.sum()) * 0.0
         return out
 
     @torch.no_grad()
@@ -366,6 +375,8 @@ class AerithForConditionalGeneration(AerithPreTrainedModel, GenerationMixin):
             raise ValueError("this model has no box head (config.box_head is false); generate the box text instead")
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
+        if bool((attention_mask[:, -1] == 0).any()):
+            raise ValueError("locate reads each prompt's last position: pad the batch on the left (padding_side='left')")
         position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)  # as generate numbers left-padded rows
         last = torch.full((input_ids.shape[0],), input_ids.shape[1] - 1, dtype=torch.long, device=input_ids.device)
         out = self(

@@ -9,7 +9,8 @@ take the rest. The run folder holds every stage's own output::
     OUT/data/synthrs/       the generated scenes (aerith data synth)
     OUT/init/               the random starting model (recipes/model.yaml)
     OUT/align, sft, scst/   training runs (aerith align / sft / scst)
-    OUT/box_fit/            the box head fitted on the final model's frozen features (aerith fit-box-head)
+    OUT/box_fit/            the box head fitted on the final model's frozen features (aerith fit-box-head;
+                            when recipes/model.yaml gives the model a box head)
     OUT/eval/<model>-<task> evaluation runs (aerith eval) on the held-out test split
     OUT/report/             report.md, results.json and the figures, written last and at once
 
@@ -154,17 +155,20 @@ def run_quickstart(settings: QuickstartSettings) -> QuickstartResult:
             evals["sft-cap"] = _evaluate(sft.final_dir, "cap", data_root, out / "eval" / "sft-cap")
         with display.stage("scst", "self-critical RL on captions"):
             scst = _train("scst", settings, budget, sft.final_dir, data_root)
-        with display.stage("box_fit", "the box head on frozen features, flipped"):
-            fitted = fit_box_head_stage(
-                out / "box_fit", scst.final_dir, data_root, settings.seed, max_minutes=budget.limit_minutes("box_fit")
-            )
-        final = load_vlm(fitted)
+        runs = {"align": align.run_dir, "sft": sft.run_dir, "scst": scst.run_dir}
+        final_dir = scst.final_dir
+        if load_model_recipe().config().box_head:
+            with display.stage("box_fit", "the box head on frozen features, flipped"):
+                final_dir = fit_box_head_stage(
+                    out / "box_fit", scst.final_dir, data_root, settings.seed, max_minutes=budget.limit_minutes("box_fit")
+                )
+            runs["box_fit"] = out / "box_fit"
+        final = load_vlm(final_dir)
         for task in TASKS:
             with display.stage("eval", f"final model, {task} on the test split"):
                 evals[f"final-{task}"] = _evaluate(final, task, data_root, out / "eval" / f"final-{task}")
         with display.stage("report", "tables and figures"):
             rows = build_rows(data_root, evals)
-            runs = {"align": align.run_dir, "sft": sft.run_dir, "scst": scst.run_dir, "box_fit": out / "box_fit"}
             report = write_report(out, settings, budget, rows, evals, runs)
     result = QuickstartResult(out, report, rows, dict(budget.spent), budget.elapsed())
     info.update(status="finished", stage_seconds=result.stage_seconds, total_seconds=result.total_seconds, passed=result.passed)

@@ -203,6 +203,21 @@ def _grounding_row(e: Mapping[str, Any]) -> str:
     return f"| {e['image']} | {e['expression']} | {_box(e['true'])} | {predicted} | {e['iou']:.2f} |"
 
 
+def _box_fit_lines(runs: Mapping[str, Path]) -> list[str]:
+    """Where the final model's boxes come from, when a box head was fitted (``box_fit/box_fit.json``)."""
+    path = Path(runs["box_fit"]) / "box_fit.json" if "box_fit" in runs else None
+    if path is None or not path.is_file():
+        return []
+    fit = json.loads(path.read_text())
+    val = fit["log"][-1].get("val_acc@0.5") if fit.get("log") else None
+    held_out = f"; Acc@0.5 on the validation split {100 * val:.1f}%" if val is not None else ""
+    return [
+        f"Boxes come from the box head (AerithConfig.box_head), fitted alone after SCST for {fit['steps']} steps "
+        f"on {fit['samples']} samples (the training expressions, each in {len(fit['config']['flips'])} flips){held_out}.",
+        "",
+    ]
+
+
 def write_report(out: Path, settings: Any, budget: Any, rows: Sequence[dict[str, Any]],
                  evals: Mapping[str, Mapping[str, Any]], runs: Mapping[str, Path]) -> Path:
     """Write ``OUT/report/`` in one rename: report.md, results.json, loss_curves.png and the eval figures."""
@@ -236,6 +251,7 @@ def write_report(out: Path, settings: Any, budget: Any, rows: Sequence[dict[str,
             "",
             "## Grounding",
             "",
+            *_box_fit_lines(runs),
             "![grounding](grounding.png)",
             "",
             "The overlay's examples (true box green, prediction red), boxes in pixels:",

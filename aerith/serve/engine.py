@@ -23,6 +23,7 @@ from typing import Any
 import torch
 from transformers import LogitsProcessor, LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
 
+from aerith.boxes import GRID, format_box
 from aerith.infer.facade import VLM
 
 TextSink = Callable[[str], None]
@@ -93,6 +94,8 @@ class PreparedInput:
         pixels: AerithVLM: both towers' pixels ``(n_images, 3, H, W)``; ``None`` without images.
         images: InstructBLIP: the RGB image (it encodes in the batch, as its facade does).
         prompt_tokens: tokens the model reads (image tokens included).
+        grounding: AerithVLM with a box head: the (last) instruction starts with ``[VG]``, so the
+            head answers it, as :class:`aerith.AerithVLM` does.
     """
 
     prompt: str
@@ -100,6 +103,7 @@ class PreparedInput:
     input_ids: list[int] = field(default_factory=list)
     pixels: dict[str, torch.Tensor] | None = None
     images: list[Any] = field(default_factory=list)
+    grounding: bool = False
 
 
 @dataclass(frozen=True)
@@ -275,7 +279,9 @@ class AerithEngine(Engine):
     def context_length(self) -> int | None:
         return getattr(self.vlm.model.config.text_config, "max_position_embeddings", None)
 
-    def _prepare(self, text: str, images: Sequence[Any]) -> PreparedInput:
+    def _prepare(self, text: str, images: Sequence[Any], instruction: str) -> PreparedInput:
+        from aerith.infer.vlm import is_grounding_prompt
+
         processor = self.vlm.processor
         n = text.count(processor.image_token)
         if n != len(images):
@@ -283,15 +289,45 @@ class AerithEngine(Engine):
         with self.tokenizer_lock:
             ids = self.tokenizer(processor.expand_image_tokens(text))["input_ids"]
         pixels = processor.process_images(list(images)) if images else None
-        return PreparedInput(prompt=text, prompt_tokens=len(ids), input_ids=ids, pixels=pixels)
+        grounding = self.vlm.model.box_head is not None and len(images) == 1 and is_grounding_prompt(instruction)
+        return PreparedInput(prompt=text, prompt_tokens=len(ids), input_ids=ids, pixels=pixels, grounding=grounding)
 
     def prepare_chat(self, messages: list[dict[str, Any]], images: Sequence[Any]) -> PreparedInput:
-        return self._prepare(self.vlm.processor.apply_chat_template(messages), images)
+        users = [m for m in messages if m.get("role") == "user"]
+        content = users[-1].get("content", "") if users else ""
+        last = content if isinstance(content, str) else " ".join(c.get("text", "") for c in content if c.get("type") == "text")
+        return self._prepare(self.vlm.processor.apply_chat_template(messages), images, last)
 
     def prepare_prompt(self, prompt: str, image: Any) -> PreparedInput:
-        return self._prepare(self.vlm.processor.format_prompt(prompt), [image])
+        return self._prepare(self.vlm.processor.format_prompt(prompt), [image], prompt)
 
-    def _generate(self, rows: Sequence[Row], gen_kwargs: dict[str, Any]) -> None:
+    @torch.inference_mode()
+    def generate(self, rows: Sequence[Row]) -> list[Completion]:
+        """As :meth:`Engine.generate`; grounding rows of a model with a box head are answered by the head,
+        its box written as the model's box text and passed through the row's limits, stop strings and stream."""
+        located = [i for i, r in enumerate(rows) if r.prepared.grounding]
+        if not located:
+            return super().generate(rows)
+        out: list[Completion | None] = [None] * len(rows)
+        rest = [i for i in range(len(rows)) if not rows[i].prepared.grounding]
+        for i, completion in zip(rest, super().generate([rows[i] for i in rest]) if rest else []):
+            out[i] = completion
+        inputs = self._batch_inputs([rows[i] for i in located])
+        boxes = self.vlm.model.locate(inputs["input_ids"], inputs["pixel_values"], inputs["dino_pixel_values"], inputs["attention_mask"])
+        eos_ids = self.eos_ids()
+        for i, box in zip(located, boxes.float().cpu()):
+            text = format_box([round(float(v) * GRID) for v in box])
+            with self.tokenizer_lock:
+                tokens = self.tokenizer(" " + text, add_special_tokens=False)["input_ids"]
+            state = _RowState(rows[i], self.decode, eos_ids)
+            for token in [*tokens, self.tokenizer.eos_token_id]:
+                if state.done:
+                    break
+                state.add(token)
+            out[i] = state.finish(rows[i].prepared.prompt_tokens)
+        return [c for c in out if c is not None]
+
+    def _batch_inputs(self, rows: Sequence[Row]) -> dict[str, torch.Tensor]:
         model = self.vlm.model
         pad = self.tokenizer.pad_token_id
         width = max(len(r.prepared.input_ids) for r in rows)
@@ -306,7 +342,12 @@ class AerithEngine(Engine):
         if with_pixels:
             for key in ("pixel_values", "dino_pixel_values"):
                 inputs[key] = torch.cat([p[key] for p in with_pixels]).to(self.vlm.device, model.dtype)
-        model.generate(**inputs, pad_token_id=pad, eos_token_id=self.tokenizer.eos_token_id, **gen_kwargs)
+        return inputs
+
+    def _generate(self, rows: Sequence[Row], gen_kwargs: dict[str, Any]) -> None:
+        inputs = self._batch_inputs(rows)
+        pad = self.tokenizer.pad_token_id
+        self.vlm.model.generate(**inputs, pad_token_id=pad, eos_token_id=self.tokenizer.eos_token_id, **gen_kwargs)
 
 
 class InstructBlipEngine(Engine):

@@ -80,7 +80,10 @@ class Backbone:
         if "lora" in names and not groups["lora"]:
             raise ValueError("trainable names 'lora' but the model has no LoRA adapters: set model.lora in the recipe")
         if "box_head" in names and not groups["box_head"]:
-            raise ValueError("trainable names 'box_head' but the model has none: set box_head: true in the model config")
+            raise ValueError(
+                "trainable names 'box_head' but the model has none: build the model with one (box_head: true in the "
+                "preset's overrides, e.g. model.yaml of the quickstart recipes); a saved model without one cannot grow one"
+            )
         self.model.requires_grad_(False)
         for name in names:
             for p in groups[name]:

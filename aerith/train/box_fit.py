@@ -34,14 +34,18 @@ from PIL import Image, ImageOps
 
 from aerith.boxes import GRID, box_iou, format_box
 from aerith.models.box_head import BoxHead
-from aerith.train.collate import grounding_box, collate_aerith_sft
+from aerith.train.collate import grounding_box, tokenize_aerith_sft
 
 FLIPS = ("none", "horizontal", "vertical", "both")
 # direction words a flip turns into each other (either order; matched as whole words, any case)
-HORIZONTAL_SWAPS = (("left", "right"), ("leftmost", "rightmost"), ("east", "west"), ("eastern", "western"))
+HORIZONTAL_SWAPS = (
+    ("left", "right"), ("leftmost", "rightmost"), ("east", "west"), ("eastern", "western"),
+    ("northeast", "northwest"), ("southeast", "southwest"), ("northeastern", "northwestern"), ("southeastern", "southwestern"),
+)  # fmt: skip
 VERTICAL_SWAPS = (
-    ("top", "bottom"), ("upper", "lower"), ("above", "below"), ("topmost", "bottommost"),
-    ("north", "south"), ("northern", "southern"),
+    ("top", "bottom"), ("upper", "lower"), ("above", "below"), ("topmost", "bottommost"), ("uppermost", "lowermost"),
+    ("north", "south"), ("northern", "southern"), ("northeast", "southeast"), ("northwest", "southwest"),
+    ("northeastern", "southeastern"), ("northwestern", "southwestern"),
 )  # fmt: skip
 
 
@@ -52,6 +56,8 @@ def _swap_words(text: str, pairs: Sequence[tuple[str, str]]) -> str:
     def swap(match: re.Match) -> str:
         word = match.group(0)
         new = other[word.lower()]
+        if word.isupper() and len(word) > 1:
+            return new.upper()
         return new.capitalize() if word[0].isupper() else new
 
     return pattern.sub(swap, text)
@@ -142,19 +148,29 @@ class EncodedSet:
         return len(self.targets)
 
 
-def _flipped(instruction: Any, image: Image.Image, flip: str) -> SimpleNamespace:
+def _flipped(instruction: Any, flip: str) -> SimpleNamespace:
     box = [round(float(v) * GRID) for v in grounding_box(instruction)]
     return SimpleNamespace(
         task="vg",
         prompt=flip_expression(instruction.prompt, flip),
         target=format_box(flip_box(box, flip)),
-        sample=SimpleNamespace(image=flip_image(image, flip)),
+        sample=instruction.sample,
     )
+
+
+def flip_pixels(pixels: torch.Tensor, flip: str) -> torch.Tensor:
+    """``(B, 3, H, W)`` processed pixels of the flipped images (the processors resize the whole image,
+    never crop, so flipping after them is flipping before)."""
+    _check_flip(flip)
+    dims = {"none": [], "horizontal": [-1], "vertical": [-2], "both": [-2, -1]}[flip]
+    return torch.flip(pixels, dims=dims) if dims else pixels
 
 
 @torch.no_grad()
 def encode(model: Any, processor: Any, instructions: Sequence[Any], flips: Sequence[str] = ("none",), batch_size: int = 32) -> EncodedSet:
     """Run the frozen model over grounding instructions (and their flips); keep what the box head reads.
+
+    Images are read ``batch_size`` at a time (each once, its flips made from its processed pixels).
 
     Raises:
         ValueError: an instruction that is not grounding, or a target that is not one box (naming the image).
@@ -164,32 +180,33 @@ def encode(model: Any, processor: Any, instructions: Sequence[Any], flips: Seque
     for ins in instructions:
         if ins.task != "vg":
             raise ValueError(f"{ins.sample.image}: the box head is fitted on grounding instructions, got a {ins.task!r} one")
-    rows = []
-    for ins in instructions:
-        image = processor.load_images([ins.sample.image])[0]
-        rows += [_flipped(ins, image, flip) for flip in flips]
     grids, queries, targets = [], [], []
     was_training = model.training
     model.eval()
+    per_batch = max(1, batch_size // len(flips))
     try:
-        for start in range(0, len(rows), batch_size):
-            batch = collate_aerith_sft(processor, rows[start : start + batch_size], max_length=10**6, with_boxes=True)
-            dtype = model.dtype
-            fused, grid = model.grids_and_box_input(
-                batch["pixel_values"].to(model.device, dtype), batch["dino_pixel_values"].to(model.device, dtype)
-            )
-            out = model(
-                input_ids=batch["input_ids"].to(model.device),
-                attention_mask=batch["attention_mask"].to(model.device),
-                image_features=model.connect(fused),
-                output_hidden_states=True,
-                logits_to_keep=1,
-                use_cache=False,
-            )
-            index = batch["box_query_index"].to(model.device)
-            grids.append(grid.cpu())
-            queries.append(out.hidden_states[-1][torch.arange(len(index), device=model.device), index].cpu())
-            targets.append(batch["box_targets"])
+        for start in range(0, len(instructions), per_batch):
+            chunk = instructions[start : start + per_batch]
+            pixels = processor.process_images([ins.sample.image for ins in chunk])
+            for flip in flips:
+                batch = tokenize_aerith_sft(processor, [_flipped(ins, flip) for ins in chunk], max_length=10**6, with_boxes=True)
+                dtype, device = model.dtype, model.device
+                fused, grid = model.grids_and_box_input(
+                    flip_pixels(pixels["pixel_values"], flip).to(device, dtype),
+                    flip_pixels(pixels["dino_pixel_values"], flip).to(device, dtype),
+                )
+                out = model(
+                    input_ids=batch["input_ids"].to(device),
+                    attention_mask=batch["attention_mask"].to(device),
+                    image_features=model.connect(fused),
+                    output_hidden_states=True,
+                    logits_to_keep=1,
+                    use_cache=False,
+                )
+                index = batch["box_query_index"].to(device)
+                grids.append(grid.cpu())
+                queries.append(out.hidden_states[-1][torch.arange(len(index), device=device), index].cpu())
+                targets.append(batch["box_targets"])
     finally:
         model.train(was_training)
     return EncodedSet(torch.cat(grids), torch.cat(queries), torch.cat(targets))
@@ -262,8 +279,9 @@ def fit_box_head(
     return history
 
 
-def grounding_instructions(dataset: Any, seed: int = 0) -> list[Any]:
-    """The grounding instructions of an opened dataset (canonical prompts drawn as in training)."""
+def grounding_instructions(dataset: Any, seed: int = 0, phrasing: int | None = None) -> list[Any]:
+    """The grounding instructions of an opened dataset: phrasings drawn as in training (``phrasing=None``),
+    or one phrasing for all (``0``: the canonical prompt that evaluation and ``ground`` use)."""
     from aerith.data.instructions import to_instruction
 
     out = []
@@ -271,8 +289,20 @@ def grounding_instructions(dataset: Any, seed: int = 0) -> list[Any]:
         sample = dataset[index]
         if sample.task != "vg":
             raise ValueError(f"{sample.image}: the box head is fitted on grounding samples, this dataset gives {sample.task!r} ones")
-        out.append(to_instruction(sample, seed=seed, index=index))
+        out.append(to_instruction(sample, seed=seed, index=index, phrasing=phrasing))
     return out
+
+
+def _saved_dtype(model: str | Path) -> torch.dtype | None:
+    """The dtype a saved model's config.json records (bf16 stays bf16), ``None`` if it records none."""
+    from aerith.runs import resolve_checkpoint
+
+    try:
+        name = json.loads((resolve_checkpoint(model) / "config.json").read_text()).get("dtype")
+    except (FileNotFoundError, ValueError):
+        return None
+    value = getattr(torch, name, None) if isinstance(name, str) else None
+    return value if isinstance(value, torch.dtype) else None
 
 
 def run_box_fit(
@@ -311,7 +341,8 @@ def run_box_fit(
     out = Path(out)
     if (out / "box_fit.json").exists() and not overwrite:
         raise FileExistsError(f"{out} already holds a box fit (box_fit.json); pass overwrite to replace it")
-    vlm = load_vlm(model)
+    vlm = load_vlm(model)  # float32: the head is fitted in full precision and saved in the source's dtype
+    saved_dtype = _saved_dtype(model)
     if vlm.kind != "aerith" or vlm.model.box_head is None:
         raise ValueError(f"{model}: the model has no box head; build it with box_head: true in its config")
     options = dict(options or {})
@@ -320,8 +351,8 @@ def run_box_fit(
                    config.flips, config.encode_batch)
     val = None
     if val_split is not None:
-        val = encode(vlm.model, vlm.processor, grounding_instructions(load_dataset(dataset, root, split=val_split, **options), config.seed),
-                     ("none",), config.encode_batch)
+        val_set = load_dataset(dataset, root, split=val_split, **options)
+        val = encode(vlm.model, vlm.processor, grounding_instructions(val_set, config.seed, phrasing=0), ("none",), config.encode_batch)
     encode_seconds = time.monotonic() - tic
     if max_seconds is not None:
         config = replace(config, max_seconds=max(1.0, max_seconds - encode_seconds))
@@ -329,6 +360,8 @@ def run_box_fit(
     steps = history[-1]["step"]
     previous = vlm.model.config.training_state
     vlm.model.config.training_state = f"{previous}; box head fitted: {steps} steps on {dataset} {split} ({len(train)} samples with flips)"
+    if saved_dtype is not None:
+        vlm.model.to(saved_dtype)
     vlm.save_pretrained(out / "checkpoint-final", overwrite=overwrite)
     info = {
         "model": str(model), "dataset": dataset, "root": str(root), "split": split, "val_split": val_split,

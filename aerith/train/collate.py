@@ -48,6 +48,14 @@ def collate_aerith_sft(
     Raises:
         ValueError: a prompt alone is longer than ``max_length`` (names the image).
     """
+    batch = tokenize_aerith_sft(processor, instructions, max_length, with_boxes)
+    return {**batch, **processor.process_images([ins.sample.image for ins in instructions])}
+
+
+def tokenize_aerith_sft(
+    processor, instructions: Sequence[InstructionLike], max_length: int, with_boxes: bool = False
+) -> dict[str, torch.Tensor]:
+    """The text half of :func:`collate_aerith_sft` (no pixels)."""
     tokenizer = processor.tokenizer
     rows: list[tuple[list[int], list[int]]] = []
     query_index = torch.full((len(instructions),), -1, dtype=torch.long)
@@ -60,7 +68,7 @@ def collate_aerith_sft(
                 f"{ins.sample.image}: the prompt takes {len(prompt_ids)} tokens, data.max_length is {max_length}"
             )
         answer = _answer_ids(tokenizer, ins.target)[: max_length - len(prompt_ids)]
-        if ins.task == "vg":
+        if with_boxes and ins.task == "vg":
             query_index[row] = len(prompt_ids) - 1
             targets[row] = grounding_box(ins)
         rows.append((prompt_ids + answer, [IGNORE] * len(prompt_ids) + answer))
@@ -73,8 +81,7 @@ def collate_aerith_sft(
         input_ids[i, : len(ids)] = torch.tensor(ids)
         labels[i, : len(lab)] = torch.tensor(lab)
         attention[i, : len(ids)] = 1
-    pixels = processor.process_images([ins.sample.image for ins in instructions])
-    batch = {"input_ids": input_ids, "attention_mask": attention, "labels": labels, **pixels}
+    batch = {"input_ids": input_ids, "attention_mask": attention, "labels": labels}
     if with_boxes:
         batch.update(box_query_index=query_index, box_targets=targets)
     return batch

@@ -98,10 +98,15 @@ def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str,
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
+# Float tensors that stay float32 whatever the model's dtype: box targets in [0, 1] (bf16 would move them by
+# up to two units of the 0-1000 grid).
+FLOAT32_KEYS = frozenset({"box_targets"})
+
+
 def _to_device(batch: dict[str, Any], device: torch.device, dtype: torch.dtype) -> dict[str, Any]:
-    """Tensors to the device (floats to the model's dtype); other values (SCST's references) pass through."""
+    """Tensors to the device (floats to the model's dtype, but :data:`FLOAT32_KEYS`); other values (SCST's references) pass through."""
     return {
-        k: v.to(device, dtype=dtype if v.is_floating_point() else None) if isinstance(v, torch.Tensor) else v
+        k: v.to(device, dtype=dtype if v.is_floating_point() and k not in FLOAT32_KEYS else None) if isinstance(v, torch.Tensor) else v
         for k, v in batch.items()
     }
 

@@ -42,7 +42,8 @@ class CausalSFTObjective(StageObjective):
         logits = out.logits[:, :-1]
         labels = batch["labels"][:, 1:]
         loss = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=IGNORE, reduction="sum")
-        if out.get("box_loss") is not None:
+        if out.get("box_loss") is not None and any(p.requires_grad for p in self.model.box_head.parameters()):
+            # a frozen head's loss would only push its errors into the language model
             loss = loss + self.model.config.box_loss_weight * out.box_loss
         return loss
 

@@ -1,7 +1,6 @@
 """config.box_head: per-patch boxes from the fused grid, steered by the language model's reading of the prompt."""
 
 import json
-import math
 from types import SimpleNamespace
 
 import numpy as np
@@ -41,12 +40,12 @@ def test_a_fresh_head_proposes_each_patch_as_its_box():
     side = 8
     boxes = torch.sigmoid(box_bias(side * side))
     assert torch.allclose(boxes[:, 2:], torch.full((side * side, 2), 1 / side))
-    assert torch.allclose(boxes[9, :2], torch.tensor([1.5 / side, 1.5 / side]))  # row 1, column 1
+    assert torch.allclose(boxes[10, :2], torch.tensor([2.5 / side, 1.5 / side]))  # row 1, column 2: x first
     head = BoxHead(input_dim=16, dim=16, query_dim=8, grid_tokens=side * side)
     torch.nn.init.zeros_(head.box[2].weight)
     torch.nn.init.zeros_(head.box[2].bias)
     _, out = head(torch.randn(2, side * side, 16), torch.randn(2, 8))
-    assert torch.allclose(out[0, 9], torch.tensor([1, 1, 2, 2]) / side, atol=1e-5)
+    assert torch.allclose(out[0, 10], torch.tensor([2, 1, 3, 2]) / side, atol=1e-5)
 
 
 def test_target_patch_holds_the_box_centre():
@@ -136,10 +135,35 @@ def test_sft_loss_adds_the_weighted_box_loss():
         weighted = objective(batch)
     assert box_loss.item() > 0
     assert weighted.item() == pytest.approx(plain.item() + 2.0 * box_loss.item(), rel=1e-5)
-    # a batch without grounding rows still runs the head (DDP needs every parameter in every step)
+    # a batch without grounding rows still gives every head parameter a gradient (DDP needs them all in every step)
     no_vg = collate_aerith_sft(vlm.processor, rows[1:], 256, with_boxes=True)
     out = vlm.model(**{k: v for k, v in no_vg.items() if k != "labels"})
-    assert out.box_loss.item() == 0 and out.box_loss.requires_grad
+    assert out.box_loss.item() == 0
+    out.box_loss.backward()
+    assert all(p.grad is not None for p in vlm.model.box_head.parameters())
+    # a frozen head's loss is left out of the objective
+    vlm.model.box_head.requires_grad_(False)
+    with torch.no_grad():
+        assert objective(batch).item() == pytest.approx(plain.item(), rel=1e-5)
+
+
+def test_training_and_inference_read_the_same_query_state():
+    # training: right padding, the query at the prompt's last token; inference: left padding, the last position
+    vlm = _tiny(box_head=True)
+    images = [_image(0), _image(1)]
+    prompts = ["[VG] Locate: the red car", "[VG] Find the region that matches: the small white building at the top left"]
+    rows = [_instruction("vg", p, "[100, 200, 300, 400]", im) for p, im in zip(prompts, images)]
+    batch = collate_aerith_sft(vlm.processor, rows, 256, with_boxes=True)
+    assert batch["attention_mask"][0].sum() < batch["attention_mask"][1].sum()  # different lengths
+    with torch.no_grad():
+        out = vlm.model(**{k: v for k, v in batch.items() if k not in ("labels", "box_targets")})
+        trained = BoxHead.best(out.box_scores, out.pred_boxes)
+        inputs = vlm.processor(images=images, prompts=prompts, padding_side="left")
+        located = vlm.model.locate(inputs["input_ids"], inputs["pixel_values"], inputs["dino_pixel_values"], inputs["attention_mask"])
+        torch.testing.assert_close(located, trained, rtol=1e-4, atol=1e-5)
+        right = vlm.processor(images=images, prompts=prompts, padding_side="right")
+        with pytest.raises(ValueError, match="pad the batch on the left"):
+            vlm.model.locate(right["input_ids"], right["pixel_values"], right["dino_pixel_values"], right["attention_mask"])
 
 
 def test_grounding_prompts_are_answered_by_the_head_in_box_text():
@@ -153,8 +177,14 @@ def test_grounding_prompts_are_answered_by_the_head_in_box_text():
     box = vlm.model.locate(inputs["input_ids"], inputs["pixel_values"], inputs["dino_pixel_values"], inputs["attention_mask"])
     assert mixed[0] == "[" + ", ".join(str(round(float(v) * 1000)) for v in box[0]) + "]"
     assert vlm.ground(images[0], "the red car") and len(vlm.ground(images[0], "the red car")) == 1
-    # without a head the same prompt is answered by generation
-    assert _tiny().generate(images[0], prompts[0], max_new_tokens=4) != mixed[0]
+    # the head answers without the language model generating; other prompts still generate
+    def no_generation(*args, **kwargs):
+        raise AssertionError("generate was called")
+
+    vlm.model.generate = no_generation
+    assert vlm.generate(images[0], prompts[0]) == mixed[0]
+    with pytest.raises(AssertionError, match="generate was called"):
+        vlm.generate(images[1], prompts[1])
 
 
 @pytest.mark.parametrize("source", ["clip", "fused"])
@@ -189,15 +219,15 @@ def test_bad_box_head_settings_are_refused():
     with pytest.raises(ValueError, match="fusion 'dino' does not compute"):
         AerithConfig(**{**config, "fusion": "dino", "box_head": True})
     assert AerithConfig(**{**config, "fusion": "dino"}).box_head is False  # no head, nothing to refuse
-    with pytest.raises(ValueError, match="box_loss_weight must be >= 0"):
-        AerithConfig(**{**config, "box_loss_weight": -1})
+    for weight in (-1, float("nan")):
+        with pytest.raises(ValueError, match="box_loss_weight must be a finite number >= 0"):
+            AerithConfig(**{**config, "box_loss_weight": weight})
     plain = _tiny()
     inputs = plain.processor(images=[_image(0)], prompts=["[VG] Locate: x"], padding_side="left")
     with pytest.raises(ValueError, match="no box head"):
         plain.model.locate(inputs["input_ids"], inputs["pixel_values"], inputs["dino_pixel_values"])
-    with pytest.raises(ValueError, match="box_head: true"):
+    with pytest.raises(ValueError, match="build the model with one"):
         Backbone("aerith", plain.model, plain.processor).set_trainable(["box_head"])
     assert Backbone("aerith", _tiny(box_head=True).model, None).set_trainable(["box_head"]) == sum(
         p.numel() for p in _tiny(box_head=True).model.box_head.parameters()
     )
-    assert math.isfinite(AerithConfig(**{**config, "box_head": True}).box_loss_weight)

@@ -57,6 +57,7 @@ def test_the_final_model_grounds_with_its_fitted_box_head(reduced):
     scst = load_file(out / "scst" / "checkpoint-final" / "model.safetensors")
     changed = {k.split(".")[0] for k in fitted if not (fitted[k] == scst[k]).all()}
     assert changed == {"box_head"}
+    assert f"fitted alone after SCST for {fit['steps']} steps" in (out / "report" / "report.md").read_text()
     records = [json.loads(line) for line in (out / "eval" / "final-vg" / "predictions.jsonl").read_text().splitlines()]
     assert records and all(re.fullmatch(r"\[\d+, \d+, \d+, \d+\]", r["answer"]) for r in records)
 

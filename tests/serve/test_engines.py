@@ -58,3 +58,33 @@ def test_rows_of_one_batch_keep_their_own_lengths(tiny_vlm):
         assert [c.text for c in completions] == [c.text for c in alone]
     finally:
         service.close()
+
+
+def test_a_box_head_answers_grounding_requests_as_the_facade_does():
+    from aerith.infer.vlm import AerithVLM
+    from aerith.models.build import build_from_preset
+
+    model, processor = build_from_preset("aerith-tiny", seed=0, overrides={"box_head": True})
+    vlm = AerithVLM(model.eval(), processor, name="tiny-box-head")
+    service = ModelService(vlm, name="tiny-box-head", max_batch=8, window_ms=100).start()
+    try:
+        images = [image(i) for i in range(3)]
+        prompts = ["[VG] Locate: the red car", "[CAP] Describe this image.", "[VG] Locate: the tree on the left"]
+        expected = [vlm.generate(im, p, max_new_tokens=12) for im, p in zip(images, prompts)]
+        messages = [[{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": p}]}] for p in prompts]
+        prepared = [service.prepare_chat(m, [im]) for m, im in zip(messages, images)]
+        assert [p.grounding for p in prepared] == [True, False, True]
+        futures = service.batcher.submit_many([(p, service.settings_for(p, 12), None) for p in prepared])
+        completions = [f.result(60) for f in futures]
+        assert [c.text for c in completions] == expected
+        assert completions[0].finish_reason == "stop" and completions[0].text.startswith("[")
+        streamed = "".join(service.batcher.stream(prepared[2], service.settings_for(prepared[2], 12)))
+        assert streamed == expected[2]
+        # the row's own limits still hold: two tokens of the box, then "length"
+        short = service.batcher.generate(prepared[0], GenerationSettings(max_tokens=2))
+        assert short.finish_reason == "length" and short.completion_tokens == 2 and expected[0].startswith(short.text)
+        task = service.prepare_task("ground", images[0], "the red car")
+        result = service.parse_task("ground", service.batcher.generate(task, service.settings_for(task, 12)), "the red car", images[0].size)
+        assert [list(b) for b in result["boxes"]] == [list(b) for b in vlm.ground(images[0], "the red car")]
+    finally:
+        service.close()

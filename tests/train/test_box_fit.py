@@ -25,6 +25,7 @@ from aerith.train.box_fit import (
     flip_box,
     flip_expression,
     flip_image,
+    flip_pixels,
     run_box_fit,
 )
 
@@ -38,6 +39,10 @@ from aerith.train.box_fit import (
         ("the tank to the right of the white building", "horizontal", "the tank to the left of the white building"),
         ("Upper left: a bright roof above the road", "vertical", "Lower left: a bright roof below the road"),
         ("the bright building in the western part", "horizontal", "the bright building in the eastern part"),
+        ("the pond in the northeast corner", "horizontal", "the pond in the northwest corner"),
+        ("the pond in the northeast corner", "vertical", "the pond in the southeast corner"),
+        ("the uppermost tank, LEFT side", "both", "the lowermost tank, RIGHT side"),
+        ("a bright roof next to the leftover lot", "horizontal", "a bright roof next to the leftover lot"),
     ],
 )
 def test_flipped_expressions_swap_direction_words_only(text, flip, flipped):
@@ -60,6 +65,20 @@ def test_flipped_boxes_and_images_agree():
         assert (xs.min(), xs.max() + 1, ys.min(), ys.max() + 1) == (x1 // 10, x2 // 10, y1 // 20, y2 // 20), flip
     with pytest.raises(ValueError, match="flip must be one of"):
         flip_box(box, "rotate")
+
+
+def test_flipping_processed_pixels_is_flipping_the_image():
+    from aerith.models.build import build_processor
+    from aerith.models.presets import get_preset
+    from aerith.models.tokenizer import build_tiny_tokenizer
+
+    processor = build_processor(get_preset("aerith-tiny").make_config(), build_tiny_tokenizer())
+    pixels = np.random.default_rng(0).integers(0, 255, (48, 80, 3), dtype=np.uint8)
+    original = processor.process_images([Image.fromarray(pixels)])
+    for flip in ("none", "horizontal", "vertical", "both"):
+        flipped = processor.process_images([flip_image(Image.fromarray(pixels), flip)])
+        for key in ("pixel_values", "dino_pixel_values"):
+            torch.testing.assert_close(flip_pixels(original[key], flip), flipped[key], atol=2e-2, rtol=0)
 
 
 @pytest.mark.parametrize(
@@ -107,15 +126,13 @@ def test_fitting_learns_and_keeps_to_its_time_limit():
     assert short[-1]["step"] == 20
 
 
-def _saved_tiny(tmp_path, box_head: bool = True):
-    vlm = AerithVLM.from_preset("aerith-tiny", seed=0) if not box_head else None
-    if box_head:
-        from aerith.models.build import build_from_preset
+def _saved_tiny(tmp_path, box_head: bool = True, dtype: torch.dtype = torch.float32):
+    from aerith.models.build import build_from_preset
 
-        model, processor = build_from_preset("aerith-tiny", seed=0, overrides={"box_head": True})
-        vlm = AerithVLM(model, processor, name="aerith-tiny")
+    model, processor = build_from_preset("aerith-tiny", seed=0, overrides={"box_head": box_head})
+    vlm = AerithVLM(model.to(dtype), processor, name="aerith-tiny")
     vlm.model.config.training_state = "sft: test"
-    return vlm.save_pretrained(tmp_path / ("with-head" if box_head else "plain"))
+    return vlm.save_pretrained(tmp_path / f"{'with-head' if box_head else 'plain'}-{str(dtype)[6:]}")
 
 
 def test_encode_refuses_what_is_not_grounding(tmp_path, synthrs_root):
@@ -143,6 +160,15 @@ def test_run_box_fit_changes_only_the_head_and_writes_its_run_folder(tmp_path, s
     assert fitted.training_state.startswith("sft: test; box head fitted: 30 steps on synthrs train")
     with pytest.raises(FileExistsError, match="already holds a box fit"):
         run_box_fit(source, "synthrs", synthrs_root, out, BoxFitConfig(steps=5), options={"task": "vg"})
+
+
+def test_a_bf16_model_is_saved_in_bf16(tmp_path, synthrs_root):
+    source = _saved_tiny(tmp_path, dtype=torch.bfloat16)
+    out = tmp_path / "fit-bf16"
+    run_box_fit(source, "synthrs", synthrs_root, out, BoxFitConfig(steps=3, batch_size=8), options={"task": "vg"})
+    weights = load_file(out / "checkpoint-final" / "model.safetensors")
+    assert {w.dtype for w in weights.values()} == {torch.bfloat16}
+    assert json.loads((out / "checkpoint-final" / "config.json").read_text())["dtype"] == "bfloat16"
 
 
 def test_cli_fits_and_reports_bad_input(tmp_path, synthrs_root):
