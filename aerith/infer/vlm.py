@@ -93,7 +93,8 @@ class AerithVLM(VLM):
         """One left-padded batch through the model's ``generate``; new tokens decoded.
 
         With a box head (``config.box_head``), grounding prompts (those starting with the ``[VG]``
-        task token) are answered by the head instead, in the box text the model is trained to write.
+        task token) are answered by the head instead, in the box text the model is trained to write
+        (the whole box: ``max_new_tokens`` and sampling settings do not apply to it).
         """
         located = [i for i, p in enumerate(prompts) if self.model.box_head is not None and is_grounding_prompt(p)]
         if not located:

@@ -292,7 +292,7 @@ class AerithForConditionalGeneration(AerithPreTrainedModel, GenerationMixin):
             labels: ``(B, T)`` with -100 where no loss is taken.
             box_query_index: ``(B,)`` for a model with a box head: the position whose last hidden
                 state steers the head (the prompt's last token), -1 for rows that are not grounding.
-                Needs the pixels (the head reads the fused patch grid), one image per row.
+                Needs the pixels (the head reads a patch grid), one image per row.
             box_targets: ``(B, 4)`` target boxes ``(x1, y1, x2, y2)`` in [0, 1] for the rows with a
                 query index; the output's ``box_loss`` sums the head's loss over those rows.
 

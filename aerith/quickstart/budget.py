@@ -7,10 +7,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-# Shares of the budget given to the training stages as their time limits. The rest
-# (data, model building, evaluation and the report) is measured, not limited: on two idle
-# cores it took 45 s of the default 10 minutes, and the remaining ~70 s are a margin for a
-# busier or slower machine, where evaluation takes longer.
+# Shares of the budget given to the training stages (and the box head's fit) as their time limits.
+# The rest (data, model building, evaluation and the report) is measured, not limited: on two idle
+# cores it took about 30 s of the default 10 minutes (runs of 9.7-9.8 minutes), so a busier or
+# slower machine runs over the budget by what its evaluation takes longer. box_fit's share came from
+# sft (0.60 before) and from that margin (70 s before): the head needs a couple of thousand steps on
+# its encoded features to find objects (benchmarks/RESULTS.md, grounding_experiments).
 STAGE_SHARES = {"align": 0.03, "sft": 0.54, "scst": 0.19, "box_fit": 0.16}
 STAGES = ("synth", "align", "sft", "scst", "box_fit", "eval", "report")
 

@@ -3,7 +3,7 @@
 Instruction tuning trains the box head beside everything else, but a run of a few thousand
 steps shows it each grounding sample about once, and the head then finds the named object's
 patch for fewer than one expression in six, on training images as on test ones. With the
-rest of the model frozen, the head's inputs (the fused patch grid and the language model's
+rest of the model frozen, the head's inputs (its patch grid and the language model's
 last hidden state at the end of the prompt) no longer change, so they are encoded once and
 the head is trained on them for many epochs in seconds, as a detection head on a frozen
 backbone. Flips multiply the data, as grounding models train with them (TransVG, ReSC:

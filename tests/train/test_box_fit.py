@@ -183,3 +183,16 @@ def test_cli_fits_and_reports_bad_input(tmp_path, synthrs_root):
     assert bad.exit_code == 2 and "--option must be KEY=VALUE" in bad.output
     bad = CliRunner().invoke(app, [*args, "--option", "task=vg", "--flips", "none,sideways", "--overwrite"])
     assert bad.exit_code == 2 and "flip must be one of" in bad.output
+
+
+def test_fits_on_dior_rsvg_as_downloaded(tmp_path):
+    from tests.fakes.dior_rsvg.data import write_fake
+
+    root = write_fake(tmp_path / "dior")
+    out = tmp_path / "fit-dior"
+    info = run_box_fit(_saved_tiny(tmp_path), "dior-rsvg", root, out, BoxFitConfig(steps=4, batch_size=4), val_split="val")
+    assert info["samples"] == 4 * 4  # four training expressions, four flips each
+    assert "val_acc@0.5" in info["log"][-1]
+    image = sorted(root.rglob("*.jpg"))[0]
+    boxes = load_vlm(out).ground(image, "the ship on the left")
+    assert len(boxes) == 1 and len(boxes[0]) == 4  # the head always answers one box
