@@ -290,11 +290,12 @@ def fit_box_head(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an earlier fit in --out.")] = False,
 ) -> None:
     """Fit the box head alone on frozen features (encoded once, flipped, many epochs); run it after the last training stage."""
+    from aerith.data.commands import parse_options
     from aerith.data.errors import DataError
     from aerith.train.box_fit import BoxFitConfig, run_box_fit
 
     try:
-        options = dict(_key_value(o) for o in option or [])
+        options = parse_options(option or [])
         config = BoxFitConfig(steps=steps, batch_size=batch_size, lr=lr, flips=tuple(f.strip() for f in flips.split(",") if f.strip()), seed=seed)
         info = run_box_fit(
             model, dataset, root, out, config, split=split, val_split=val_split, options=options, overwrite=overwrite,
@@ -306,13 +307,6 @@ def fit_box_head(
     last = info["log"][-1]
     val = f", val Acc@0.5 {last['val_acc@0.5']:.3f}" if "val_acc@0.5" in last else ""
     typer.echo(f"box head: {info['steps']} steps on {info['samples']} samples{val}; model in {Path(out) / 'checkpoint-final'}")
-
-
-def _key_value(text: str) -> tuple[str, str]:
-    key, sep, value = text.partition("=")
-    if not sep or not key.strip():
-        raise ValueError(f"--option must be KEY=VALUE, got {text!r}")
-    return key.strip(), value.strip()
 
 
 @app.command("eval")

@@ -180,7 +180,7 @@ def test_cli_fits_and_reports_bad_input(tmp_path, synthrs_root):
     assert "box head: 12 steps" in result.output and (out / "checkpoint-final" / "config.json").is_file()
     assert json.loads((out / "box_fit.json").read_text())["config"]["flips"] == ["none", "horizontal"]
     bad = CliRunner().invoke(app, [*args, "--option", "task", "--overwrite"])
-    assert bad.exit_code == 2 and "--option must be KEY=VALUE" in bad.output
+    assert bad.exit_code == 2 and "--option takes KEY=VALUE" in bad.output
     bad = CliRunner().invoke(app, [*args, "--option", "task=vg", "--flips", "none,sideways", "--overwrite"])
     assert bad.exit_code == 2 and "flip must be one of" in bad.output
 
