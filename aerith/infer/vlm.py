@@ -153,10 +153,12 @@ class AerithVLM(VLM):
         limit = getattr(self.model.config.text_config, "max_position_embeddings", None)
         for i, n in zip(indices, lengths):
             if limit is not None and n + max_new_tokens > limit:
+                what = f"{n} tokens (with {self.model.config.num_image_tokens} image tokens)"
+                if max_new_tokens == 0:  # a grounding prompt the box head answers: no tokens are generated
+                    raise ValueError(f"prompt {i}: {what} exceed the language model's {limit} positions; shorten the prompt")
                 raise ValueError(
-                    f"prompt {i}: {n} tokens (with {self.model.config.num_image_tokens} image tokens) + "
-                    f"max_new_tokens {max_new_tokens} exceed the language model's {limit} positions; "
-                    "shorten the prompt or lower max_new_tokens"
+                    f"prompt {i}: {what} + max_new_tokens {max_new_tokens} exceed the language model's {limit} "
+                    "positions; shorten the prompt or lower max_new_tokens"
                 )
 
 

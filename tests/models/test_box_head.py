@@ -231,3 +231,11 @@ def test_bad_box_head_settings_are_refused():
     assert Backbone("aerith", _tiny(box_head=True).model, None).set_trainable(["box_head"]) == sum(
         p.numel() for p in _tiny(box_head=True).model.box_head.parameters()
     )
+
+
+def test_a_grounding_prompt_longer_than_the_model_holds_is_refused_naming_it():
+    vlm = _tiny(box_head=True)
+    limit = vlm.model.config.text_config.max_position_embeddings
+    long = "[VG] Locate: " + " ".join(["the red car"] * limit)
+    with pytest.raises(ValueError, match=rf"prompt 1: \d+ tokens .* exceed the language model's {limit} positions; shorten the prompt$"):
+        vlm.generate([_image(0), _image(1)], ["[VG] Locate: the red car", long])
