@@ -30,7 +30,6 @@ from types import SimpleNamespace
 from typing import Any
 
 import torch
-from PIL import Image, ImageOps
 
 from aerith.boxes import GRID, box_iou, format_box
 from aerith.models.box_head import BoxHead
@@ -82,15 +81,6 @@ def flip_box(box: Sequence[int], flip: str) -> tuple[int, int, int, int]:
     if flip in ("vertical", "both"):
         y1, y2 = GRID - y2, GRID - y1
     return x1, y1, x2, y2
-
-
-def flip_image(image: Image.Image, flip: str) -> Image.Image:
-    _check_flip(flip)
-    if flip in ("horizontal", "both"):
-        image = ImageOps.mirror(image)
-    if flip in ("vertical", "both"):
-        image = ImageOps.flip(image)
-    return image
 
 
 def _check_flip(flip: str) -> None:
@@ -375,5 +365,5 @@ def run_box_fit(
 
 
 __all__ = [
-    "FLIPS", "BoxFitConfig", "EncodedSet", "box_accuracy", "encode", "fit_box_head", "flip_box", "grounding_instructions", "run_box_fit", "flip_expression", "flip_image",
+    "FLIPS", "BoxFitConfig", "EncodedSet", "box_accuracy", "encode", "fit_box_head", "flip_box", "grounding_instructions", "run_box_fit", "flip_expression",
 ]

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from PIL import Image, ImageOps
 from safetensors.torch import load_file
 from typer.testing import CliRunner
 
@@ -24,10 +24,18 @@ from aerith.train.box_fit import (
     fit_box_head,
     flip_box,
     flip_expression,
-    flip_image,
     flip_pixels,
     run_box_fit,
 )
+
+
+def flip_image(image: Image.Image, flip: str) -> Image.Image:
+    """The reference: the image itself flipped (encoding flips processed pixels instead)."""
+    if flip in ("horizontal", "both"):
+        image = ImageOps.mirror(image)
+    if flip in ("vertical", "both"):
+        image = ImageOps.flip(image)
+    return image
 
 
 @pytest.mark.parametrize(
