@@ -8,6 +8,7 @@ from typing import Any
 
 import torch
 
+from aerith.boxes import GRID, format_box
 from aerith.infer.facade import (
     RANDOM_WEIGHTS_WARNING,
     VLM,
@@ -16,7 +17,6 @@ from aerith.infer.facade import (
     json_model_type,
     load_saved,
 )
-from aerith.boxes import GRID, format_box
 from aerith.models.configuration_aerith import AerithConfig
 from aerith.models.modeling_aerith import AerithForConditionalGeneration
 from aerith.models.processing_aerith import AerithProcessor

@@ -365,5 +365,14 @@ def run_box_fit(
 
 
 __all__ = [
-    "FLIPS", "BoxFitConfig", "EncodedSet", "box_accuracy", "encode", "fit_box_head", "flip_box", "grounding_instructions", "run_box_fit", "flip_expression",
+    "FLIPS",
+    "BoxFitConfig",
+    "EncodedSet",
+    "box_accuracy",
+    "encode",
+    "fit_box_head",
+    "flip_box",
+    "flip_expression",
+    "grounding_instructions",
+    "run_box_fit",
 ]

@@ -201,6 +201,6 @@ def test_fits_on_dior_rsvg_as_downloaded(tmp_path):
     info = run_box_fit(_saved_tiny(tmp_path), "dior-rsvg", root, out, BoxFitConfig(steps=4, batch_size=4), val_split="val")
     assert info["samples"] == 4 * 4  # four training expressions, four flips each
     assert "val_acc@0.5" in info["log"][-1]
-    image = sorted(root.rglob("*.jpg"))[0]
+    image = min(root.rglob("*.jpg"))
     boxes = load_vlm(out).ground(image, "the ship on the left")
     assert len(boxes) == 1 and len(boxes[0]) == 4  # the head always answers one box
