@@ -160,7 +160,8 @@ def flip_pixels(pixels: torch.Tensor, flip: str) -> torch.Tensor:
 def encode(model: Any, processor: Any, instructions: Sequence[Any], flips: Sequence[str] = ("none",), batch_size: int = 32) -> EncodedSet:
     """Run the frozen model over grounding instructions (and their flips); keep what the box head reads.
 
-    Images are read ``batch_size`` at a time (each once, its flips made from its processed pixels).
+    Images are read ``batch_size`` at a time, each once; its flips are made from its processed
+    pixels, and each flip of the chunk runs as one batch.
 
     Raises:
         ValueError: an instruction that is not grounding, or a target that is not one box (naming the image).
@@ -173,10 +174,9 @@ def encode(model: Any, processor: Any, instructions: Sequence[Any], flips: Seque
     grids, queries, targets = [], [], []
     was_training = model.training
     model.eval()
-    per_batch = max(1, batch_size // len(flips))
     try:
-        for start in range(0, len(instructions), per_batch):
-            chunk = instructions[start : start + per_batch]
+        for start in range(0, len(instructions), batch_size):
+            chunk = instructions[start : start + batch_size]
             pixels = processor.process_images([ins.sample.image for ins in chunk])
             for flip in flips:
                 batch = tokenize_aerith_sft(processor, [_flipped(ins, flip) for ins in chunk], max_length=10**6, with_boxes=True)
