@@ -13,7 +13,7 @@ from typing import Any
 # slower machine runs over the budget by what its evaluation takes longer. box_fit's share came from
 # sft (0.60 before), scst (0.19) and from that margin (70 s before): the head needs about 3,000 steps
 # on its encoded features to find objects. At 0.16 (1,250-1,700 steps) the fitted heads of seeds 0-2
-# scored 13.4 / 22.7 / 17.6% Acc@0.5 on the test split, refitted with 3,000 steps 22.1 / 24.6 / 25.2%
+# scored 16.8 / 20.8 / 17.4% Acc@0.5 on the test split, refitted with 3,000 steps 22.1 / 24.6 / 25.2%
 # (benchmarks/RESULTS.md, grounding_experiments and quickstart).
 STAGE_SHARES = {"align": 0.03, "sft": 0.51, "scst": 0.17, "box_fit": 0.23}
 STAGES = ("synth", "align", "sft", "scst", "box_fit", "eval", "report")
