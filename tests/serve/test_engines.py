@@ -16,6 +16,15 @@ def image(seed: int) -> Image.Image:
     return Image.open(io.BytesIO(png_bytes(seed))).convert("RGB")
 
 
+def serve_chats(service: ModelService, vlm, images: list, prompts: list[str], max_tokens: int):
+    """The facade's answers, the service's prepared chats, and the batcher's completions for them (one batch)."""
+    expected = [vlm.generate(im, p, max_new_tokens=max_tokens) for im, p in zip(images, prompts)]
+    messages = [[{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": p}]}] for p in prompts]
+    prepared = [service.prepare_chat(m, [im]) for m, im in zip(messages, images)]
+    futures = service.batcher.submit_many([(p, service.settings_for(p, max_tokens), None) for p in prepared])
+    return expected, prepared, [f.result(60) for f in futures]
+
+
 @pytest.fixture(scope="module")
 def instructblip():
     import aerith
@@ -28,19 +37,17 @@ def test_instructblip_is_served_as_its_facade_answers(instructblip):
     try:
         images = [image(i) for i in range(3)]
         prompts = ["[CAP] Describe this image.", "[VQA] Is there a road?", "[CAP] Describe this image."]
-        expected = [instructblip.generate(im, p, max_new_tokens=6) for im, p in zip(images, prompts)]
-        messages = [[{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": p}]}] for p in prompts]
-        prepared = [service.prepare_chat(m, [im]) for m, im in zip(messages, images)]
-        futures = service.batcher.submit_many([(p, service.settings_for(p, 6), None) for p in prepared])
-        assert [f.result(60).text for f in futures] == expected
+        expected, prepared, completions = serve_chats(service, instructblip, images, prompts, 6)
+        assert [c.text for c in completions] == expected
         streamed = "".join(service.batcher.stream(prepared[0], service.settings_for(prepared[0], 6)))
         assert streamed == expected[0]
         task = service.prepare_task("classify", images[1], ["forest", "beach"])
         completion = service.batcher.generate(task, service.settings_for(task, 6))
         result = service.parse_task("classify", completion, ["forest", "beach"], images[1].size)
         assert (result["label"] or result["text"]) == instructblip.classify(images[1], ["forest", "beach"], max_new_tokens=6)
+        first = {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": prompts[0]}]}
         with pytest.raises(ValueError, match="one user message"):
-            service.prepare_chat([*messages[0], {"role": "assistant", "content": "x"}, {"role": "user", "content": "y"}], [images[0]])
+            service.prepare_chat([first, {"role": "assistant", "content": "x"}, {"role": "user", "content": "y"}], [images[0]])
     finally:
         service.close()
 
@@ -70,12 +77,8 @@ def test_a_box_head_answers_grounding_requests_as_the_facade_does():
     try:
         images = [image(i) for i in range(3)]
         prompts = ["[VG] Locate: the red car", "[CAP] Describe this image.", "[VG] Locate: the tree on the left"]
-        expected = [vlm.generate(im, p, max_new_tokens=12) for im, p in zip(images, prompts)]
-        messages = [[{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": p}]}] for p in prompts]
-        prepared = [service.prepare_chat(m, [im]) for m, im in zip(messages, images)]
+        expected, prepared, completions = serve_chats(service, vlm, images, prompts, 12)
         assert [p.grounding for p in prepared] == [True, False, True]
-        futures = service.batcher.submit_many([(p, service.settings_for(p, 12), None) for p in prepared])
-        completions = [f.result(60) for f in futures]
         assert [c.text for c in completions] == expected
         assert completions[0].finish_reason == "stop" and completions[0].text.startswith("[")
         streamed = "".join(service.batcher.stream(prepared[2], service.settings_for(prepared[2], 12)))
