@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psutil
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
@@ -67,9 +71,28 @@ def run_command(
     args: list[str], *, timeout: float = 240, launcher: list[str] | None = None, threads: int = 2, wait: bool = True,
     env: dict[str, str] | None = None,
 ):
-    """Run ``aerith <args>`` (``python -m aerith.cli``, or under ``launcher``) in a subprocess."""
-    env = {**os.environ, **(env or {}), "OMP_NUM_THREADS": str(threads), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONPATH": str(REPO)}
+    """Run ``aerith <args>`` (``python -m aerith.cli``, or under ``launcher``) in a subprocess.
+
+    A command still running after ``timeout`` seconds fails the test with every process's Python stack:
+    it and its descendants (torchrun starts its workers in sessions of their own) get SIGABRT, which
+    ``PYTHONFAULTHANDLER`` turns into a traceback of each thread, and then SIGKILL, so no worker
+    outlives the test.
+    """
+    env = {**os.environ, **(env or {}), "OMP_NUM_THREADS": str(threads), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+           "PYTHONPATH": str(REPO), "PYTHONFAULTHANDLER": "1", "PYTHONUNBUFFERED": "1"}  # fmt: skip
     cmd = [*(launcher or [sys.executable]), "-m", "aerith.cli", *args]
     if not wait:
         return subprocess.Popen(cmd, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    return subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        tree = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
+        for signum in (signal.SIGABRT, signal.SIGKILL):
+            for process in tree:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    process.send_signal(signum)
+            time.sleep(5 if signum == signal.SIGABRT else 0)  # the fault handlers write their tracebacks
+        out, err = proc.communicate()
+        raise AssertionError(f"{' '.join(cmd)} ran past {timeout} s; the stacks of its processes:\n{out}\n{err}") from None
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
