@@ -11,13 +11,14 @@ Layout of the output folder::
 Each variant trains for the same number of optimizer steps (not minutes), so
 the table does not depend on how busy the machine was; the seconds each run
 took are recorded beside. A run whose ``scores.json`` exists is not redone, so
-an interrupted ablation continues where it stopped.
+an interrupted ablation continues where it stopped (the run it was in starts again).
 """
 
 from __future__ import annotations
 
 import json
 import re
+import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -140,8 +141,14 @@ def _scores(evals: dict[str, dict[str, Any]]) -> dict[str, float]:
     return out
 
 
-def run_variant(variant: Variant, seed: int, settings: AblationSettings, data_root: Path) -> dict[str, Any]:
-    """Train and evaluate one variant for one seed; writes and returns its ``scores.json`` record."""
+def run_variant(
+    variant: Variant, seed: int, settings: AblationSettings, data_root: Path, echo: Callable[[str], None] = print
+) -> dict[str, Any]:
+    """Train and evaluate one variant for one seed; writes and returns its ``scores.json`` record.
+
+    A folder without ``scores.json`` is a run that was stopped part way: it is deleted and run
+    again from the start (the same steps and seeds give the same run).
+    """
     from aerith.infer.load import load_vlm
     from aerith.quickstart.stages import build_initial_model, evaluate_task, fit_box_head_stage, load_model_recipe, train_stage
 
@@ -152,6 +159,9 @@ def run_variant(variant: Variant, seed: int, settings: AblationSettings, data_ro
             return json.loads(record_path.read_text())
         except json.JSONDecodeError as err:
             raise ValueError(f"{record_path}: not a finished run's scores ({err}); delete it to rerun this variant") from err
+    if run_dir.exists():
+        echo(f"[{variant.name} | seed {seed}] {run_dir} holds an unfinished run: starting it again")
+        shutil.rmtree(run_dir)
     tic = time.monotonic()
     evals: dict[str, dict[str, Any]] = {}
     steps: dict[str, int] = {}
@@ -207,7 +217,7 @@ def run_ablation(settings: AblationSettings, echo: Callable[[str], None] = print
             generate(data_root, n=settings.scenes, size=size, seed=seed, overwrite=data_root.exists())
         for variant in variants:
             tic = time.monotonic()
-            record = run_variant(variant, seed, settings, data_root)
+            record = run_variant(variant, seed, settings, data_root, echo)
             runs.append(record)
             done = ", ".join(f"{k} {100 * v:.1f}" for k, v in record["scores"].items())
             echo(f"[{variant.name} | seed {seed}] {done} ({time.monotonic() - tic:.0f} s)")

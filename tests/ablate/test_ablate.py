@@ -53,6 +53,21 @@ def test_a_second_run_continues_without_retraining(quick):
     assert {p: p.stat().st_mtime_ns for p in before} == before
 
 
+def test_a_run_stopped_part_way_is_started_again(quick):
+    out, _ = quick
+    stopped = out / "runs" / "scst-cider-d-only" / "seed-0"
+    record = json.loads((stopped / "scores.json").read_text())
+    (stopped / "scores.json").unlink()  # as if killed after training: its scst folder already holds a run
+    (stopped / "eval").rename(stopped / "eval-before")
+    others = {p: p.stat().st_mtime_ns for p in (out / "runs").glob("*/seed-0/scores.json")}
+    result = CliRunner().invoke(app, ["ablate", "--quick", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert f"{stopped} holds an unfinished run: starting it again" in result.output
+    assert not (stopped / "eval-before").exists()  # the stopped run's folder was cleared, not merged into
+    assert json.loads((stopped / "scores.json").read_text())["scores"] == record["scores"]  # same steps, same seeds
+    assert {p: p.stat().st_mtime_ns for p in others} == others
+
+
 def test_summary_is_mean_and_sample_spread_over_seeds():
     variants = [Variant(BASELINE, "baseline"), Variant("SCST: x", "SCST reward", rewards=CIDER_ONLY, scst_from=BASELINE)]
     runs = [
