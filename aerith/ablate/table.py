@@ -96,8 +96,10 @@ def plot_png(rows: Sequence[Mapping[str, Any]]) -> bytes:
     for ax, key in zip(axes[0], PLOTTED):
         stats = [r["metrics"].get(key) for r in rows]
         ys = [i for i, s in enumerate(stats) if s is not None]
-        ax.barh(ys, [100 * stats[i][0] for i in ys], xerr=[100 * stats[i][1] for i in ys], color="tab:blue", alpha=0.8,
-                error_kw={"elinewidth": 1, "capsize": 2})
+        means, spreads = [100 * stats[i][0] for i in ys], [100 * stats[i][1] for i in ys]
+        top = float("inf") if key == "cider" else 100.0  # the others are shares: a bar's spread stops at 0 and 100
+        xerr = [[min(s, m) for m, s in zip(means, spreads)], [min(s, top - m) for m, s in zip(means, spreads)]]
+        ax.barh(ys, means, xerr=xerr, color="tab:blue", alpha=0.8, error_kw={"elinewidth": 1, "capsize": 2})
         ax.set_title(METRICS[key] + " (%)", fontsize=9)
         ax.grid(axis="x", alpha=0.3)
     axes[0][0].set_yticks(range(len(names)), names, fontsize=8)
