@@ -150,7 +150,7 @@ def _free_wrapper(run: Run) -> None:
 
     A DDP Reducer that outlives ``destroy_process_group`` holds the last reference to the gloo group,
     and freeing it then joins gloo's worker threads with the GIL held; a worker still freeing the
-    tensors of the last broadcast waits for that GIL, and the process never exits (2 of 50 two-process
+    tensors of the last broadcast waits for that GIL, and the process never exits (3 of 60 two-process
     CPU runs on a loaded machine). Freed first, the group goes in ``destroy_process_group``, whose
     binding lets go of the GIL.
     """

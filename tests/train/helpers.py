@@ -87,7 +87,8 @@ def run_command(
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        tree = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
+        root = psutil.Process(proc.pid)
+        tree = [root, *root.children(recursive=True)]
         for signum in (signal.SIGABRT, signal.SIGKILL):
             for process in tree:
                 with contextlib.suppress(psutil.NoSuchProcess):
