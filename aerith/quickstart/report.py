@@ -55,8 +55,12 @@ def build_rows(data_root: Path, evals: Mapping[str, Mapping[str, Any]]) -> list[
     rows.append(_row("captioning", "SG-F1", final["SG-F1"], sft["SG-F1"], before, sft["SG-F1"], ">", strict=True))
     rows.append(_row("captioning", "hallucination rate", final["hallucination_rate"], sft["hallucination_rate"], before,
                      sft["hallucination_rate"], "<"))
-    well = {key: well_formed_share([r["answer"] for r in read_predictions(evals[key])]) for key in ("sft-cap", "final-cap")}
+    captions = {key: [r["answer"] for r in read_predictions(evals[key])] for key in ("sft-cap", "final-cap")}
+    well = {key: well_formed_share(texts) for key, texts in captions.items()}
     rows.append(_row("captioning", "well-formed", well["final-cap"], well["sft-cap"], before, well["sft-cap"], ">="))
+    # how many different sentences the captioner writes, per test image: a low share means a few templates
+    distinct = {key: len(set(texts)) / max(len(texts), 1) for key, texts in captions.items()}
+    rows.append(_row("captioning", "distinct captions", distinct["final-cap"], distinct["sft-cap"], before, None, None))
     for metric in ("BLEU-4", "METEOR", "missing_rate"):
         if metric in final:
             rows.append(_row("captioning", metric.replace("_", " "), final[metric], sft.get(metric), before, None, None))

@@ -81,6 +81,10 @@ def test_the_table_parses_and_matches_results_json(reduced):
     assert count["target"] == pytest.approx(count["baseline"] + 0.20)
     grounding = next(r for r in saved["rows"] if r["metric"] == "Acc@0.5")
     assert grounding["target"] >= 0.15
+    distinct = next(r for r in saved["rows"] if r["metric"] == "distinct captions")
+    for key, value in (("final-cap", distinct["value"]), ("sft-cap", distinct["baseline"])):
+        answers = [json.loads(line)["answer"] for line in (out / "eval" / key / "predictions.jsonl").read_text().splitlines()]
+        assert value == pytest.approx(len(set(answers)) / len(answers))
     hallucination = next(r for r in saved["rows"] if r["metric"] == "hallucination rate")
     assert hallucination["op"] == "<" and hallucination["pass"] == (hallucination["value"] < hallucination["baseline"])
     # the baselines are computed from the run's own data: chance is 1/10 for SynthRS's ten classes
