@@ -141,7 +141,7 @@ def train(
     finally:
         log.close()
         _free_wrapper(run)
-    run.accelerator.end_training()
+        run.accelerator.end_training()
     return result
 
 
@@ -243,11 +243,18 @@ def setup(
     clock = TrainClock(config.schedule.max_minutes, float(start.state.get("train_seconds", 0.0)))
     optimizer, scheduler = _optimizer(config, trained, clock)
     trained, optimizer, scheduler = accelerator.prepare(trained, optimizer, scheduler)
-    _on_every_process(accelerator, lambda: _restore_state(accelerator, start))
-    if accelerator.is_main_process:  # only now: a refused resume leaves the run's config.yaml as it was
-        atomic_write_text(start.run_dir / CONFIG_FILE, dump_config(config))
-
-    loader = _loader(config, stage, backbone, train_sets, to_item, rank, world, start.step)
+    try:
+        _on_every_process(accelerator, lambda: _restore_state(accelerator, start))
+        if accelerator.is_main_process:  # only now: a refused resume leaves the run's config.yaml as it was
+            atomic_write_text(start.run_dir / CONFIG_FILE, dump_config(config))
+        loader = _loader(config, stage, backbone, train_sets, to_item, rank, world, start.step)
+    except BaseException:
+        # As at the end of train(): the wrapper goes before the process group (see _free_wrapper).
+        del trained, optimizer, scheduler
+        accelerator.free_memory()
+        gc.collect()
+        accelerator.end_training()
+        raise
     return Run(
         config, stage, accelerator, start, backbone, n_trainable, provenance,
         objective, trained, optimizer, scheduler, loader, val_batches, clock,
