@@ -140,13 +140,14 @@ def train(
         save_checkpoint(run, FINAL, result.steps, with_state=False)
     finally:
         log.close()
-        _free_wrapper(run)
-        run.accelerator.end_training()
+        run.trained = None  # type: ignore[assignment]  # the run is over; nothing reads it after this
+        _end_training(run.accelerator)
     return result
 
 
-def _free_wrapper(run: Run) -> None:
-    """Free the DDP/FSDP wrapper while the process group is still registered.
+def _end_training(accelerator: Any) -> None:
+    """Free the DDP/FSDP wrapper, then end training (and destroy the process group), whether the run
+    finished or failed; the caller has dropped its own references to the wrapper.
 
     A DDP Reducer that outlives ``destroy_process_group`` holds the last reference to the gloo group,
     and freeing it then joins gloo's worker threads with the GIL held; a worker still freeing the
@@ -154,9 +155,9 @@ def _free_wrapper(run: Run) -> None:
     CPU runs on a loaded machine). Freed first, the group goes in ``destroy_process_group``, whose
     binding lets go of the GIL.
     """
-    run.accelerator.free_memory()
-    run.trained = None  # type: ignore[assignment]  # the run is over; nothing reads it after this
+    accelerator.free_memory()
     gc.collect()
+    accelerator.end_training()
 
 
 @dataclass
@@ -249,11 +250,8 @@ def setup(
             atomic_write_text(start.run_dir / CONFIG_FILE, dump_config(config))
         loader = _loader(config, stage, backbone, train_sets, to_item, rank, world, start.step)
     except BaseException:
-        # As at the end of train(): the wrapper goes before the process group (see _free_wrapper).
         del trained, optimizer, scheduler
-        accelerator.free_memory()
-        gc.collect()
-        accelerator.end_training()
+        _end_training(accelerator)
         raise
     return Run(
         config, stage, accelerator, start, backbone, n_trainable, provenance,
