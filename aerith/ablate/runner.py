@@ -198,6 +198,30 @@ def run_variant(
     return record
 
 
+# What a finished run's scores depend on besides its variant and seed: an ablation continued with other
+# values would put runs of two budgets in one table. Seeds and --only may change (other run folders).
+BUDGET_SETTINGS = ("quick", "scenes", "size", "align_steps", "sft_steps", "scst_steps", "box_fit_steps", "eval_limit")
+
+
+def check_continues(out: Path, settings: dict[str, Any]) -> None:
+    """Refuse an ``out`` that is not a folder, or that holds an ablation run with another budget."""
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file, not a folder")
+    path = out / "ablation.json"
+    if not path.is_file():
+        return
+    try:
+        earlier = json.loads(path.read_text(encoding="utf-8"))["settings"]
+        changed = [f"{k} {earlier[k]!r} there, {settings[k]!r} now" for k in BUDGET_SETTINGS if k in earlier and earlier[k] != settings[k]]
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as err:
+        raise ValueError(f"{path}: not the record `aerith ablate` writes ({type(err).__name__}: {err}); choose another --out") from err
+    if changed:
+        raise ValueError(
+            f"{out} holds an ablation with another budget ({'; '.join(changed)}): its finished runs would share a "
+            "table with runs of this one. Continue it with the same settings, or choose another --out"
+        )
+
+
 def run_ablation(settings: AblationSettings, echo: Callable[[str], None] = print) -> AblationResult:
     """Run every variant for every seed (skipping finished runs), then write the table and the plot."""
     from aerith.ablate.table import write_outputs
@@ -206,10 +230,12 @@ def run_ablation(settings: AblationSettings, echo: Callable[[str], None] = print
     from aerith.quickstart.stages import load_model_recipe
 
     variants = grid_for(settings)
-    settings.out.mkdir(parents=True, exist_ok=True)
     size = load_model_recipe().image_size
-    info = {"settings": {**asdict(settings), "out": str(settings.out), "size": size}, "machine": machine_description(),
-            "date": date.today().isoformat(), "variants": [v.name for v in variants]}
+    recorded = {**asdict(settings), "out": str(settings.out), "size": size}
+    check_continues(settings.out, recorded)
+    settings.out.mkdir(parents=True, exist_ok=True)
+    info = {"settings": recorded, "machine": machine_description(), "date": date.today().isoformat(),
+            "variants": [v.name for v in variants]}
     runs: list[dict[str, Any]] = []
     for seed in settings.seeds:
         data_root = settings.out / "data" / f"seed-{seed}"

@@ -68,6 +68,27 @@ def test_a_run_stopped_part_way_is_started_again(quick):
     assert {p: p.stat().st_mtime_ns for p in others} == others
 
 
+def test_an_ablation_is_continued_only_with_its_own_budget(quick):
+    out, _ = quick
+    before = (out / "ablation.json").read_text()
+    result = CliRunner().invoke(app, ["ablate", "--out", str(out), "--sft-steps", "1000"])  # the full grid's budget
+    assert result.exit_code == 2, result.output
+    assert "another budget" in result.output and "quick True there, False now" in result.output, result.output
+    assert "sft_steps 4 there, 1000 now" in result.output, result.output
+    assert (out / "ablation.json").read_text() == before  # nothing rewritten
+
+
+def test_out_that_is_a_file_or_holds_a_broken_record_is_refused(tmp_path):
+    (tmp_path / "file").write_text("not a folder")
+    result = CliRunner().invoke(app, ["ablate", "--quick", "--out", str(tmp_path / "file")])
+    assert result.exit_code == 2 and "is a file, not a folder" in result.output, result.output
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "ablation.json").write_text("{\"settings\": ")
+    result = CliRunner().invoke(app, ["ablate", "--quick", "--out", str(tmp_path / "broken")])
+    assert result.exit_code == 2 and "ablation.json: not the record" in result.output, result.output
+    assert not (tmp_path / "broken" / "runs").exists()
+
+
 def test_summary_is_mean_and_sample_spread_over_seeds():
     variants = [Variant(BASELINE, "baseline"), Variant("SCST: x", "SCST reward", rewards=CIDER_ONLY, scst_from=BASELINE)]
     runs = [
