@@ -212,9 +212,11 @@ def check_continues(out: Path, settings: dict[str, Any]) -> None:
         return
     try:
         earlier = json.loads(path.read_text(encoding="utf-8"))["settings"]
-        changed = [f"{k} {earlier[k]!r} there, {settings[k]!r} now" for k in BUDGET_SETTINGS if k in earlier and earlier[k] != settings[k]]
+        if not isinstance(earlier, dict):
+            raise TypeError(f"settings is a {type(earlier).__name__}, not an object")
     except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as err:
         raise ValueError(f"{path}: not the record `aerith ablate` writes ({type(err).__name__}: {err}); choose another --out") from err
+    changed = [f"{k} {earlier[k]!r} there, {settings[k]!r} now" for k in BUDGET_SETTINGS if k in earlier and earlier[k] != settings[k]]
     if changed:
         raise ValueError(
             f"{out} holds an ablation with another budget ({'; '.join(changed)}): its finished runs would share a "
