@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from aerith.data.errors import DatasetNotFoundError
+from aerith.data.text import read_text
 
 T = TypeVar("T")
 
@@ -150,7 +151,7 @@ def read_split_file(path: str | Path, *, suffix: str | None = None) -> list[str]
     if not path.is_file():
         raise DatasetNotFoundError(path, "a split file listing one image file name per line")
     names: dict[str, None] = {}
-    for line in path.read_text(encoding="utf-8-sig").splitlines():
+    for line in read_text(path).splitlines():
         name = line.strip().replace("\\", "/").rsplit("/", 1)[-1]
         if not name:
             continue

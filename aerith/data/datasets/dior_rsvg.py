@@ -12,8 +12,9 @@ from typing import ClassVar
 
 from aerith.data.datasets.base import RSDataset
 from aerith.data.errors import DatasetNotFoundError, ImageReadError, RecordError
-from aerith.imageio import image_size as read_image_size
 from aerith.data.sample import Box, Sample
+from aerith.data.text import read_text
+from aerith.imageio import image_size as read_image_size
 
 CATEGORIES = (
     "Expressway-Service-area", "Expressway-toll-station", "airplane", "airport", "baseballfield",
@@ -134,7 +135,7 @@ class VOCGrounding(RSDataset):
         if not split_file.is_file():
             raise DatasetNotFoundError(split_file, f"the {self.name} {self.split} split: one 0-based object index per line")
         wanted: dict[int, int] = {}
-        for line_no, line in enumerate(split_file.read_text(encoding="utf-8-sig").splitlines(), start=1):
+        for line_no, line in enumerate(read_text(split_file).splitlines(), start=1):
             value = line.strip()
             if not value:
                 continue

@@ -14,6 +14,7 @@ from aerith.data.datasets.folder import class_key, find_children
 from aerith.data.datasets.locate import pick_one
 from aerith.data.errors import DataError, DatasetNotFoundError, OnBad, RecordError
 from aerith.data.sample import Sample
+from aerith.data.text import read_text
 
 SplitBy = Literal["auto", "object", "image"]
 
@@ -279,7 +280,7 @@ class RSVG(VOCGrounding):
         split_file = folder / f"{self.split}.txt"
         if not split_file.is_file():
             raise DatasetNotFoundError(split_file, f"the RSVG {self.split} split: object indices or image names, one per line")
-        lines = [(n, line.strip()) for n, line in enumerate(split_file.read_text(encoding="utf-8-sig").splitlines(), start=1)]
+        lines = [(n, line.strip()) for n, line in enumerate(read_text(split_file).splitlines(), start=1)]
         lines = [(n, value) for n, value in lines if value]
         stems = {p.stem for p in (folder / "Annotations").glob("*.xml")}
         values = [v for _, v in lines]
@@ -307,12 +308,13 @@ class RSVG(VOCGrounding):
     # --- layout 2: line files -------------------------------------------------
 
     def _load_lines(self, folder: Path, path: Path, combined: bool) -> list[Sample]:
-        text = path.read_text(encoding="utf-8-sig")
+        text = read_text(path)
         rows = [(n, line) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
         if not rows:
             return []
         delimiter = "\t" if "\t" in rows[0][1] else ","
-        parsed = [(n, fields) for (n, _), fields in zip(rows, csv.reader([line for _, line in rows], delimiter=delimiter))]
+        # one record per physical line: a stray quote must not swallow the lines after it
+        parsed = [(n, next(csv.reader([line], delimiter=delimiter))) for n, line in rows]
         first = parsed[0][1]
         header = None
         if not any(_is_number(v) for v in first[1:5]):  # a header row, not a record with a typo

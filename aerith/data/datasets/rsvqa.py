@@ -97,18 +97,22 @@ class RSVQA(RSDataset):
         answers = {
             a["id"]: shared_targets.setdefault(str(a["answer"]), (str(a["answer"]),))
             for a in self._read(a_path, "answers")
-            if type(a) is dict and a.get("active") and "id" in a and "answer" in a
+            if type(a) is dict and a.get("active") is True and "id" in a and "answer" in a
         }
         texts: dict[str, str] = {}
-        active_images = {i["id"] for i in self._read(i_path, "images") if type(i) is dict and i.get("active") and "id" in i}
+        active_images = {i["id"] for i in self._read(i_path, "images") if type(i) is dict and i.get("active") is True and "id" in i}
         questions = self._read(q_path, "questions")
         kinds: dict[Any, str] = {}
         image_paths: dict[Any, Path | RecordError] = {}
         samples: list[Sample] = []
         append, handle = samples.append, self.bad.handle
         for index, q in enumerate(questions):
-            if type(q) is not dict or not q.get("active"):
-                continue  # a stub of a record outside this split
+            active = q.get("active") if type(q) is dict else None
+            if active is not True:
+                if active is False:
+                    continue  # a stub of a record outside this split
+                handle(_bad_flag(q_path, index, q))
+                continue
             qid = q.get("id", index)
             try:
                 img_id, raw_type, text, answer_ids = q["img_id"], q["type"], q["question"], q["answers_ids"]
@@ -179,6 +183,16 @@ class RSVQA(RSDataset):
         return answer, kinds[raw_type], image_paths[img_id]
 
 
+def _bad_flag(q_path: Path, index: int, q: Any) -> RecordError:
+    """A question record that is neither a stub (``"active": false``) nor an active question."""
+    if type(q) is not dict:
+        return RecordError(q_path, index, None, f"not a question object: {q!r}"[:200])
+    qid = q.get("id", index)
+    if "active" not in q:
+        return RecordError(q_path, qid, "active", "missing (true for a question of this split, false for a stub)")
+    return RecordError(q_path, qid, "active", f"expected true or false, got {q['active']!r}")
+
+
 class RSVQALR(RSVQA):
     """RSVQA-LR (Lobry, Marcos, Murray and Tuia, "RSVQA: Visual Question Answering for Remote Sensing Data", TGRS 2020).
 
@@ -202,8 +216,9 @@ class RSVQALR(RSVQA):
         Choices: the answer is ``answers[q["answers_ids"][0]]["answer"]`` looked
             up by answer id; the answer's back-reference (spelled
             ``quesiton_id`` in some copies) is not read. A question whose fields,
-            answer, active image or image file are missing, or whose type is
-            unknown, is a bad record (file, question id, field).
+            answer, active image or image file are missing, whose type is
+            unknown, or whose ``active`` flag is missing or not true/false, is a
+            bad record (file, question id, field).
         Samples: ``task="vqa"``, ``prompt`` = question, ``targets=(answer,)``,
             ``kind`` = type; ``meta``: ``question_id``, ``image_id``.
         Root: the folder holding the json files or its parent.

@@ -75,6 +75,20 @@ def test_bad_lines_name_file_record_and_field(tmp_path, line, field, message):
         assert len(load_dataset("rsvg", folder, "train", on_bad="skip")) == 3
 
 
+def test_a_stray_quote_costs_no_other_line(tmp_path):
+    folder = write_fake(tmp_path, layout="lines") / "RSVG"
+    (folder / "train.txt").write_text('00001.png,1,1,5,5,"the ship\n00002.png,2,2,8,8,the bridge\n00003.png,3,3,9,9,the tank\n')
+    train = load_dataset("rsvg", folder, "train")
+    assert [(s.meta["line"], s.prompt) for s in train] == [(1, "the ship"), (2, "the bridge"), (3, "the tank")]
+
+
+def test_a_file_that_is_not_utf8_is_named_with_its_line(tmp_path):
+    folder = write_fake(tmp_path, layout="lines") / "RSVG"
+    (folder / "train.txt").write_bytes("00001.png,1,1,5,5,the car\n00002.png,2,2,8,8,the caf\xe9\n".encode("latin-1"))
+    with pytest.raises(RecordError, match=r"train.txt: record 'line 2': not UTF-8 text \(byte 0xe9\)"):
+        load_dataset("rsvg", folder, "train")
+
+
 def test_bad_xml_layout_inputs(tmp_path):
     folder = write_fake(tmp_path, layout="xml") / "RSVG"
     (folder / "train.txt").write_text("00001\n00009\n00001\n00002\n")

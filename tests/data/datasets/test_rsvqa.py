@@ -101,6 +101,22 @@ def test_bad_questions_name_file_record_and_field(lr, edit, file, record, field,
     assert [s.meta["question_id"] for s in ds] == list(range(1, 8))
 
 
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda q: q.pop("active"), "field 'active': missing"),  # a copy without the flag is not a split of stubs
+        (lambda q: q.update(active="false"), "field 'active': expected true or false, got 'false'"),
+    ],
+)
+def test_a_question_without_a_true_or_false_flag_is_a_bad_record(lr, edit, message):
+    _rewrite(lr / "LR_split_train_questions.json", lambda d: edit(d["questions"][3]))
+    with pytest.raises(RecordError, match=rf"LR_split_train_questions.json: record 3, {message}"):
+        load_dataset("rsvqa-lr", lr, "train")
+    with pytest.warns(SkippedRecordsWarning, match="skipped 1 bad record"):
+        ds = load_dataset("rsvqa-lr", lr, "train", on_bad="skip")
+    assert [s.meta["question_id"] for s in ds] == [0, 1, 2, 4, 5, 6, 7]
+
+
 def test_missing_image_file_costs_each_of_its_questions(lr):
     (lr / "Images_LR" / "1.tif").unlink()
     with pytest.raises(RecordError, match=r"record 4, field 'img_id': image file .*Images_LR/1.tif not found"):

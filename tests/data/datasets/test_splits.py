@@ -2,7 +2,7 @@ import random
 
 import pytest
 
-from aerith.data import DatasetNotFoundError
+from aerith.data import DatasetNotFoundError, RecordError
 from aerith.data.splits import (
     DEFAULT_RATIOS,
     check_ratios,
@@ -75,6 +75,9 @@ def test_read_split_file(tmp_path):
         read_split_file(tmp_path / "nope.txt")
     assert find_split_file([tmp_path / "x", tmp_path], path.name) == path
     assert find_split_file([tmp_path / "x"], path.name) is None
+    path.write_bytes(b"beach01.tif\n\x89PNG\r\n\x1a\n")  # the wrong file: an image
+    with pytest.raises(RecordError, match=r"uc_merced-train.txt: record 'line 2': not UTF-8 text \(byte 0x89\)"):
+        read_split_file(path)
 
 
 def test_select_by_name():
