@@ -251,7 +251,7 @@ def _lhrs_record(record: Any, index: int, root: Path, cache: dict, box_format: s
         values = _lhrs_numbers(answer, "answer")
         fmt = box_format if box_format != "auto" else ("norm" if all(abs(v) <= 1.0 for v in values) else "pixel")
         size = image_sizer(image, cache, "img")
-        box = box_from_numbers(values, 1.0 if fmt == "norm" else None, size())
+        box = box_from_numbers(values, 1.0 if fmt == "norm" else None, size(), "answer")
         parsed = parse_prompt(question)
         if parsed is not None and parsed.task == "vg":
             expression = parsed.expression or ""

@@ -61,27 +61,38 @@ class FieldError(Exception):
         self.message = message
 
 
-def box_from_numbers(values: Sequence[float], scale: float | None, size: tuple[int, int]) -> tuple[float, ...]:
-    """Four numbers on ``0..scale`` (``None``: pixels) -> pixel corners, sorted and clamped to the image."""
+def box_from_numbers(values: Sequence[float], scale: float | None, size: tuple[int, int], field: str) -> tuple[float, ...]:
+    """Four numbers on ``0..scale`` (``None``: pixels) -> pixel corners, sorted and clamped to the image.
+
+    A corner past the edge by up to 1% of the side is clamped (rounding in the source); a box
+    further out, or one with no area, is the record's error in ``field``.
+    """
     w, h = size
     x1, y1, x2, y2 = values
+    limits = (scale, scale) if scale is not None else (w, h)
+    for value, limit in ((x1, limits[0]), (x2, limits[0]), (y1, limits[1]), (y2, limits[1])):
+        if not -0.01 * limit <= value <= 1.01 * limit:
+            where = f"the 0-{scale:g} grid" if scale is not None else f"the {w}x{h} image"
+            raise FieldError(field, f"box {[float(v) for v in values]} lies outside {where}")
     if scale is not None:
         x1, x2, y1, y2 = x1 * w / scale, x2 * w / scale, y1 * h / scale, y2 * h / scale
     x1, x2 = sorted((min(max(x1, 0.0), w), min(max(x2, 0.0), w)))
     y1, y2 = sorted((min(max(y1, 0.0), h), min(max(y2, 0.0), h)))
+    if x2 <= x1 or y2 <= y1:
+        raise FieldError(field, f"box {[float(v) for v in values]} has no area")
     return (x1, y1, x2, y2)
 
 
-def _geochat_boxes(text: str, size: tuple[int, int]) -> list[tuple[float, ...]]:
+def _geochat_boxes(text: str, size: tuple[int, int], field: str) -> list[tuple[float, ...]]:
     out = []
     for group in _GEOCHAT_BOX.finditer(text):
         nums = [float(v) for v in _GEOCHAT_NUMS.findall(group.group(0))[:4]]
-        out.append(box_from_numbers(nums, 100.0, size))
+        out.append(box_from_numbers(nums, 100.0, size, field))
     return out
 
 
-def _grid_boxes(text: str, size: tuple[int, int]) -> list[tuple[float, ...]]:
-    return [box_from_numbers([float(v) for v in m.groups()], GRID, size) for m in _INT_BOX.finditer(text)]
+def _grid_boxes(text: str, size: tuple[int, int], field: str) -> list[tuple[float, ...]]:
+    return [box_from_numbers([float(v) for v in m.groups()], GRID, size, field) for m in _INT_BOX.finditer(text)]
 
 
 def strip_tags(text: str) -> str:
@@ -142,7 +153,7 @@ class TurnReader:
         rest = question[len(TASK_TOKENS[task]) :].strip()
         if task == "vg":
             expression = parsed.expression if parsed else rest
-            return self.vg(expression or "", _grid_boxes(answer, self.size()), q_field, a_field)
+            return self.vg(expression or "", _grid_boxes(answer, self.size(), a_field), q_field, a_field)
         if task == "cls":
             if parsed:
                 classes = list(parsed.classes)
@@ -162,9 +173,9 @@ class TurnReader:
             phrases = PHRASE.findall(rest)
             expression = phrases[0] if phrases else strip_tags(rest)
             size = self.size()
-            return self.vg(expression, _geochat_boxes(answer, size) or _grid_boxes(answer, size), q_field, a_field)
+            return self.vg(expression, _geochat_boxes(answer, size, a_field) or _grid_boxes(answer, size, a_field), q_field, a_field)
         if tag == "identify":
-            boxes = _geochat_boxes(rest, self.size())
+            boxes = _geochat_boxes(rest, self.size(), q_field)
             if not boxes:
                 raise FieldError(q_field, "[identify] prompt without a {<x1><y1><x2><y2>} region")
             first = _GEOCHAT_BOX.search(rest)
@@ -175,7 +186,7 @@ class TurnReader:
             size = self.size()
             phrases = []
             for m in re.finditer(r"<p>(.*?)</p>\s*((?:" + _GEOCHAT_BOX.pattern + r"\s*)+)", answer, re.DOTALL):
-                boxes = [list(b) for b in _geochat_boxes(m.group(2), size)]
+                boxes = [list(b) for b in _geochat_boxes(m.group(2), size, a_field)]
                 phrases.append({"phrase": m.group(1).strip(), "boxes": boxes})
             return self.sample("cap", targets=(strip_tags(answer),), meta={"phrases": phrases})
         if tag == "vqa":
@@ -191,7 +202,7 @@ class TurnReader:
             size = self.size()
             phrases = PHRASE.findall(question)
             expression = phrases[0] if phrases else _clean_question(strip_tags(question))
-            return self.vg(expression, _geochat_boxes(answer, size) or _grid_boxes(answer, size), q_field, a_field)
+            return self.vg(expression, _geochat_boxes(answer, size, a_field) or _grid_boxes(answer, size, a_field), q_field, a_field)
         m = _CLASS_LIST.search(_clean_question(question))
         if m:
             classes = [c.strip() for c in m.group(1).split(",")]

@@ -180,6 +180,10 @@ def test_lhrs_items_as_lhrs_bot_writes_them(root: Path) -> None:
          "conversations[1].value", "empty answer"),
         ({"image": "images/a.png", "conversations": [{"from": "human", "value": "[identify] what is it"}, {"from": "gpt", "value": "a car"}]},
          "conversations[0].value", "without a"),
+        ({"image": "images/a.png", "conversations": [{"from": "human", "value": "[refer] <p>the ship</p>"}, {"from": "gpt", "value": "{<120><10><150><50>}"}]},
+         "conversations[1].value", r"box \[120.0, 10.0, 150.0, 50.0\] lies outside the 0-100 grid"),
+        ({"image": "images/a.png", "conversations": [{"from": "human", "value": "[VG] the ship"}, {"from": "gpt", "value": "[300, 10, 300, 50]"}]},
+         "conversations[1].value", "has no area"),
     ],
 )  # fmt: skip
 def test_bad_llava_records_name_file_record_and_field(root: Path, record: dict, field: str, message: str) -> None:
@@ -203,6 +207,10 @@ def test_bad_files_and_lhrs_records(root: Path) -> None:
         from_llava({"data": []}, root)
     with pytest.raises(RecordError, match="'answer'.*no \\[x1, y1, x2, y2\\] box"):
         from_lhrs([{"img": "images/b.jpg", "question": "q", "answer": "somewhere"}], root)
+    with pytest.raises(RecordError, match=r"'answer': box \[250.0, 10.0, 300.0, 50.0\] lies outside the 200x100 image"):
+        from_lhrs([{"img": "images/a.png", "question": "the ship", "answer": "[250, 10, 300, 50]"}], root)  # pixels
+    (box,) = from_lhrs([{"img": "images/a.png", "question": "the ship", "answer": "[150, 10, 201, 50]"}], root)
+    assert box.box == (150.0, 10.0, 200.0, 50.0)  # a pixel past the edge is rounding: clamped
     with pytest.raises(RecordError, match="record 0, field 'name'"):
         from_lhrs({"data": [{"conv": []}]}, root)
     with pytest.raises(RecordError, match="field 'conv\\[0\\].Answer'"):
