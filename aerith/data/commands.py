@@ -73,7 +73,14 @@ def check_options(name: str, options: Mapping[str, Any]) -> None:
             raise ValueError(f"{name} has no loader option {key!r}; its options: {', '.join(valid)}")
 
 
+def _given_twice(options: Mapping[str, Any] | None, fixed: Mapping[str, Any], why: str) -> None:
+    twice = sorted(set(options or {}) & set(fixed))
+    if twice:
+        raise ValueError(f"loader option {twice[0]!r} is {why}; do not pass it in the options")
+
+
 def _load(name: str, root: str | Path, split: str | None, options: Mapping[str, Any] | None, **fixed: Any):
+    _given_twice(options, fixed, "its own argument (--on-bad on the command line)")
     merged = {**dict(options or {}), **fixed}
     check_options(name, merged)
     return load_dataset(name, root, split=split, **merged)
@@ -204,6 +211,7 @@ def stats(name: str, root: str | Path, *, options: Mapping[str, Any] | None = No
     cls = get_dataset_class(name)
     root = Path(root)
     check_root(root, name)
+    _given_twice(options, {"on_bad": "skip"}, "always 'skip' here, so that bad records are counted")
     check_options(name, {**dict(options or {}), "on_bad": "skip"})
     result: dict[str, Any] = {"dataset": name, "root": str(root), "splits": {}, "missing_splits": [], "warnings": 0}
     problems: list[str] = []
@@ -220,9 +228,8 @@ def stats(name: str, root: str | Path, *, options: Mapping[str, Any] | None = No
             except DataError as err:
                 problems.append(f"{split}: cannot be read ({err})")
                 continue
-        skipped_warnings = [w for w in caught if issubclass(w.category, SkippedRecordsWarning)]
-        result["warnings"] += len(skipped_warnings)
-        problems += [f"{split}: {w.message}" for w in skipped_warnings]
+        result["warnings"] += len(caught)  # skipped records and what else the loader warned of
+        problems += [f"{split}: {w.message}" for w in caught]
         samples = list(ds)
         unreadable = getattr(ds, "unreadable_images", {})
         result["splits"][split] = _split_stats(samples, getattr(ds, "skipped", 0), len(unreadable))

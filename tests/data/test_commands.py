@@ -16,6 +16,7 @@ from aerith.data.commands import convert, render_sample, show, stats
 from aerith.data.interop import from_lhrs, from_llava
 from aerith.data.sample import Sample
 from tests.fakes.dior_rsvg.data import write_fake as fake_dior_rsvg
+from tests.fakes.fmow.data import write_fake as fake_fmow
 from tests.fakes.rsicd.data import write_fake as fake_rsicd
 from tests.fakes.rsieval.data import write_fake as fake_rsieval
 from tests.fakes.rsvqa_lr.data import write_fake as fake_rsvqa_lr
@@ -106,6 +107,22 @@ def test_stats_reports_missing_splits_and_skipped_records(tmp_path: Path) -> Non
     table = _cli("data", "stats", "rsvqa-lr", str(vqa_root))
     assert table.exit_code == 0
     assert "presence" in table.output and "missing" in table.output and "problem:" in table.output
+
+
+def test_stats_counts_the_loaders_own_warnings(tmp_path: Path) -> None:
+    root = fake_fmow(tmp_path)
+    result = stats("fmow", root, options={"labels": str(tmp_path / "groundtruth")})
+    assert result["warnings"] >= 1
+    assert any(p.startswith("test: ") and "left out 2 'false_detection' image(s)" in p for p in result["problems"])
+
+
+def test_on_bad_is_its_own_argument_not_an_option(tmp_path: Path) -> None:
+    root = fake_rsicd(tmp_path / "rsicd")
+    given = _cli("data", "convert", "rsicd", str(root), "--out", str(tmp_path / "o.json"), "--option", "on_bad=skip")
+    assert given.exit_code == 2 and "'on_bad' is its own argument (--on-bad" in given.output
+    assert not (tmp_path / "o.json").exists()
+    with pytest.raises(ValueError, match="'on_bad' is always 'skip' here"):
+        stats("rsicd", root, options={"on_bad": "raise"})
 
 
 def test_show_writes_a_png_with_the_red_box(tmp_path: Path) -> None:
