@@ -121,11 +121,7 @@ def read_array(path: str | Path) -> np.ndarray:
         else:
             with Image.open(path) as im:
                 im.load()
-                if im.mode == "P":
-                    im = im.convert("RGBA" if "transparency" in im.info else "RGB")
-                elif im.mode in ("CMYK", "YCbCr", "LAB", "HSV", "1"):
-                    im = im.convert("RGB")
-                arr = np.asarray(im)
+                arr = _pil_array(im)
     except ImageReadError:
         raise
     except Exception as err:  # Pillow, tifffile and the codecs raise many types (DecompressionBombError among them)
@@ -135,6 +131,15 @@ def read_array(path: str | Path) -> np.ndarray:
     if arr.ndim != 3 or arr.shape[0] == 0 or arr.shape[1] == 0:
         raise ImageReadError(path, f"unsupported image shape {arr.shape}")
     return arr
+
+
+def _pil_array(im: Image.Image) -> np.ndarray:
+    """The pixels of a PIL image; palette and colour spaces other than RGB are converted to RGB(A) first."""
+    if im.mode == "P":
+        im = im.convert("RGBA" if "transparency" in im.info else "RGB")
+    elif im.mode in ("CMYK", "YCbCr", "LAB", "HSV", "1"):
+        im = im.convert("RGB")
+    return np.asarray(im)
 
 
 def _stretch(band: np.ndarray) -> np.ndarray:
@@ -153,6 +158,12 @@ def array_to_rgb(arr: np.ndarray, bands: Sequence[int] | None = None, source: st
     """Turn an ``(H, W)`` or ``(H, W, C)`` array into an RGB image (see module notes)."""
     if arr.ndim == 2:
         arr = arr[:, :, None]
+    if arr.ndim != 3 or 0 in arr.shape:
+        raise ImageReadError(source, f"expected an (H, W) or (H, W, C) array, got shape {arr.shape}")
+    if arr.shape[0] <= 4 < arr.shape[2]:
+        raise ImageReadError(
+            source, f"shape {arr.shape} looks channels-first (C, H, W); pass (H, W, C), e.g. np.moveaxis(arr, 0, -1)"
+        )
     channels = arr.shape[2]
     if bands is not None:
         bands = tuple(int(b) for b in bands)
@@ -186,9 +197,7 @@ def load_rgb(image: str | Path | Image.Image | np.ndarray, bands: Sequence[int] 
     if isinstance(image, Image.Image):
         if image.mode == "RGB" and bands is None:
             return image
-        if image.mode == "P":
-            image = image.convert("RGBA")
-        return array_to_rgb(np.asarray(image), bands)
+        return array_to_rgb(_pil_array(image), bands)
     if isinstance(image, np.ndarray):
         return array_to_rgb(image, bands)
     if isinstance(image, (str, Path)):

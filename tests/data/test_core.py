@@ -78,6 +78,27 @@ def test_load_rgb_modes(tmp_path, make):
     assert image_size(p) == (7, 9)
 
 
+@pytest.mark.parametrize("mode", ["CMYK", "YCbCr", "HSV", "1", "P"])
+def test_a_pil_image_in_another_colour_space_reads_as_its_file_does(tmp_path, mode):
+    red = Image.new("RGB", (6, 4), (255, 0, 0)).convert(mode)
+    as_object = np.asarray(load_rgb(red))
+    assert as_object.shape == (4, 6, 3)
+    assert (as_object == np.asarray(red.convert("RGB"))).all()
+    if mode in ("CMYK", "1", "P"):  # the modes a file on disk keeps
+        path = tmp_path / ("red.jpg" if mode == "CMYK" else "red.png")
+        red.save(path)
+        assert (np.asarray(load_rgb(Image.open(path))) == np.asarray(load_rgb(path))).all()
+
+
+def test_a_channels_first_array_is_refused():
+    assert load_rgb(np.zeros((64, 48, 3), np.uint8)).size == (48, 64)
+    assert load_rgb(np.zeros((64, 48, 13), np.uint16)).size == (48, 64)  # bands last
+    with pytest.raises(ImageReadError, match=r"shape \(3, 64, 48\) looks channels-first"):
+        load_rgb(np.zeros((3, 64, 48), np.uint8))
+    with pytest.raises(ImageReadError, match="expected an"):
+        load_rgb(np.zeros((2, 3, 4, 5), np.uint8))
+
+
 def test_load_rgb_multiband_tiff_with_band_choice(tmp_path):
     import tifffile
 
