@@ -242,9 +242,12 @@ class FolderClassificationDataset(ClassificationDataset):
             parent, the folders above it up to the download folder of the
             standard layout, and ``root``; if none is there, the seeded split
             is used. If some are there, the requested one must be too.
-        seed: seed of the stratified split.
+        seed: seed of the stratified split (default 0).
         ratios: train/val/test ratios of the stratified split
             (default :data:`aerith.data.splits.DEFAULT_RATIOS`, 0.7/0.1/0.2).
+            Giving ``seed`` or ``ratios`` asks for the seeded split: the standard
+            split files are then not read (a paper's 80/20 protocol on a copy
+            that has them); with ``split_file`` too they are refused.
         verify_images: check each image of the split at index time and report
             unreadable ones as bad records (``None``, the default: when
             ``on_bad="skip"``; ``"full"`` decodes them; EuroSAT-MS also checks
@@ -266,12 +269,15 @@ class FolderClassificationDataset(ClassificationDataset):
         *,
         on_bad: OnBad = "raise",
         split_file: str | Path | None = None,
-        seed: int = 0,
+        seed: int | None = None,
         ratios: Ratios | None = None,
         verify_images: VerifyImages = None,
     ) -> None:
         self.split_file = Path(split_file).expanduser() if split_file is not None else None
-        self.seed = int(seed)
+        self.seeded = seed is not None or ratios is not None
+        if self.seeded and self.split_file is not None:
+            raise ValueError(f"{self.name}: give split_file or seed/ratios (the seeded split), not both")
+        self.seed = 0 if seed is None else int(seed)
         self.ratios = check_ratios(ratios)
         self.image_dir: Path | None = None
         self.split_source = ""
@@ -328,7 +334,7 @@ class FolderClassificationDataset(ClassificationDataset):
                     f"pass the split file itself, not the folder {self.split_file}"
                 )
             return self.split_file / standard
-        if not self.split_files:
+        if not self.split_files or self.seeded:
             return None
         assert self.image_dir is not None
         # Up to the download folder of the deepest standard layout, wherever the user's root points.

@@ -62,6 +62,16 @@ def test_torchgeo_split_files(tmp_path):
     assert len(UCMerced(root, "test", split_file=root)) == 21
 
 
+def test_seed_or_ratios_ask_for_the_seeded_split_beside_split_files(tmp_path):
+    root = write_fake(tmp_path, split_files=True)
+    half = {s: UCMerced(root, s, ratios=(0.5, 0.0, 0.5)) for s in SPLITS}
+    assert [len(half[s]) for s in SPLITS] == [42, 0, 42]  # 4 images per class: 2 / 0 / 2, not the files' 42/21/21
+    assert "seeded stratified split" in half["test"].split_source and "0.5/0/0.5" in half["test"].split_source
+    assert "seed=7" in UCMerced(root, "train", seed=7).split_source
+    with pytest.raises(ValueError, match="give split_file or seed/ratios"):
+        UCMerced(root, "test", split_file=root, seed=1)
+
+
 def test_incomplete_split_files_never_mix_with_a_random_split(tmp_path):
     root = write_fake(tmp_path, split_files=True)
     (root / "uc_merced-val.txt").unlink()
