@@ -48,14 +48,25 @@ class Processes:
 
     @classmethod
     def from_environment(cls) -> Processes:
-        """One process, or the group ``accelerate launch`` (torchrun) started: ``WORLD_SIZE`` > 1."""
-        if int(os.environ.get("WORLD_SIZE", "1") or 1) <= 1:
+        """One process, or the group ``accelerate launch`` (torchrun) started: ``WORLD_SIZE`` > 1.
+
+        Raises:
+            ValueError: several processes were launched but accelerate set up fewer (each
+                would answer every sample into the same folder).
+        """
+        world = int(os.environ.get("WORLD_SIZE", "1") or 1)
+        if world <= 1:
             return cls()
         from accelerate import PartialState
         from accelerate.utils import parse_flag_from_env
 
         # the launcher's `--cpu` reaches the processes as this variable; without it a CPU-only group is not set up
         state = PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU"))
+        if state.num_processes != world:
+            raise ValueError(
+                f"launched as {world} processes (WORLD_SIZE) but accelerate set up {state.num_processes}: "
+                "on a machine without GPUs launch with ACCELERATE_USE_CPU=1 accelerate launch --multi_gpu --num_processes N"
+            )
         return cls(rank=state.process_index, world=state.num_processes, state=state)
 
     @property

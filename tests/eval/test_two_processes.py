@@ -67,3 +67,22 @@ def test_two_processes_give_one_process_results_and_resume_per_shard(roots, tmp_
     vqa = json.loads((tmp_path / "two" / "rsvqa-lr" / "results.json").read_text())["generation"]
     assert [p["generated"] for p in vqa["per_process"]] == [3, 2]  # batches of 2, 2, 1 dealt 0, 1, 0
     assert (tmp_path / "two" / "results.md").read_text() == (tmp_path / "one" / "results.md").read_text()
+
+
+def test_a_launch_that_accelerate_did_not_set_up_is_refused(monkeypatch):
+    # `accelerate launch --multi_gpu` on a CPU machine without ACCELERATE_USE_CPU: each process
+    # comes up as rank 0 of 1 and would answer every sample into the same folder
+    import accelerate
+
+    from aerith.eval.distributed import Processes
+
+    class OneProcess:
+        def __init__(self, cpu: bool = False) -> None:
+            self.process_index, self.num_processes = 0, 1
+
+    monkeypatch.setattr(accelerate, "PartialState", OneProcess)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(ValueError, match=r"launched as 2 processes \(WORLD_SIZE\) but accelerate set up 1"):
+        Processes.from_environment()
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    assert Processes.from_environment().world == 1
