@@ -5,10 +5,11 @@ run's ``run.json`` records a fingerprint, and :func:`differences` names what cha
 refusal can say it. The prompt of each answer is kept beside it in ``predictions.jsonl``
 and compared there (see :mod:`aerith.eval.runner`).
 
-The weights are identified by content, not by path or date: the SHA-256 of ``config.json``
-and of every weight file of the folder that will be loaded (for a 7B model in bf16, about
-13 GiB read once per ``aerith eval`` call, some ten seconds on a local disk). A preset is
-identified by its name and seed (a hub preset's weights are the hub's).
+The model is identified by content, not by path or date: the SHA-256 of every file of the
+folder that decides an answer - ``config.json``, the weight files, the generation, processor
+and tokenizer files and the chat template (for a 7B model in bf16, about 13 GiB read once per
+``aerith eval`` call, some ten seconds on a local disk). A preset is identified by its name
+and seed (a hub preset's weights are the hub's).
 """
 
 from __future__ import annotations
@@ -19,6 +20,13 @@ from pathlib import Path
 from typing import Any
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
+# besides the weights, what changes an answer: decoding defaults, image processing, tokens, template
+MODEL_FILES = frozenset({
+    "config.json", "generation_config.json", "processor_config.json", "preprocessor_config.json",
+    "tokenizer.json", "tokenizer_config.json", "tokenizer.model", "special_tokens_map.json", "added_tokens.json",
+    "vocab.json", "vocab.txt", "merges.txt", "spiece.model", "chat_template.jinja", "chat_template.json",
+    "adapter_config.json",
+})  # fmt: skip
 _CHUNK = 1 << 22
 
 
@@ -31,7 +39,7 @@ def file_sha256(path: Path) -> str:
 
 
 def folder_fingerprint(folder: Path) -> dict[str, Any]:
-    """``{"path", "files", "sha256"}`` of a saved model folder: one digest over config.json and weight files.
+    """``{"path", "files", "sha256"}`` of a saved model folder: one digest over its weight and model files.
 
     Raises:
         FileNotFoundError: the folder has no ``config.json``.
@@ -41,7 +49,7 @@ def folder_fingerprint(folder: Path) -> dict[str, Any]:
         raise FileNotFoundError(f"{folder}: no config.json to fingerprint")
     files = sorted(
         p for p in folder.rglob("*")
-        if p.is_file() and (p.name == "config.json" or p.suffix in WEIGHT_SUFFIXES) and "accelerate_state" not in p.parts
+        if p.is_file() and (p.name in MODEL_FILES or p.suffix in WEIGHT_SUFFIXES) and "accelerate_state" not in p.parts
     )
     digest = hashlib.sha256()
     for p in files:
@@ -72,7 +80,7 @@ def _describe(value: Any) -> str:
     if value is None:
         return "not recorded"
     if isinstance(value, Mapping) and "sha256" in value:
-        return f"{value.get('path')} (weights sha256 {str(value['sha256'])[:12]})"
+        return f"{value.get('path')} (model files sha256 {str(value['sha256'])[:12]})"
     if isinstance(value, Mapping) and "preset" in value:
         return f"preset {value['preset']} (seed {value.get('seed')})"
     return repr(value)
@@ -90,7 +98,7 @@ def differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
             out.append(f"{what}: {old.get(key)!r} then, {new.get(key)!r} now")
     if old.get("model_fingerprint") != new.get("model_fingerprint"):
         out.append(
-            f"model weights: {_describe(old.get('model_fingerprint'))} then, {_describe(new.get('model_fingerprint'))} now"
+            f"model files: {_describe(old.get('model_fingerprint'))} then, {_describe(new.get('model_fingerprint'))} now"
         )
     old_gen, new_gen = old.get("generation"), new.get("generation")
     if old_gen != new_gen:

@@ -28,8 +28,8 @@ def test_other_weights_or_settings_are_refused_naming_what_differs(tiny, roots, 
     _run(Counting(tiny), roots, out)
     before = (out / PREDICTIONS).read_bytes()
 
-    with pytest.raises(ValueError, match=r"model weights: /models/a \(weights sha256 aaaaaaaaaaaa\) then, "
-                                         r"/models/a \(weights sha256 bbbbbbbbbbbb\) now.*--overwrite"):
+    with pytest.raises(ValueError, match=r"model files: /models/a \(model files sha256 aaaaaaaaaaaa\) then, "
+                                         r"/models/a \(model files sha256 bbbbbbbbbbbb\) now.*--overwrite"):
         _run(Counting(tiny), roots, out, model_fingerprint=FP_B)
     with pytest.raises(ValueError, match=r"generation settings: max_new_tokens 3 -> 4, min_new_tokens 3 -> None"):
         _run(Counting(tiny), roots, out, generate_kwargs={"max_new_tokens": 4})
@@ -146,8 +146,8 @@ def test_folder_fingerprint_follows_the_weights_not_the_path(tmp_path):
     changed = folder_fingerprint(model)
     assert changed["sha256"] != first["sha256"]
     assert differences({"model_fingerprint": first}, {"model_fingerprint": changed}) == [
-        f"model weights: {model.resolve()} (weights sha256 {first['sha256'][:12]}) then, "
-        f"{model.resolve()} (weights sha256 {changed['sha256'][:12]}) now"
+        f"model files: {model.resolve()} (model files sha256 {first['sha256'][:12]}) then, "
+        f"{model.resolve()} (model files sha256 {changed['sha256'][:12]}) now"
     ]
     # a run folder is fingerprinted through the checkpoint it loads
     run = tmp_path / "run"
@@ -156,6 +156,12 @@ def test_folder_fingerprint_follows_the_weights_not_the_path(tmp_path):
         (run / "checkpoint-final" / f.name).write_bytes(f.read_bytes())
     assert model_fingerprint(run)["sha256"] == changed["sha256"]
     assert model_fingerprint("aerith-tiny", seed=3) == {"preset": "aerith-tiny", "seed": 3}
+    # decoding defaults, tokens and the template change answers as the weights do
+    for name, text in (("generation_config.json", '{"repetition_penalty": 1.3}'), ("tokenizer.json", "{}"),
+                       ("chat_template.jinja", "{{ messages }}"), ("trainer_state.json", '{"step": 9}')):  # fmt: skip
+        before = folder_fingerprint(model)
+        (model / name).write_text(text)
+        assert (folder_fingerprint(model) == before) == (name == "trainer_state.json"), name
 
 
 def _cli(args: list[str]):
@@ -176,7 +182,7 @@ def test_cli_refuses_another_seed_before_loading_and_overwrite_starts_over(roots
     monkeypatch.setattr(aerith.infer.load, "load_vlm", no_loading)
     refused = _cli(["aerith-tiny", *base, "--seed", "1"])
     assert refused.exit_code == 2, refused.output
-    assert "model weights: preset aerith-tiny (seed 0) then, preset aerith-tiny (seed 1) now" in refused.output
+    assert "model files: preset aerith-tiny (seed 0) then, preset aerith-tiny (seed 1) now" in refused.output
     assert "--overwrite" in refused.output and "Traceback" not in refused.output
     monkeypatch.undo()
     again = _cli(["aerith-tiny", *base, "--seed", "1", "--overwrite"])
