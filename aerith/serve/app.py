@@ -95,14 +95,15 @@ class Guard:
         endpoint = "/v1/models" if endpoint.startswith("/v1/models/") else endpoint
         tic = time.perf_counter()
         status = 500
+        started = False
 
         async def send_out(message: dict) -> None:
-            nonlocal status
+            nonlocal status, started
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status, started = message["status"], True
                 warning = self.state.warning
                 if warning:
-                    MutableHeaders(scope=message).append(WARNING_HEADER, warning)
+                    MutableHeaders(scope=message).append(WARNING_HEADER, header_safe(warning))
             await send(message)
 
         try:
@@ -111,6 +112,10 @@ class Guard:
                 await _send_error(refusal, send_out)
             else:
                 await self.app(scope, self._counting(receive), send_out)
+        except Exception as err:  # noqa: BLE001 - a bug: answered here, inside the guard, so it gets the warning header too
+            logger.exception("unexpected error on %s", path)
+            if not started:
+                await _send_error(RequestError(500, f"internal error: {type(err).__name__}: {err}"), send_out)
         finally:
             self.state.metrics.observe_request(endpoint, status, time.perf_counter() - tic)
 
@@ -147,6 +152,11 @@ class Guard:
             return message
 
         return counted
+
+
+def header_safe(value: str) -> str:
+    """``value`` as printable ASCII (an HTTP header is Latin-1 and one line): other characters are escaped (``\\u6a21``)."""
+    return value.encode("unicode_escape").decode("ascii")
 
 
 def _under(path: str, prefixes: tuple[str, ...]) -> bool:
@@ -205,11 +215,6 @@ async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONRes
 
 async def _request_error(_request: Request, exc: RequestError) -> JSONResponse:
     return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
-
-
-async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
-    logger.exception("unexpected error")
-    return JSONResponse(error_body(500, f"internal error: {type(exc).__name__}: {exc}"), status_code=500)
 
 
 def _check_model(service: ModelService, model: str | None) -> None:
@@ -290,7 +295,6 @@ def create_app(settings: ServeSettings, load: Callable[[], VLM], state: ServerSt
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestError, _request_error)
-    app.add_exception_handler(Exception, _unexpected)
 
     @app.get("/health")
     async def health() -> JSONResponse:
@@ -467,4 +471,4 @@ def create_app(settings: ServeSettings, load: Callable[[], VLM], state: ServerSt
     return app
 
 
-__all__ = ["WARNING_HEADER", "Guard", "ServerState", "create_app"]
+__all__ = ["WARNING_HEADER", "Guard", "ServerState", "create_app", "header_safe"]

@@ -195,3 +195,34 @@ def test_serve_command_refuses_unknown_models_and_bad_settings(tmp_path):
     assert bad.exit_code == 2 and "max_batch=0" in bad.output
     missing_dir = CliRunner().invoke(app, ["serve", "aerith-tiny", "--allow-dir", str(tmp_path / "nope")])
     assert missing_dir.exit_code == 2 and "not a folder" in missing_dir.output
+
+
+def test_a_warning_naming_a_non_latin1_folder_still_answers_every_request(tiny_vlm, tmp_path):
+    import aerith
+    from aerith.serve.server import BackgroundServer
+    from aerith.serve.settings import ServeSettings
+
+    folder = tmp_path / "模型-tiny"
+    tiny_vlm.save_pretrained(folder)
+    vlm = aerith.load_vlm(folder, device="cpu")
+    assert "模型" in vlm.random_weights_warning
+    with BackgroundServer(ServeSettings(str(folder), max_tokens=2), load=lambda: vlm) as srv:
+        health = raw_request(srv.url, "GET", "/health")
+        assert health.status == 200 and "模型" in health.json()["warning"]
+        assert "RANDOM weights" in health.headers["x-aerith-warning"] and "\\u6a21\\u578b-tiny" in health.headers["x-aerith-warning"]
+        chat = {"model": str(folder), "messages": [{"role": "user", "content": "hi"}], "max_tokens": 2}
+        reply = raw_request(srv.url, "POST", "/v1/chat/completions", json.dumps(chat).encode(), {"content-type": "application/json"})
+        assert reply.status == 200 and "x-aerith-warning" in reply.headers
+
+
+def test_an_unexpected_error_is_a_500_with_the_warning_header(server, monkeypatch):
+    def broken() -> dict:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(server.state.service, "describe", broken)
+    reply = raw_request(server.url, "GET", "/v1/models", headers=AUTH)
+    assert reply.status == 500
+    assert reply.json()["error"]["message"] == "internal error: RuntimeError: a bug"
+    assert "RANDOM weights" in reply.headers["x-aerith-warning"]
+    monkeypatch.undo()
+    assert_healthy(server)
