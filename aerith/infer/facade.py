@@ -25,6 +25,7 @@ from aerith.prompts import caption_prompt, classify_prompt, ground_prompt, vqa_p
 
 logger = logging.getLogger(__name__)
 
+RANDOM_INIT = "random-init"  # how a training_state of untrained weights begins
 RANDOM_WEIGHTS_WARNING = (
     "{name} has RANDOM weights (training_state={state!r}): its outputs are noise, not predictions. "
     "Train it (aerith sft) or load a trained checkpoint."
@@ -163,7 +164,13 @@ class VLM(ABC):
 
     @property
     def is_random_init(self) -> bool:
-        return self.training_state == "random-init"
+        """Whether the weights (or some of them) are untrained: a state that begins ``random-init``.
+
+        Steps that train nothing append to the state (``"random-init; LoRA merged"``); training
+        replaces it (``"sft: 120 steps on ... (from random-init)"``).
+        """
+        state = self.training_state
+        return isinstance(state, str) and state.startswith(RANDOM_INIT)
 
     @property
     def random_weights_warning(self) -> str | None:
@@ -277,5 +284,5 @@ class VLM(ABC):
 
 
 __all__ = [
-    "RANDOM_WEIGHTS_WARNING", "VLM", "ModelFolderError", "as_list", "load_saved", "check_device", "default_device", "holds_saved_model", "json_model_type", "prompts_for",
+    "RANDOM_INIT", "RANDOM_WEIGHTS_WARNING", "VLM", "ModelFolderError", "as_list", "load_saved", "check_device", "default_device", "holds_saved_model", "json_model_type", "prompts_for",
 ]

@@ -68,7 +68,7 @@ def _seed_config(dino: dict) -> AerithConfig:
         pooler_layers=6,
         pooler_heads=16,
         image_token_id=32000,
-        training_state="pretrained towers and LLM; pooler, projector and LoRA untrained",
+        training_state="random-init pooler, projector and LoRA; pretrained towers and LLM",
     )
 
 

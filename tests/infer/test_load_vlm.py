@@ -104,3 +104,28 @@ def test_predict_and_eval_commands_take_instructblip_checkpoints(saved, tmp_path
     assert result.exit_code == 0, result.output
     results = json.loads((out / "results.json").read_text())
     assert results["counts"]["samples"] == 4 and results["random_weights"] is True
+
+
+def test_untrained_weights_stay_labelled_after_merging_or_box_fitting(tmp_path):
+    from types import SimpleNamespace
+
+    from aerith.models.modeling_aerith import AerithForConditionalGeneration
+    from aerith.models.presets import PRESETS, _tiny_config
+    from aerith.train.merge import merge_lora_checkpoint
+
+    base = aerith.load_vlm("aerith-tiny", device="cpu")
+    config = _tiny_config()
+    config.lora = {"r": 4, "alpha": 8, "dropout": 0.0, "target_modules": ["q_proj", "v_proj"]}
+    AerithVLM(AerithForConditionalGeneration(config).eval(), base.processor, name="x").save_pretrained(tmp_path / "lora")
+    merged = aerith.load_vlm(merge_lora_checkpoint(tmp_path / "lora", tmp_path / "merged"), device="cpu")
+    assert merged.training_state == "random-init; LoRA merged"
+    assert merged.is_random_init and "RANDOM weights" in merged.random_weights_warning
+
+    def facade(state: str) -> AerithVLM:
+        return AerithVLM(SimpleNamespace(config=SimpleNamespace(training_state=state)), None, name="m")
+
+    assert facade("random-init; box head fitted: 50 steps on synthrs train (80 samples with flips)").is_random_init
+    assert not facade("sft: 120 steps on synthrs/train (from random-init)").is_random_init
+    # aerith-7b built from its preset: pretrained towers and LLM, but the pooler, projector and LoRA are untrained
+    seed = facade(PRESETS["aerith-7b"].make_config().training_state)
+    assert seed.is_random_init and "pooler, projector and LoRA" in seed.random_weights_warning
