@@ -76,9 +76,34 @@ def model_fingerprint(model: str | Path, *, seed: int = 0) -> dict[str, Any]:
     return folder_fingerprint(resolve_checkpoint(Path(model)))
 
 
+def weights_fingerprint(model: Any) -> dict[str, Any] | None:
+    """``{"in_memory": True, "sha256"}`` over a loaded model's weights and generation defaults, or None.
+
+    For :func:`aerith.eval.runner.evaluate` called without a fingerprint: the facade's torch
+    model (``model.model``) is hashed tensor by tensor (name, dtype, shape, bytes). ``None``
+    when ``model`` holds no torch module (a bare ``generate`` callable).
+    """
+    import torch
+
+    module = getattr(model, "model", None)
+    if not isinstance(module, torch.nn.Module):
+        return None
+    digest = hashlib.sha256()
+    for name, tensor in sorted(module.state_dict().items()):
+        data = tensor.detach().to("cpu").contiguous()
+        digest.update(f"{name}\0{data.dtype}\0{tuple(data.shape)}\n".encode())
+        digest.update(data.reshape(-1).view(torch.uint8).numpy().tobytes())
+    generation = getattr(module, "generation_config", None)
+    if generation is not None:
+        digest.update(generation.to_json_string(use_diff=False).encode())
+    return {"in_memory": True, "sha256": digest.hexdigest()}
+
+
 def _describe(value: Any) -> str:
     if value is None:
         return "not recorded"
+    if isinstance(value, Mapping) and value.get("in_memory"):
+        return f"weights in memory (sha256 {str(value['sha256'])[:12]})"
     if isinstance(value, Mapping) and "sha256" in value:
         return f"{value.get('path')} (model files sha256 {str(value['sha256'])[:12]})"
     if isinstance(value, Mapping) and "preset" in value:
@@ -111,4 +136,4 @@ def differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
     return out
 
 
-__all__ = ["differences", "file_sha256", "folder_fingerprint", "model_fingerprint"]
+__all__ = ["differences", "file_sha256", "folder_fingerprint", "model_fingerprint", "weights_fingerprint"]

@@ -41,6 +41,7 @@ differs; ``overwrite=True`` (``--overwrite``) discards them and starts over.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 from collections.abc import Mapping, Sequence
@@ -53,6 +54,9 @@ from aerith.data.errors import ImageReadError
 from aerith.data.sample import Sample
 from aerith.eval.benchmarks import Benchmark, Context, get_benchmark, get_suite, sample_image_size
 from aerith.eval.distributed import SHARED_ERRORS, Processes
+from aerith.eval.fingerprint import weights_fingerprint
+
+logger = logging.getLogger(__name__)
 
 PREDICTIONS = "predictions.jsonl"
 SHARD_PREFIX = "predictions.rank"
@@ -539,7 +543,9 @@ def evaluate(
         generate_kwargs: passed to ``model.generate`` (``max_new_tokens`` ...).
         model_name: name recorded in the results (default: ``model.name``).
         model_fingerprint: what identifies the weights (see :mod:`aerith.eval.fingerprint`); a
-            folder holding answers of another fingerprint is refused.
+            folder holding answers of another fingerprint is refused. Default: a digest of the
+            loaded weights and generation defaults (``model.model``); a model without one is
+            compared by name only, with a warning.
         overwrite: discard the answers and results already in ``out_dir`` and start over.
         processes: the processes sharing the work (default: this one alone); every one of
             them calls ``evaluate`` with the same arguments.
@@ -565,6 +571,10 @@ def evaluate(
     ctx = bench.context(dataset, box_format="aerith")
     prompts = {it.id: bench.prompt(it.sample, ctx) for it in items}
     kwargs = dict(generate_kwargs or {})
+    if model_fingerprint is None:
+        model_fingerprint = weights_fingerprint(model)
+        if model_fingerprint is None:
+            logger.warning("%s has no torch model to fingerprint: a resumed folder is checked by model name only", name)
     info = run_info(bench.name, split, name, model_fingerprint, kwargs)
 
     todo_ids = set(procs.on_main(lambda: _prepare_run(out_dir, info, items, prompts, overwrite)))

@@ -78,6 +78,18 @@ def test_resume_skips_finished_samples(tiny, roots, tmp_path):
         evaluate(third, "ucm", roots["ucm"], out, limit=2, generate_kwargs=GEN, progress=False)
 
 
+def test_another_model_of_the_same_name_does_not_resume_a_folder(tiny, roots, tmp_path):
+    from aerith.infer.vlm import AerithVLM
+
+    out = tmp_path / "run"
+    evaluate(tiny, "aid", roots["aid"], out, limit=2, generate_kwargs=GEN, progress=False)
+    other = AerithVLM.from_preset("aerith-tiny", seed=1, device="cpu")
+    assert other.name == tiny.name
+    with pytest.raises(ValueError, match=r"model files: weights in memory \(sha256 \w+\) then, weights in memory"):
+        evaluate(other, "aid", roots["aid"], out, limit=2, generate_kwargs=GEN, progress=False)
+    assert evaluate(tiny, "aid", roots["aid"], out, limit=2, generate_kwargs=GEN, progress=False)["generation"]["resumed"] == 2
+
+
 def test_interrupted_batches_are_kept(tiny, roots, tmp_path):
     out = tmp_path / "run"
     with pytest.raises(KeyboardInterrupt):
