@@ -58,6 +58,9 @@ def scan_command(
     from aerith.infer.load import load_vlm
 
     vlm = load_vlm(model, seed=seed, device=device)
+    from aerith.eval.fingerprint import model_fingerprint
+
+    fingerprint = model_fingerprint(model, seed=seed)  # as aerith eval records it: a preset's seed, a folder's files
     main = state is None or state.is_main_process
     if vlm.is_random_init:
         vlm._warned_random = True  # the command says it itself, once, where users see it
@@ -66,7 +69,10 @@ def scan_command(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", NotGeoreferencedWarning)
         try:
-            result = run_scan(vlm, raster, config, out, overwrite=overwrite, progress=progress and main, state=state)
+            result = run_scan(
+                vlm, raster, config, out, overwrite=overwrite, progress=progress and main, state=state,
+                model_fingerprint=fingerprint,
+            )
         finally:
             for w in caught:
                 if issubclass(w.category, NotGeoreferencedWarning):

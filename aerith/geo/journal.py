@@ -31,11 +31,26 @@ def part_name(rank: int, world: int) -> str:
     return f"part-{rank:03d}-of-{world:03d}.jsonl"
 
 
+_LABELS = {"model_fingerprint": "model weights", "bands_asked": "--bands"}
+
+
+def _describe_value(value: Any) -> str:
+    if value is None:
+        return "not recorded"
+    if isinstance(value, Mapping) and "preset" in value:
+        return f"preset {value['preset']} (seed {value.get('seed')})"
+    if isinstance(value, Mapping) and "sha256" in value:
+        return f"{value.get('path') or value.get('name')} (sha256 {str(value['sha256'])[:12]})"
+    if isinstance(value, Mapping) and set(value) == {"name"}:
+        return f"{value['name']} (known by name only)"
+    return repr(value)
+
+
 def _describe_difference(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
-    for key in sorted(set(old) | set(new)):
-        if old.get(key) != new.get(key):
-            return f"{key} is {old.get(key)!r} there, {new.get(key)!r} here"
-    return "they differ"
+    differ = [k for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+    return "; ".join(
+        f"{_LABELS.get(k, k)} is {_describe_value(old.get(k))} there, {_describe_value(new.get(k))} here" for k in differ
+    ) or "they differ"
 
 
 class Journal:

@@ -149,7 +149,7 @@ def write_results(
         "tool": "aerith scan",
         "aerith_version": aerith.__version__,
         "status": "complete",
-        "model": {"name": model, "random_weights": random_weights},
+        "model": {"name": model, "random_weights": random_weights, "fingerprint": fingerprint["model_fingerprint"]},
         "task": config.task,
         "prompt": config.prompt,
         "settings": config_dict(config),

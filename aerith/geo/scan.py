@@ -22,7 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -200,6 +200,7 @@ def scan(
     overwrite: bool = False,
     progress: bool = False,
     state: ProcessState | None = None,
+    model_fingerprint: Mapping[str, Any] | None = None,
     **settings: Any,
 ) -> ScanResult | None:
     """Scan a whole raster with a model and write georeferenced outputs to ``out``.
@@ -212,6 +213,8 @@ def scan(
         overwrite: discard an earlier scan with other settings in ``out``.
         progress: show a progress bar with tiles/s and time left on stderr.
         state: the process's place in a distributed run; None for one process.
+        model_fingerprint: what identifies the weights (``aerith.eval.fingerprint.model_fingerprint``);
+            a scan in ``out`` made with another is refused. Default: see :func:`identify_model`.
         **settings: the other fields of :class:`ScanConfig` (``tile``, ``overlap``, ``bands``, ``batch_size`` ...).
 
     Returns:
@@ -221,7 +224,9 @@ def scan(
         ScanError: bad settings, a raster that cannot be read or does not fit them, or a foreign ``out``.
     """
     config = ScanConfig(task=task, query=query, classes=tuple(classes) if classes is not None else None, **settings)
-    return run_scan(vlm, raster, config, out, overwrite=overwrite, progress=progress, state=state)
+    return run_scan(
+        vlm, raster, config, out, overwrite=overwrite, progress=progress, state=state, model_fingerprint=model_fingerprint
+    )
 
 
 def check_inputs(raster: str | Path, config: ScanConfig) -> None:
@@ -239,6 +244,35 @@ def _grid(src: RasterSource, config: ScanConfig) -> TileGrid:
 
 def _model_name(vlm: Any) -> str:
     return str(getattr(vlm, "name", type(vlm).__name__))
+
+
+def identify_model(vlm: Any) -> dict[str, Any]:
+    """The fingerprint of a model given without one, so that a scan is never resumed by other weights.
+
+    A facade loaded from a folder is named by that folder: its files are fingerprinted as
+    ``aerith eval`` does. A preset's seed is not kept by its facade, so for any other torch
+    model the weights in memory are hashed (for a 7B model some seconds; ``aerith scan``
+    passes the preset and seed instead). A model without torch weights is known by name only:
+    pass ``model_fingerprint`` to tell its versions apart.
+    """
+    from aerith.eval.fingerprint import model_fingerprint
+
+    name = _model_name(vlm)
+    if Path(name).is_dir():
+        return model_fingerprint(name)
+    module = getattr(vlm, "model", None)
+    if not hasattr(module, "state_dict"):
+        return {"name": name}
+    import hashlib
+
+    import torch
+
+    digest = hashlib.sha256()
+    for key, tensor in module.state_dict().items():
+        flat = tensor.detach().reshape(-1).cpu().contiguous()
+        digest.update(f"{key}\0{flat.dtype}\0{tuple(tensor.shape)}\n".encode())
+        digest.update(flat.view(torch.uint8).numpy())
+    return {"name": name, "weights": "in memory", "sha256": digest.hexdigest()}
 
 
 def _check_out(out: Path) -> bool:
@@ -275,6 +309,7 @@ def run_scan(
     overwrite: bool = False,
     progress: bool = False,
     state: ProcessState | None = None,
+    model_fingerprint: Mapping[str, Any] | None = None,
 ) -> ScanResult | None:
     """:func:`scan` with a ready :class:`ScanConfig`."""
     state = state or _SingleProcess()
@@ -294,10 +329,12 @@ def run_scan(
         fingerprint = {
             "raster_sha256": sha256_file(src.path),
             "model": _model_name(vlm),
+            "model_fingerprint": dict(model_fingerprint) if model_fingerprint is not None else identify_model(vlm),
             "task": config.task,
             "prompt": config.prompt,
             "tile": config.tile,
             "overlap": config.overlap,
+            "bands_asked": list(config.bands) if config.bands is not None else "default",  # default may mean the palette
             "bands": list(src.bands),
             "max_new_tokens": config.max_new_tokens,
             "skip_empty": config.skip_empty,

@@ -28,7 +28,7 @@ def test_aerith_tiny_scans_a_geotiff_end_to_end(mosaic, tmp_path, task, extra):
     assert "RANDOM weights" in result.output  # labelled as noise
     assert "scanned 4 of 4 tiles" in result.output
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["model"] == {"name": "aerith-tiny", "random_weights": True}
+    assert manifest["model"] == {"name": "aerith-tiny", "random_weights": True, "fingerprint": {"preset": "aerith-tiny", "seed": 0}}
     assert manifest["tiles"]["done"] == 4 and manifest["status"] == "complete"
     assert (out / "quicklook.png").stat().st_size > 0
     lines = (out / "journal" / "part-000-of-001.jsonl").read_text().splitlines()
@@ -43,6 +43,10 @@ def test_aerith_tiny_scans_a_geotiff_end_to_end(mosaic, tmp_path, task, extra):
     # run again: every tile is in the journal, so nothing is asked of the model and the outputs are rewritten
     again = runner.invoke(app, args)
     assert again.exit_code == 0 and "0 run now" in again.output
+    # another seed is another model, though its name is the same: refused, not mixed into these answers
+    other = runner.invoke(app, [*args, "--seed", "1"])
+    assert other.exit_code == 2 and "Traceback" not in other.output
+    assert "model weights is preset aerith-tiny (seed 0) there, preset aerith-tiny (seed 1) here" in other.output
 
 
 def test_bad_input_exits_2_with_a_message_naming_it(mosaic, tmp_path):
