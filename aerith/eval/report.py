@@ -212,6 +212,7 @@ def grounding_png(path: Path, records: Sequence[dict[str, Any]], ctx: Context, t
     from matplotlib.patches import Rectangle
 
     from aerith.boxes import box_iou
+    from aerith.errors import ImageReadError
     from aerith.imageio import load_rgb
 
     shown = [r for r in records if r["status"] != "extra"][:n]
@@ -222,7 +223,11 @@ def grounding_png(path: Path, records: Sequence[dict[str, Any]], ctx: Context, t
     for ax in axes.flat:
         ax.axis("off")
     for ax, r in zip(axes.flat, shown):
-        ax.imshow(load_rgb(r["image"]))
+        try:
+            ax.imshow(load_rgb(r["image"]))
+        except ImageReadError:  # counted as unreadable in the results: a blank panel, named so
+            ax.set_title(f"{Path(str(r['image'])).name}: unreadable image", fontsize=7)
+            continue
         gt = r["reference"]
         ax.add_patch(Rectangle((gt[0], gt[1]), gt[2] - gt[0], gt[3] - gt[1], fill=False, color="lime", lw=2))
         boxes = r["parsed"] or []

@@ -132,3 +132,20 @@ def test_full_verification_decodes_what_the_header_check_cannot_see(tmp_path):
         assert len(load_dataset("ucm", root, ratios=ALL, on_bad="skip")) == 84  # the header check passes it
     with pytest.warns(SkippedRecordsWarning, match=r"skipped 1 bad record.*river03.tif.*cannot read image"):
         assert len(load_dataset("ucm", root, ratios=ALL, on_bad="skip", verify_images="full")) == 83
+
+
+def test_an_unreadable_image_leaves_a_blank_panel_in_the_grounding_overlay(tmp_path):
+    from aerith.eval.runner import evaluate
+
+    root = fake_dior(tmp_path / "dior")
+    _break(root / "DIOR_RSVG" / "JPEGImages" / "00002.jpg", "garbage")
+
+    class Box:
+        name = "box-model"
+
+        def generate(self, images, prompts, *, batch_size=16, **kwargs):
+            return ["[100, 100, 300, 300]"] * len(prompts)
+
+    result = evaluate(Box(), "dior-rsvg", root, tmp_path / "run", split="train", progress=False)
+    assert result["counts"]["unreadable"] == 1 and result["counts"]["answered"] == result["counts"]["samples"] - 1
+    assert "grounding.png" in result["files"] and (tmp_path / "run" / "grounding.png").stat().st_size > 0
