@@ -314,6 +314,18 @@ class RasterSource:
         data, valid = self._read_decimated(max_side)
         return self._to_rgb(data, valid, stretch)
 
+    @property
+    def coordinates(self) -> str:
+        """What the outputs' coordinates are, in words (the manifest and the warning say it)."""
+        if self.georeferenced:
+            return "map coordinates in the raster's CRS (GeoPackage, class map); WGS84 longitude/latitude (GeoJSON)"
+        if not self.transform.is_identity:
+            return (
+                "map coordinates of the raster's geotransform, CRS unknown (GeoPackage, class map: no CRS recorded, "
+                "assign the raster's in a GIS); no GeoJSON"
+            )
+        return "pixel coordinates of the raster (x right, y down, from the top-left corner); no CRS, no GeoJSON"
+
     def describe(self) -> dict[str, Any]:
         """What the manifest records about the raster."""
         return {

@@ -154,11 +154,7 @@ def write_results(
         "prompt": config.prompt,
         "settings": config_dict(config),
         "raster": {**src.describe(), "sha256": fingerprint["raster_sha256"]},
-        "coordinates": (
-            "map coordinates in the raster's CRS (GeoPackage, class map); WGS84 longitude/latitude (GeoJSON)"
-            if georef
-            else "pixel coordinates of the raster (x right, y down); no CRS, no GeoJSON"
-        ),
+        "coordinates": src.coordinates,
         "stretch": stretch.to_dict(),
         "tiles": tiles,
         "results": results,

@@ -45,7 +45,7 @@ NO_CLASS = "(no class)"
 
 
 class NotGeoreferencedWarning(UserWarning):
-    """The raster has no georeference: it is scanned in pixel coordinates."""
+    """The raster has no CRS (outputs in its geotransform's map coordinates) or no georeference (pixel coordinates)."""
 
 
 class Generator(Protocol):
@@ -168,7 +168,7 @@ class ScanResult:
         outputs: output name -> path.
         tiles: ``total``, ``done``, ``skipped_nodata``, ``skipped_empty``, ``run_now`` (this call).
         results: task counts (objects, merged duplicates, tiles per class ...).
-        georeferenced: False when the outputs are in pixel coordinates.
+        georeferenced: False when the outputs have no CRS (see the manifest's ``coordinates``).
         manifest: the manifest as written.
     """
 
@@ -319,10 +319,10 @@ def run_scan(
     with gdal_env(), RasterSource.open(raster, config.bands) as src:
         grid = _grid(src, config)
         if not src.georeferenced and state.is_main_process:
+            lacking = "a geotransform but no CRS" if not src.transform.is_identity else "no georeference (no CRS or no geotransform)"
             warnings.warn(
-                f"{src.path} has no georeference (no CRS or no geotransform): it is scanned in pixel coordinates "
-                "(x to the right, y down, from the top-left corner); the GeoPackage and class map have no CRS "
-                "and no GeoJSON is written (RFC 7946 GeoJSON is WGS84 longitude/latitude only)",
+                f"{src.path} has {lacking}: the outputs are in {src.coordinates} "
+                "(RFC 7946 GeoJSON is WGS84 longitude/latitude only)",
                 NotGeoreferencedWarning,
                 stacklevel=2,
             )

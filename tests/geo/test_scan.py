@@ -245,6 +245,21 @@ def test_a_plain_png_is_scanned_in_pixel_coordinates_with_a_warning(mosaic, tmp_
     assert json.loads(result.outputs["manifest"].read_text())["coordinates"].startswith("pixel coordinates")
 
 
+def test_a_geotransform_without_crs_gives_map_coordinates_and_says_so(mosaic, tmp_path):
+    path = write_geotiff(tmp_path / "nocrs.tif", np.moveaxis(mosaic.image, -1, 0), crs=None)
+    with pytest.warns(NotGeoreferencedWarning, match="geotransform but no CRS: the outputs are in map coordinates"):
+        result = scan(TruthDouble(mosaic), path, task="cls", classes=list(CLASS_NAMES), out=tmp_path / "out", tile=128, overlap=0.0)
+    assert json.loads(result.outputs["manifest"].read_text())["coordinates"].startswith(
+        "map coordinates of the raster's geotransform, CRS unknown"
+    )
+    meta, geoms, columns = read_layer(result.outputs["gpkg"])
+    assert meta["crs"] is None and "geojson" not in result.outputs
+    first = next(g for g, x, y in zip(geoms, columns["px_x"], columns["px_y"]) if (x, y) == (0, 0))
+    assert np.allclose(first.bounds, to_map((0, 0, 128, 128)))  # where the raster's own pixels are in a GIS
+    with rasterio.open(result.outputs["classmap"]) as cm:
+        assert cm.crs is None and np.allclose(cm.bounds, to_map((0, 0, 384, 384)))
+
+
 class RecordingDouble:
     """Records the tiles it is given and answers with a fixed caption."""
 
