@@ -107,12 +107,12 @@ def run_eval(
     out: Path | None,
     split: str | None = None,
     limit: int | None = None,
-    batch_size: int = 16,
-    max_new_tokens: int = 64,
+    batch_size: int | None = None,
+    max_new_tokens: int | None = None,
     predictions: Path | None = None,
-    box_format: str = "auto",
+    box_format: str | None = None,
     write_prompts_to: Path | None = None,
-    seed: int = 0,
+    seed: int | None = None,
     device: str | None = None,
     overwrite: bool = False,
     progress: bool = True,
@@ -125,6 +125,10 @@ def run_eval(
     and the main process writes the results (see :mod:`aerith.eval.distributed`).
     Everything a user can get wrong (names, roots, folders, the device, a run folder of
     another run) is checked before the model loads.
+
+    ``batch_size`` (16), ``max_new_tokens`` (64), ``seed`` (0), ``device`` and ``overwrite``
+    belong to running a model, ``box_format`` ("auto") to scoring predictions: given in
+    another mode they are refused, not ignored.
 
     Returns:
         ``(results, suite)``: the results of each benchmark scored, and the suite summary
@@ -147,6 +151,18 @@ def run_eval(
             raise ValueError("--split applies to one --benchmark; a suite uses each benchmark's split")
     else:
         get_benchmark(benchmark)  # an unknown name fails before any loading
+    model_only = {"--batch-size": batch_size, "--max-new-tokens": max_new_tokens, "--seed": seed, "--device": device,
+                  "--overwrite": overwrite or None}
+    if predictions is not None or write_prompts_to is not None:
+        mode = "--predictions" if predictions is not None else "--write-prompts"
+        given = [flag for flag, value in model_only.items() if value is not None]
+        if given:
+            raise ValueError(f"{', '.join(given)} apply to running a model, not to {mode}")
+    if box_format is not None and predictions is None:
+        raise ValueError("--box-format applies to scoring --predictions")
+    batch_size = 16 if batch_size is None else batch_size
+    max_new_tokens = 64 if max_new_tokens is None else max_new_tokens
+    seed = 0 if seed is None else seed
     if batch_size < 1:
         raise ValueError(f"--batch-size must be >= 1, got {batch_size}")
     if max_new_tokens < 1:
@@ -173,11 +189,13 @@ def run_eval(
 
         def score_only() -> dict[str, Any]:
             target = out if out is not None else predictions.with_name(f"{predictions.stem}-eval")
+            if (target / runner.RUN_INFO).is_file():
+                raise ValueError(f"--out {target} holds a model's evaluation run ({runner.RUN_INFO}): its results are not replaced by another file's scores; choose another --out")
             if predictions.is_file():
                 check_writable(target, "--out")
             return runner.score_predictions(
                 predictions, benchmark, root_for(benchmark, parsed_roots), target, split=split, limit=limit,
-                box_format=box_format,
+                box_format=box_format or "auto",
             )
 
         result = procs.on_main(score_only)

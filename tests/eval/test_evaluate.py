@@ -125,3 +125,28 @@ def test_cli_rejects_bad_combinations(tmp_path):
     assert bare.exit_code == 2 and "NAME=DIR" in bare.output
     listed = runner.invoke(app, ["eval", "--list"])
     assert listed.exit_code == 0 and "synthrs-vg" in listed.output and "suite seed" in listed.output
+
+
+def test_options_of_another_mode_are_refused_not_ignored(roots, tmp_path):
+    runner = CliRunner()
+    answers = tmp_path / "answers.jsonl"
+    answers.write_text('{"id": "x", "answer": "forest"}\n')
+    scored = runner.invoke(app, ["eval", "--benchmark", "aid", "--root", str(roots["aid"]), "--predictions", str(answers),
+                                 "--max-new-tokens", "8", "--overwrite"])
+    assert scored.exit_code == 2 and "--max-new-tokens, --overwrite apply to running a model, not to --predictions" in scored.output
+    run = runner.invoke(app, ["eval", "aerith-tiny", "--benchmark", "aid", "--root", str(roots["aid"]), "--out", str(tmp_path / "r"),
+                              "--box-format", "geochat"])
+    assert run.exit_code == 2 and "--box-format applies to scoring --predictions" in run.output
+
+
+def test_predictions_do_not_replace_a_model_runs_results(tiny, roots, tmp_path):
+    out = tmp_path / "run"
+    evaluate(tiny, "aid", roots["aid"], out, limit=2, generate_kwargs=GEN, progress=False)
+    before = (out / "results.json").read_bytes()
+    answers = tmp_path / "other.jsonl"
+    answers.write_text("".join(f'{{"id": "{json.loads(line)["id"]}", "answer": "forest"}}\n'
+                               for line in (out / PREDICTIONS).read_text().splitlines()))
+    refused = CliRunner().invoke(app, ["eval", "--benchmark", "aid", "--root", str(roots["aid"]), "--predictions", str(answers),
+                                       "--out", str(out), "--limit", "2"])
+    assert refused.exit_code == 2 and "holds a model's evaluation run (run.json)" in refused.output
+    assert (out / "results.json").read_bytes() == before
