@@ -404,7 +404,7 @@ def scan_(
     except KeyboardInterrupt as err:
         echo(f"interrupted: finished tiles are kept in {out / 'journal'}; run the same command again to resume")
         raise typer.Exit(130) from err
-    except (DataError, FileNotFoundError, KeyError, ValueError, MissingGeoExtraError) as err:
+    except (DataError, OSError, KeyError, ValueError, MissingGeoExtraError) as err:  # OSError: a file that cannot be read or written
         echo(f"error: {err.args[0] if isinstance(err, KeyError) and err.args else err}")
         raise typer.Exit(2) from err
     if result is not None:

@@ -47,19 +47,18 @@ def scan_command(
 ) -> ScanResult | None:
     """Run a scan from the command line; warnings go to ``echo`` as ``WARNING:`` lines.
 
-    The raster and settings are checked before the model loads (``aerith.load_vlm``: a preset,
+    The raster, settings and ``out`` are checked before the model loads (``aerith.load_vlm``: a preset,
     a saved model or a run folder of any model kind), so bad input fails fast.
     Returns the result on the main process, None on the others.
     """
-    check_inputs(raster, config)
+    check_inputs(raster, config, out)
     state = distributed_state()
     if state is not None and device is None:
         device = str(state.device)
+    from aerith.eval.fingerprint import model_fingerprint
     from aerith.infer.load import load_vlm
 
     vlm = load_vlm(model, seed=seed, device=device)
-    from aerith.eval.fingerprint import model_fingerprint
-
     fingerprint = model_fingerprint(model, seed=seed)  # as aerith eval records it: a preset's seed, a folder's files
     main = state is None or state.is_main_process
     if vlm.is_random_init:

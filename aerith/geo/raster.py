@@ -216,15 +216,31 @@ class RasterSource:
         return [b + 1 for b in self.bands]  # GDAL counts bands from 1
 
     # -- reading ------------------------------------------------------------------------------------
-    def _read(self, window: Any = None, out_shape: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Raw ``(bands, H, W)`` values of the chosen bands and their ``(H, W)`` validity."""
+    def _read(
+        self, window: Any = None, out_shape: tuple[int, int] | None = None, what: str = ""
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Raw ``(bands, H, W)`` values of the chosen bands and their ``(H, W)`` validity.
+
+        Raises:
+            ScanError: GDAL cannot read them (a truncated or damaged file), naming ``what`` and the window.
+        """
         from rasterio.enums import Resampling
+
+        from rasterio.errors import RasterioIOError
 
         kwargs: dict[str, Any] = {"window": window}
         if out_shape is not None:
             kwargs.update(out_shape=(len(self.bands), *out_shape), resampling=Resampling.nearest)
-        data = self.dataset.read(self.indexes, **kwargs)
-        masks = self.dataset.read_masks(self.indexes, **kwargs)
+        try:
+            data = self.dataset.read(self.indexes, **kwargs)
+            masks = self.dataset.read_masks(self.indexes, **kwargs)
+        except RasterioIOError as err:
+            where = "the raster, decimated" if window is None else (
+                f"pixels x {window.col_off}-{window.col_off + window.width}, y {window.row_off}-{window.row_off + window.height}"
+            )
+            where = f"{what} ({where})" if what else where
+            reason = str(err.__cause__ or err).rstrip(".")  # rasterio's own message is "Read failed. See previous exception"
+            raise ScanError(f"{self.path}: cannot read {where}: {reason}; the file is truncated or damaged") from err
         valid = np.all(masks > 0, axis=0)
         if data.dtype.kind == "f":
             valid &= np.all(np.isfinite(data), axis=0)
@@ -292,15 +308,19 @@ class RasterSource:
         rgb[~valid] = 0
         return rgb
 
-    def read_tile(self, x: int, y: int, size: int, stretch: Stretch, skip_empty: bool = True) -> tuple[np.ndarray | None, str]:
+    def read_tile(
+        self, x: int, y: int, size: int, stretch: Stretch, skip_empty: bool = True, name: str = "a tile"
+    ) -> tuple[np.ndarray | None, str]:
         """The ``(size, size, 3)`` uint8 RGB tile at column ``x``, row ``y``, or None and why it is skipped.
+
+        ``name`` (e.g. ``"tile 12"``) is what a read error calls it.
 
         Returns:
             ``(rgb, "ok")``, ``(None, "nodata")`` or ``(None, "empty")``.
         """
         from rasterio.windows import Window
 
-        data, valid = self._read(Window(x, y, size, size))
+        data, valid = self._read(Window(x, y, size, size), what=name)
         if not valid.any():
             return None, "nodata"
         if skip_empty:
@@ -308,6 +328,12 @@ class RasterSource:
             if np.all(values.min(axis=1) == values.max(axis=1)):
                 return None, "empty"
         return self._to_rgb(data, valid, stretch), "ok"
+
+    def read_last_pixel(self) -> None:
+        """Read the bottom-right pixel (raises :class:`ScanError` if GDAL cannot)."""
+        from rasterio.windows import Window
+
+        self._read(Window(self.width - 1, self.height - 1, 1, 1), what="the last pixel")
 
     def read_overview(self, max_side: int, stretch: Stretch) -> np.ndarray:
         """The whole raster decimated to at most ``max_side`` pixels a side, as ``(h, w, 3)`` uint8 RGB."""

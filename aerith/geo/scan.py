@@ -229,10 +229,31 @@ def scan(
     )
 
 
-def check_inputs(raster: str | Path, config: ScanConfig) -> None:
-    """Open the raster and fit the settings to it, without a model (the CLI calls this before loading one)."""
+def check_inputs(raster: str | Path, config: ScanConfig, out: str | Path | None = None) -> None:
+    """Open the raster, fit the settings to it and check ``out``, without a model (the CLI calls this before loading one).
+
+    The raster's last pixel is read: its block usually ends the file, so a truncated file fails here.
+    """
     with gdal_env(), RasterSource.open(raster, config.bands) as src:
         _grid(src, config)
+        src.read_last_pixel()
+    if out is not None:
+        check_out_writable(Path(out))
+
+
+def check_out_writable(out: Path) -> None:
+    """Refuse an ``out`` that holds something other than a scan, or where no file can be written."""
+    import tempfile
+
+    _check_out(out)
+    folder = out
+    while not folder.exists():  # the nearest existing folder: where out would be made
+        folder = folder.parent
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".aerith-write-check-"):
+            pass
+    except OSError as err:
+        raise ScanError(f"--out {out}: cannot write there ({err.strerror or err})") from err
 
 
 def _grid(src: RasterSource, config: ScanConfig) -> TileGrid:
@@ -347,7 +368,10 @@ def run_scan(
         if state.is_main_process:
             if earlier and overwrite:
                 _clear_out(out)
-            out.mkdir(parents=True, exist_ok=True)
+            try:
+                out.mkdir(parents=True, exist_ok=True)
+            except OSError as err:
+                raise ScanError(f"--out {out}: cannot write there ({err.strerror or err})") from err
         state.wait_for_everyone()
         done, _ = journal.read()
         state.wait_for_everyone()  # every process knows what is done before any appends
@@ -422,7 +446,7 @@ def _run_tiles(vlm, src, grid, config, stretch, todo, writer, show_progress: boo
 
         for i in todo:
             t = grid[i]
-            rgb, status = src.read_tile(t.x, t.y, t.size, stretch, skip_empty=config.skip_empty)
+            rgb, status = src.read_tile(t.x, t.y, t.size, stretch, skip_empty=config.skip_empty, name=f"tile {i}")
             if rgb is None:
                 pending.append({"tile": i, "status": status})
                 if len(pending) >= 256:  # a long run of skipped tiles: record them, keep the bar moving

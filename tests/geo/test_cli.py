@@ -67,3 +67,26 @@ def test_bad_input_exits_2_with_a_message_naming_it(mosaic, tmp_path):
         assert message in result.output, (args, result.output)
         assert "Traceback" not in result.output
         assert not (tmp_path / "out").exists()  # refused before anything was written or any model loaded
+
+
+def test_a_truncated_raster_or_an_unwritable_out_exits_2_before_the_model_loads(mosaic, tmp_path, monkeypatch):
+    import aerith.infer.load
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("the model was loaded before the input was checked")
+
+    monkeypatch.setattr(aerith.infer.load, "load_vlm", no_model)
+    data = mosaic.path.read_bytes()
+    cut = tmp_path / "cut.tif"
+    cut.write_bytes(data[: len(data) // 2])  # an interrupted copy
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    cases = [
+        ([str(cut), "--out", str(tmp_path / "out")], "cut.tif: cannot read the last pixel (pixels x 383-384, y 383-384)"),
+        ([str(mosaic.path), "--out", str(blocker / "out")], f"--out {blocker / 'out'}: cannot write there (Not a directory)"),
+    ]
+    for args, message in cases:
+        result = runner.invoke(app, ["scan", "aerith-tiny", *args, "--task", "cap", "--tile", "128"])
+        assert result.exit_code == 2, (args, result.output)
+        assert result.output.startswith("error: ") and message in result.output, result.output
+        assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1

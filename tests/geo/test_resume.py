@@ -92,3 +92,24 @@ def test_a_paletted_raster_scanned_by_default_is_refused_with_bands_0(tmp_path):
         scan(TorchDouble(0, interrupt_at_call=2), path, out=tmp_path / "s", **CAP)  # colours from the palette
     with pytest.raises(ScanError, match=r"--bands is 'default' there, \[0\] here"):
         scan(TorchDouble(0), path, out=tmp_path / "s", bands=(0,), **CAP)  # raw indices as grey
+
+
+def test_a_damaged_block_names_the_file_and_tile_and_keeps_finished_tiles(tmp_path):
+    data = np.random.default_rng(0).integers(1, 255, (3, 256, 256), dtype=np.uint8)
+    path = write_geotiff(tmp_path / "r.tif", data)  # deflate, 64 px blocks
+    with rasterio.open(path) as ds:
+        offset = int(ds.get_tag_item("BLOCK_OFFSET_1_1", "TIFF", bidx=1))
+    with open(path, "r+b") as f:
+        f.seek(offset)
+        f.write(b"\xff" * 64)  # tile 5 of 4 x 4 no longer inflates
+    with pytest.raises(ScanError, match=r"r\.tif: cannot read tile 5 \(pixels x 64-128, y 64-128\): .*truncated or damaged"):
+        scan(TorchDouble(0), path, out=tmp_path / "s", **CAP)
+    part = next((tmp_path / "s" / JOURNAL_DIR).iterdir())
+    assert [json.loads(line).get("tile") for line in part.read_text().splitlines()[2:]] == [0, 1, 2, 3]
+
+
+def test_an_out_that_cannot_be_made_is_a_scan_error_naming_it(raster, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    with pytest.raises(ScanError, match=r"--out .*a-file/out: cannot write there \(Not a directory\)"):
+        scan(TorchDouble(0), raster, out=blocker / "out", **CAP)
