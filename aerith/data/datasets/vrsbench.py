@@ -79,7 +79,8 @@ class VRSBench(RSDataset):
         Choices: ``task="cap"``: ``targets`` = the one human-verified caption.
             ``task="vg"``: ``prompt`` = the expression; ``box`` (pixels) from
             ``obj_corner`` (clipped to the image) times the image size read from
-            its header, or from the 0-100 box when the corners are missing;
+            its header, or from the 0-100 box when the corners are missing
+            (malformed corners are a bad record, not replaced);
             ``meta["box100"]`` keeps the reference's 0-100 box, which the
             benchmark's protocol scores against; ``meta["unique"]`` whether the
             expression names the only object of its class. A reference box of
@@ -225,7 +226,7 @@ class VRSBench(RSDataset):
         if image not in sizes:
             sizes[image] = header_size(image, path, rid)
         width, height = sizes[image]
-        box = self._corner_box(record.get("obj_corner"), width, height)
+        box = self._corner_box(record.get("obj_corner"), width, height, path, rid)
         if box is None:
             x1, y1, x2, y2 = box100
             box = (x1 * width / 100, y1 * height / 100, x2 * width / 100, y2 * height / 100)
@@ -236,19 +237,27 @@ class VRSBench(RSDataset):
         return Sample(image=image, task="vg", prompt=question, box=box, meta=meta)
 
     @staticmethod
-    def _corner_box(corners: Any, width: int, height: int) -> tuple[float, float, float, float] | None:
-        """The horizontal pixel box of four normalised corners (clipped to the image), or ``None``."""
-        if not isinstance(corners, (list, tuple)) or len(corners) != 8:
+    def _corner_box(corners: Any, width: int, height: int, path: Path, rid: Any) -> tuple[float, float, float, float] | None:
+        """The horizontal pixel box of four normalised corners (clipped to the image); ``None`` when there are none.
+
+        Raises:
+            RecordError: corners that are not eight finite numbers on about 0-1, or that enclose nothing.
+        """
+        if corners is None:
             return None
+        shown = f"{corners!r:.80}"
+        if not isinstance(corners, (list, tuple)) or len(corners) != 8:
+            raise RecordError(path, rid, "obj_corner", f"expected 8 numbers (x, y of four corners on 0-1), got {shown}")
         try:
             values = [float(v) for v in corners]
         except (TypeError, ValueError):
-            return None
-        if not all(math.isfinite(v) for v in values):
-            return None
+            raise RecordError(path, rid, "obj_corner", f"not numbers: {shown}") from None
+        # an object cut by the crop's edge has corners a little outside 0-1 (clipped below); pixels are far outside
+        if not all(math.isfinite(v) and -0.5 <= v <= 1.5 for v in values):
+            raise RecordError(path, rid, "obj_corner", f"corners must be normalised to 0-1, got {shown}")
         xs, ys = values[0::2], values[1::2]
         x1, x2 = max(min(xs), 0.0), min(max(xs), 1.0)
         y1, y2 = max(min(ys), 0.0), min(max(ys), 1.0)
-        if x2 < x1 or y2 < y1:
-            return None
+        if x2 <= x1 or y2 <= y1:
+            raise RecordError(path, rid, "obj_corner", f"the corners enclose no area: {shown}")
         return (x1 * width, y1 * height, x2 * width, y2 * height)

@@ -62,6 +62,10 @@ def test_the_box_comes_from_the_grid_when_the_corners_are_missing(tmp_path):
         ({"unique": "yes"}, "unique", "expected true or false"),
         ({"image_id": "P9999_0000.png"}, "image_id", "P9999_0000.png not found"),
         ({"question": None}, "question", "missing or empty"),
+        ({"obj_corner": [0.1, 0.12, 0.4, 0.12, 0.4, 0.3, 0.1]}, "obj_corner", "expected 8 numbers"),
+        ({"obj_corner": ["a"] * 8}, "obj_corner", "not numbers"),
+        ({"obj_corner": [6.4, 7.7, 25.6, 7.7, 25.6, 19.2, 6.4, 19.2]}, "obj_corner", "normalised to 0-1"),  # pixels
+        ({"obj_corner": [0.2, 0.2] * 4}, "obj_corner", "enclose no area"),
     ],
 )
 def test_bad_referring_records(tmp_path, change, field, message):
