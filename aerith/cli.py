@@ -418,7 +418,7 @@ def scan_(
 
 _DataName = Annotated[str, typer.Argument(help="Dataset name: ucm, aid, dior-rsvg, rsvqa-lr, rsicd, ...")]
 _DataRoot = Annotated[Path, typer.Argument(help="The dataset folder as downloaded.")]
-_DATA_ERRORS = (KeyError, ValueError, FileNotFoundError)  # DataError is a ValueError
+_DATA_ERRORS = (KeyError, ValueError, OSError)  # DataError is a ValueError; OSError: an --out that cannot be written
 _OnBad = Annotated[
     str, typer.Option("--on-bad", help="raise: stop at the first bad record or unreadable image; skip: leave them out and count them.")
 ]

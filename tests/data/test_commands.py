@@ -72,6 +72,9 @@ def test_convert_errors_exit_2(tmp_path: Path) -> None:
     missing = _cli("data", "convert", "rsvqa-lr", str(tmp_path / "absent"), "--out", str(tmp_path / "x.json"))
     assert missing.exit_code == 2 and "absent" in missing.output
     assert not (tmp_path / "x.json").exists()
+    (tmp_path / "folder.json").mkdir()
+    into_folder = _cli("data", "convert", "rsvqa-lr", str(root), "--out", str(tmp_path / "folder.json"))
+    assert into_folder.exit_code == 2 and "is a folder; refusing to replace it" in into_folder.output
 
 
 def test_stats_counts_classes_types_and_captions(tmp_path: Path) -> None:

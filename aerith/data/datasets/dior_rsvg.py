@@ -40,7 +40,7 @@ def read_xml(path: Path) -> ET.Element:
     """Parse an annotation file; a malformed one raises :class:`RecordError` naming it."""
     try:
         return ET.parse(path).getroot()
-    except ET.ParseError as err:
+    except (ET.ParseError, LookupError) as err:  # LookupError: an encoding Python does not know
         raise RecordError(path, None, None, f"malformed XML ({err})") from err
 
 

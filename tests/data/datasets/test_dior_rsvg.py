@@ -78,6 +78,10 @@ def test_malformed_xml_keeps_later_indices_aligned(root):
         ds = load_dataset("dior-rsvg", root, "train", on_bad="skip")
     assert [s.meta["object_index"] for s in ds] == [0, 3, 5]  # image 3's objects keep their indices
     assert ds[1].prompt == "the storage tank at the top left"
+    path = root / "Annotations" / "00002.xml"
+    path.write_text('<?xml version="1.0" encoding="foo-bar"?>' + path.read_text())  # an encoding Python does not know
+    with pytest.raises(RecordError, match=r"00002.xml: record 'objects 2-2'.*malformed XML .*unknown encoding"):
+        load_dataset("dior-rsvg", root, "train")
 
 
 def test_missing_image_is_reported_per_object_of_the_split(root):
