@@ -90,13 +90,13 @@ _ABLATION = AblationSettings()  # the CLI's defaults are the settings' own
 @app.command()
 def ablate(
     out: Annotated[Path, typer.Option(help="Output folder; an earlier ablation there is continued.")] = Path("ablation"),
-    quick: Annotated[bool, typer.Option(help="The smallest grid at a few steps (plumbing only; ignores the step, seed and scene options).")] = False,
-    seeds: Annotated[str, typer.Option(help="Comma-separated seeds.")] = ",".join(map(str, _ABLATION.seeds)),
-    scenes: Annotated[int, typer.Option(help="SynthRS scenes per seed.")] = _ABLATION.scenes,
-    sft_steps: Annotated[int, typer.Option(help="SFT optimizer steps per variant.")] = _ABLATION.sft_steps,
-    scst_steps: Annotated[int, typer.Option(help="SCST optimizer steps per reward-mix variant.")] = _ABLATION.scst_steps,
-    align_steps: Annotated[int, typer.Option(help="Align optimizer steps per variant.")] = _ABLATION.align_steps,
-    box_fit_steps: Annotated[int, typer.Option(help="Box-head fit steps per variant (recipes with a box head).")] = _ABLATION.box_fit_steps,
+    quick: Annotated[bool, typer.Option(help="The smallest grid at a few steps (plumbing only; takes no step, seed or scene option).")] = False,
+    seeds: Annotated[str | None, typer.Option(help=f"Comma-separated seeds (default {','.join(map(str, _ABLATION.seeds))}).")] = None,
+    scenes: Annotated[int | None, typer.Option(help=f"SynthRS scenes per seed (default {_ABLATION.scenes}).")] = None,
+    sft_steps: Annotated[int | None, typer.Option(help=f"SFT optimizer steps per variant (default {_ABLATION.sft_steps}).")] = None,
+    scst_steps: Annotated[int | None, typer.Option(help=f"SCST optimizer steps per reward-mix variant (default {_ABLATION.scst_steps}).")] = None,
+    align_steps: Annotated[int | None, typer.Option(help=f"Align optimizer steps per variant (default {_ABLATION.align_steps}).")] = None,
+    box_fit_steps: Annotated[int | None, typer.Option(help=f"Box-head fit steps per variant, recipes with a box head (default {_ABLATION.box_fit_steps}).")] = None,
     eval_limit: Annotated[int | None, typer.Option(help="Evaluate the first N test samples per task (default: all).")] = None,
     only: Annotated[list[str] | None, typer.Option("--only", help="Run only this variant (repeatable).")] = None,
 ) -> None:
@@ -104,14 +104,24 @@ def ablate(
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as in quickstart: spinning threads stall a shared CPU
     from aerith.ablate.runner import parse_seeds, run_ablation
 
+    budget = {"--seeds": seeds, "--scenes": scenes, "--sft-steps": sft_steps, "--scst-steps": scst_steps,
+              "--align-steps": align_steps, "--box-fit-steps": box_fit_steps}
     try:
         if quick:
-            settings = AblationSettings.quick_settings(out)
+            given = [flag for flag, value in budget.items() if value is not None]
+            if given:
+                raise ValueError(f"--quick has its own budget; drop {', '.join(given)}")
+            settings = AblationSettings.quick_settings(out, only=tuple(only or ()), eval_limit=eval_limit)
         else:
-            settings = AblationSettings(out=out, seeds=tuple(parse_seeds(seeds)), scenes=scenes, sft_steps=sft_steps,
-                                        scst_steps=scst_steps, align_steps=align_steps, box_fit_steps=box_fit_steps,
-                                        eval_limit=eval_limit,
-                                        only=tuple(only or ()))
+            settings = AblationSettings(
+                out=out, seeds=tuple(parse_seeds(seeds)) if seeds is not None else _ABLATION.seeds,
+                scenes=_ABLATION.scenes if scenes is None else scenes,
+                sft_steps=_ABLATION.sft_steps if sft_steps is None else sft_steps,
+                scst_steps=_ABLATION.scst_steps if scst_steps is None else scst_steps,
+                align_steps=_ABLATION.align_steps if align_steps is None else align_steps,
+                box_fit_steps=_ABLATION.box_fit_steps if box_fit_steps is None else box_fit_steps,
+                eval_limit=eval_limit, only=tuple(only or ()),
+            )
         result = run_ablation(settings, echo=typer.echo)
     except (FileExistsError, FileNotFoundError, ValueError) as err:
         typer.echo(f"error: {err}", err=True)

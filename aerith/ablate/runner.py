@@ -74,10 +74,10 @@ class AblationSettings:
             raise ValueError(f"eval_limit must be >= 1, got {self.eval_limit}")
 
     @classmethod
-    def quick_settings(cls, out: Path) -> AblationSettings:
-        """The ``--quick`` grid's budget: one seed, 60 scenes, a few steps, 8 test samples per task."""
+    def quick_settings(cls, out: Path, *, only: tuple[str, ...] = (), eval_limit: int | None = None) -> AblationSettings:
+        """The ``--quick`` grid's budget: one seed, 60 scenes, a few steps, 8 test samples per task (or ``eval_limit``)."""
         return cls(out=out, quick=True, seeds=(0,), scenes=60, align_steps=1, sft_steps=4, scst_steps=2, box_fit_steps=2,
-                   eval_limit=8)
+                   eval_limit=8 if eval_limit is None else eval_limit, only=only)
 
 
 @dataclass

@@ -129,3 +129,8 @@ def test_bad_settings_exit_2(tmp_path):
     for args in (["--seeds", "0,x"], ["--seeds", "1,1"], ["--sft-steps", "0"], ["--only", "nope"]):
         result = CliRunner().invoke(app, ["ablate", "--out", str(tmp_path / "a"), *args])
         assert result.exit_code == 2 and "error:" in result.output, (args, result.output)
+    quick = CliRunner().invoke(app, ["ablate", "--quick", "--out", str(tmp_path / "q"), "--sft-steps", "9", "--seeds", "1"])
+    assert quick.exit_code == 2 and "--quick has its own budget; drop --seeds, --sft-steps" in quick.output, quick.output
+    unknown = CliRunner().invoke(app, ["ablate", "--quick", "--out", str(tmp_path / "q"), "--only", "nope"])
+    assert unknown.exit_code == 2 and "unknown variant" in unknown.output, unknown.output  # --only reaches the quick grid
+    assert AblationSettings.quick_settings(tmp_path, eval_limit=3).eval_limit == 3
