@@ -127,6 +127,8 @@ class MicroBatches(Dataset):
     ) -> None:
         self.mixture, self.make_item, self.collate = mixture, make_item, collate
         self.b, self.accum, self.world, self.rank = batch_size, accum, world, rank
+        if not 0 <= start_step <= max_steps:
+            raise ValueError(f"the loader starts at step {start_step}, outside 0..max_steps ({max_steps})")
         self.start_step, self.max_steps = start_step, max_steps
         self.global_batch = batch_size * accum * world
 

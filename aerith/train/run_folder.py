@@ -15,7 +15,9 @@ and a refused resume changes nothing in the folder. ``--resume`` is refused when
 - the newest checkpoint's ``trainer_state.json`` or one of its ``accelerate_state`` files
   is missing or unreadable, or this process's RNG state is incomplete (a run without
   it would not continue as the uninterrupted one); the message names the file;
-- the number of processes differs from the one that wrote the checkpoint.
+- the number of processes differs from the one that wrote the checkpoint;
+- ``schedule.max_steps`` is not above the newest checkpoint's step, or not above the step of a
+  finished run's ``checkpoint-final`` (the resume would replace it with fewer steps).
 
 To continue anyway from such a checkpoint's weights, start a new run from them
 (``--init RUN/checkpoint-N --out-dir NEW``): an explicit, non-exact restart.
@@ -112,6 +114,7 @@ def open_run(config: TrainConfig, *, resume: bool, rank: int, world: int) -> Run
     check_recipe(config, run_dir / CONFIG_FILE)
     ckpt = existing[-1]
     state = read_state(ckpt / STATE_FILE)
+    check_steps_left(config, ckpt, state["step"])
     saved_world = state.get("world_size", 1)
     if saved_world != world:
         raise ResumeError(
@@ -130,6 +133,28 @@ _START_OVER = (
     "the run cannot continue exactly from {ckpt}. Delete it to resume from the checkpoint before it, or start a "
     "new run from its weights (--init {ckpt} --out-dir NEW), which does not continue the optimizer, schedule or RNG"
 )
+
+
+def check_steps_left(config: TrainConfig, ckpt: Path, step: int) -> None:
+    """A resume must train past its checkpoint and past a finished run's ``checkpoint-final``: a resume
+    to fewer steps would cut ``metrics.jsonl`` and replace the final weights with older ones."""
+    max_steps = config.schedule.max_steps
+    if step >= max_steps:
+        raise ResumeError(
+            f"--resume: the newest checkpoint {ckpt} is at step {step} and schedule.max_steps is {max_steps}: "
+            f"nothing is left to train. Give --max-steps above {step} to train on; the weights at step {step} are in {ckpt}"
+        )
+    final = ckpt.parent / FINAL
+    try:
+        final_step = json.loads((final / STATE_FILE).read_text(encoding="utf-8"))["step"]
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError):
+        return  # no finished run (or one whose step cannot be read: the step checkpoint above decides)
+    if isinstance(final_step, int) and final_step >= max_steps:
+        raise ResumeError(
+            f"--resume: the run is finished: {final} holds step {final_step} and schedule.max_steps is {max_steps}; "
+            f"a resume would replace it. Give --max-steps above {final_step} to train on, or start a new run from "
+            f"its weights (--init {final} --out-dir NEW)"
+        )
 
 
 def check_writable(run_dir: Path) -> None:

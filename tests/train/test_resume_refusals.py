@@ -149,6 +149,32 @@ def test_changeable_fields_may_change_on_resume(run):
     assert saved["schedule"]["max_steps"] == 3 and saved["logging"]["every"] == 2  # the run's recipe follows the resume
 
 
+def test_a_resume_to_no_more_steps_than_its_checkpoint_is_refused_untouched(run):
+    recipe, run_dir = run
+    before = {p: p.read_bytes() for p in (run_dir / "metrics.jsonl", run_dir / "config.yaml", run_dir / CKPT / "trainer_state.json")}
+    code, out = _resume(recipe, "--max-steps", "1")
+    _refused(run_dir, code, out)
+    assert f"{run_dir / CKPT} is at step 1 and schedule.max_steps is 1: nothing is left to train" in out, out
+    assert {p: p.read_bytes() for p in before} == before
+
+
+def test_a_finished_run_is_not_replaced_by_a_resume_to_fewer_or_as_many_steps(run):
+    recipe, run_dir = run
+    final = run_dir / "checkpoint-final"
+    shutil.copytree(run_dir / CKPT, final)
+    _set_step(final / "trainer_state.json", 3)  # as if the run had finished 3 steps
+    before = {p: p.read_bytes() for p in (run_dir / "metrics.jsonl", final / "trainer_state.json")}
+    for max_steps in ("2", "3"):
+        code, out = _resume(recipe, "--max-steps", max_steps)
+        assert code == 2 and "Traceback" not in out, out
+        assert f"the run is finished: {final} holds step 3 and schedule.max_steps is {max_steps}" in out, out
+    assert {p: p.read_bytes() for p in before} == before
+
+
+def _set_step(path, step):
+    path.write_text(json.dumps({**json.loads(path.read_text()), "step": step}))
+
+
 def test_diff_names_nested_and_list_keys():
     old = {"a": 1, "data": {"train": [{"root": "/x", "weight": 1.0}]}, "trainable": ["pooler"]}
     new = {"a": 1, "data": {"train": [{"root": "/y", "weight": 1.0}, {"root": "/z"}]}, "trainable": ["pooler", "lora"]}
