@@ -39,6 +39,12 @@ class ModelRecipe:
     def __post_init__(self) -> None:
         from aerith.models.build import COORDINATE_INITS
 
+        from aerith.models.presets import get_preset
+
+        try:
+            get_preset(self.preset)
+        except KeyError as err:
+            raise ValueError(err.args[0]) from None
         self.overrides = dict(self.overrides or {})
         if self.coordinate_init not in COORDINATE_INITS:
             raise ValueError(f"coordinate_init must be one of {COORDINATE_INITS}, got {self.coordinate_init!r}")
@@ -60,13 +66,42 @@ class ModelRecipe:
         return int(self.config().clip_config.image_size)
 
 
-def load_model_recipe(path: Path = RECIPES / "model.yaml") -> ModelRecipe:
-    """Read ``model.yaml``; unknown keys raise ``ValueError`` naming them."""
+def _read_settings(path: Path, cls: type, exclude: Sequence[str] = ()) -> Any:
+    """``cls`` from a YAML file of its fields, typed as the training recipes are.
+
+    Raises:
+        ValueError: naming the file and the field (unknown, mistyped or out of range).
+    """
+    import dataclasses
+    import typing
+
+    from aerith.train.config import coerce
+
     tree = yaml.safe_load(Path(path).read_text()) or {}
-    unknown = sorted(set(tree) - {"preset", "overrides", "coordinate_init"})
+    if not isinstance(tree, dict):
+        raise ValueError(f"{path}: expected key: value fields, got {type(tree).__name__}")
+    known = {f.name for f in dataclasses.fields(cls)} - set(exclude)
+    unknown = sorted(str(k) for k in tree if k not in known)
     if unknown:
-        raise ValueError(f"{path}: unknown field(s) {unknown}; valid fields: coordinate_init, overrides, preset")
-    return ModelRecipe(**tree)
+        raise ValueError(f"{path}: unknown field(s) {unknown}; valid fields: {', '.join(sorted(known))}")
+    hints = typing.get_type_hints(cls)
+    for name, hint in hints.items():  # a YAML list for a tuple of any length
+        if typing.get_origin(hint) is tuple and typing.get_args(hint)[1:] == (Ellipsis,):
+            hints[name] = list[typing.get_args(hint)[0]]
+    try:
+        return cls(**{k: coerce(v, hints[k], k) for k, v in tree.items()})
+    except ValueError as err:  # the recipe checks' FieldError is one
+        raise ValueError(f"{path}: {err}") from None
+
+
+def load_model_recipe(path: Path = RECIPES / "model.yaml") -> ModelRecipe:
+    """Read ``model.yaml``; unknown, mistyped or invalid fields raise ``ValueError`` naming them."""
+    recipe = _read_settings(path, ModelRecipe)
+    try:
+        recipe.config()  # the overrides name real config fields, with values of their types
+    except (KeyError, TypeError, ValueError) as err:
+        raise ValueError(f"{path}: overrides: {err.args[0] if err.args else err}") from None
+    return recipe
 
 
 def load_recipe_rewards() -> dict[str, float]:
@@ -132,17 +167,10 @@ def train_stage(
 
 
 def load_box_fit_recipe(path: Path = RECIPES / "box_fit.yaml"):
-    """Read ``box_fit.yaml`` into a :class:`~aerith.train.box_fit.BoxFitConfig`; unknown keys raise ``ValueError`` naming them."""
-    from dataclasses import fields
-
+    """Read ``box_fit.yaml`` into a :class:`~aerith.train.box_fit.BoxFitConfig`; bad fields raise ``ValueError`` naming them."""
     from aerith.train.box_fit import BoxFitConfig
 
-    tree = yaml.safe_load(Path(path).read_text()) or {}
-    known = {f.name for f in fields(BoxFitConfig)} - {"max_seconds", "seed"}
-    unknown = sorted(set(tree) - known)
-    if unknown:
-        raise ValueError(f"{path}: unknown field(s) {unknown}; valid fields: {', '.join(sorted(known))}")
-    return BoxFitConfig(**tree)
+    return _read_settings(path, BoxFitConfig, exclude=("max_seconds", "seed"))
 
 
 def fit_box_head_stage(

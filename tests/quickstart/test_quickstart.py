@@ -168,3 +168,24 @@ def test_an_interrupted_quickstart_leaves_no_report(tmp_path, monkeypatch):
         run_quickstart(QuickstartSettings(out=out, minutes=0.2, scenes=60, progress=False))
     assert not (out / "report").exists()
     assert json.loads((out / MARKER).read_text())["status"] == "running"
+
+
+def test_the_quickstart_recipes_are_typed_as_the_training_recipes_are(tmp_path):
+    from aerith.quickstart.stages import load_box_fit_recipe, load_model_recipe
+
+    path = tmp_path / "box_fit.yaml"
+    path.write_text("steps: 30\nlr: 1e-3\n")  # YAML 1.1 reads 1e-3 as text: read as a number, as in the recipes
+    assert load_box_fit_recipe(path).lr == 0.001
+    for text, message in (("steps: 2.5\n", "steps: expected an integer, got 2.5"),
+                          ("flips: none\n", "flips: expected a list of strings, got 'none'"),
+                          ("flips: [sideways]\n", "sideways"), ("seed: 3\n", "unknown field")):  # fmt: skip
+        path.write_text(text)
+        with pytest.raises(ValueError, match=rf"box_fit.yaml: .*{re.escape(message)}"):
+            load_box_fit_recipe(path)
+    path = tmp_path / "model.yaml"
+    for text, message in (("preset: aerith-tni\n", "unknown preset 'aerith-tni'"),
+                          ("overrides: [box_head]\n", "overrides: expected a mapping"),
+                          ("overrides: {box_head: 'yes'}\n", "overrides: AerithConfig.box_head must be bool")):  # fmt: skip
+        path.write_text(text)
+        with pytest.raises(ValueError, match=rf"model.yaml: {re.escape(message)}"):
+            load_model_recipe(path)
