@@ -25,6 +25,7 @@ from aerith.geo.errors import ScanError
 JOURNAL_DIR = "journal"
 _PART = re.compile(r"^part-(\d+)-of-(\d+)\.jsonl$")
 FORMAT = 1
+STATUSES = ("done", "nodata", "empty")
 
 
 def part_name(rank: int, world: int) -> str:
@@ -32,6 +33,11 @@ def part_name(rank: int, world: int) -> str:
 
 
 _LABELS = {"model_fingerprint": "model weights", "bands_asked": "--bands"}
+
+
+def _damaged(part: Path, n: int, what: str) -> ScanError:
+    fix = "delete that line (its tile is scanned again) or " if n > 1 else ""
+    return ScanError(f"{part}: line {n} {what}; the journal is damaged: {fix}pass --overwrite to start over")
 
 
 def _describe_value(value: Any) -> str:
@@ -59,12 +65,14 @@ class Journal:
     Args:
         out: the scan's output folder.
         fingerprint: what must match for a journal to be resumed.
+        tiles: how many tiles the scan has (a record of another tile number is damage); None: not checked.
     """
 
-    def __init__(self, out: Path, fingerprint: Mapping[str, Any]) -> None:
+    def __init__(self, out: Path, fingerprint: Mapping[str, Any], tiles: int | None = None) -> None:
         self.out = Path(out)
         self.folder = self.out / JOURNAL_DIR
         self.fingerprint = dict(fingerprint)
+        self.tiles = tiles
 
     def parts(self) -> list[Path]:
         if not self.folder.is_dir():
@@ -76,20 +84,27 @@ class Journal:
 
         Raises:
             ScanError: a part was written by a scan with another fingerprint, or a line other than
-                the last is not valid JSON.
+                the last is not a valid record (named by part, line and field).
         """
         records: dict[int, dict[str, Any]] = {}
         runs: list[dict[str, Any]] = []
         for part in self.parts():
-            lines = part.read_text(encoding="utf-8").split("\n")
-            complete = lines[:-1]  # text after the last newline is a line cut short
+            data = part.read_bytes()
+            data = data[: data.rfind(b"\n") + 1]  # text after the last newline is a line cut short
+            try:
+                complete = data.decode("utf-8").split("\n")[:-1]
+            except UnicodeDecodeError as err:
+                n = data[: err.start].count(b"\n") + 1
+                raise _damaged(part, n, "is not UTF-8 text") from err
             if not complete:
                 continue
             for n, line in enumerate(complete, start=1):
                 try:
                     entry = json.loads(line)
                 except json.JSONDecodeError as err:
-                    raise ScanError(f"{part}: line {n} is not valid JSON ({err}); the journal is damaged") from err
+                    raise _damaged(part, n, f"is not valid JSON ({err})") from err
+                if not isinstance(entry, dict):
+                    raise _damaged(part, n, "is not a JSON object")
                 if n == 1:
                     if entry.get("format") != FORMAT or "fingerprint" not in entry:
                         raise ScanError(f"{part}: line 1 is not a scan journal header")
@@ -101,8 +116,25 @@ class Journal:
                 elif "run" in entry:
                     runs.append(entry)
                 else:
-                    records.setdefault(int(entry["tile"]), entry)
+                    problem = self._record_problem(entry)
+                    if problem:
+                        raise _damaged(part, n, problem)
+                    records.setdefault(entry["tile"], entry)
         return records, runs
+
+    def _record_problem(self, entry: Mapping[str, Any]) -> str | None:
+        """What is wrong with a tile record, or None."""
+        for key in ("tile", "status"):
+            if key not in entry:
+                return f"has no {key!r} field"
+        tile, status = entry["tile"], entry["status"]
+        if not isinstance(tile, int) or isinstance(tile, bool) or tile < 0 or (self.tiles is not None and tile >= self.tiles):
+            return f"has field 'tile' {tile!r}, not a tile number" + (f" (0-{self.tiles - 1})" if self.tiles else "")
+        if status not in STATUSES:
+            return f"has field 'status' {status!r}, not one of {', '.join(STATUSES)}"
+        if status == "done" and not isinstance(entry.get("answer"), str):
+            return "is a done tile with no 'answer' text"
+        return None
 
     def open_part(self, rank: int, world: int) -> JournalWriter:
         """Append to this process's part, writing its header first if it is new."""

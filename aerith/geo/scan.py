@@ -361,7 +361,7 @@ def run_scan(
             "skip_empty": config.skip_empty,
             "stats_size": config.stats_size,
         }
-        journal = Journal(out, fingerprint)
+        journal = Journal(out, fingerprint, tiles=len(grid))
         # every process checks (so that all raise alike, none is left waiting); only the main one changes files
         earlier = _check_out(out)
         state.wait_for_everyone()

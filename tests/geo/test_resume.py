@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -113,3 +114,33 @@ def test_an_out_that_cannot_be_made_is_a_scan_error_naming_it(raster, tmp_path):
     blocker.write_text("x")
     with pytest.raises(ScanError, match=r"--out .*a-file/out: cannot write there \(Not a directory\)"):
         scan(TorchDouble(0), raster, out=blocker / "out", **CAP)
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda r: r.pop("tile"), "line 3 has no 'tile' field"),
+        (lambda r: r.pop("status"), "line 3 has no 'status' field"),
+        (lambda r: r.update(tile=99), "line 3 has field 'tile' 99, not a tile number (0-3)"),
+        (lambda r: r.update(status="fine"), "line 3 has field 'status' 'fine', not one of done, nodata, empty"),
+        (lambda r: r.pop("answer"), "line 3 is a done tile with no 'answer' text"),
+    ],
+)
+def test_a_journal_record_without_its_fields_is_named_by_file_line_and_field(raster, tmp_path, damage, message):
+    from typer.testing import CliRunner
+
+    from aerith.cli import app
+
+    scan(TorchDouble(0), raster, out=tmp_path / "s", model_fingerprint={"preset": "aerith-tiny", "seed": 0}, **CAP)
+    part = next((tmp_path / "s" / JOURNAL_DIR).iterdir())
+    lines = part.read_text().splitlines()
+    record = json.loads(lines[2])
+    damage(record)
+    lines[2] = json.dumps(record)
+    part.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ScanError, match=rf"{part.name}: {re.escape(message)}; the journal is damaged: delete that line"):
+        scan(TorchDouble(0), raster, out=tmp_path / "s", model_fingerprint={"preset": "aerith-tiny", "seed": 0}, **CAP)
+    args = ["scan", "aerith-tiny", str(raster), "--out", str(tmp_path / "s"), "--task", "cap", "--tile", "64",
+            "--overlap", "0", "--batch-size", "2", "--no-progress"]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2 and f"\nerror: {part}: {message};" in result.output, result.output
