@@ -31,6 +31,7 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from aerith.infer.facade import VLM
+from aerith.models.tokenizer import IMAGE_TOKEN
 from aerith.serve.batcher import ClosedError, QueueFullError
 from aerith.serve.conversation import openai_to_chat
 from aerith.serve.engine import Completion, GenerationSettings, PreparedInput, SettingError
@@ -42,8 +43,10 @@ from aerith.serve.schemas import (
     CaptionRequest,
     ChatCompletionRequest,
     ClassifyRequest,
+    ClassListError,
     GroundRequest,
     TaskRequest,
+    check_classes,
 )
 from aerith.serve.service import ModelService
 from aerith.serve.settings import ServeSettings
@@ -410,32 +413,52 @@ def create_app(settings: ServeSettings, load: Callable[[], VLM], state: ServerSt
 
         return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
-    async def run_task(task: str, body: TaskRequest, arguments: list[Any]) -> dict[str, Any]:
+    async def run_task(task: str, body: TaskRequest, arguments: list[Any], fields: list[str] | None) -> dict[str, Any]:
+        """``arguments``: one per image; ``fields``: the request field each comes from (``question``,
+        ``questions[2]``), named when it makes a bad prompt; ``None``: the prompt is fixed (caption)."""
         service = state.ready()
         _check_model(service, body.model)
         urls = body.image_list
         single = body.image_field == "image"
+        if len(urls) > service.batcher.max_queue:  # could never be queued whole: not a matter of waiting
+            raise RequestError(
+                400, f"images: {len(urls)} images, over the {service.batcher.max_queue} this server queues (--max-queue); "
+                "send fewer per request", "images",
+            )
+
+        def argument_field(i: int) -> str:
+            if fields is None:
+                return "image" if single else f"images[{i}]"
+            return fields[i]
 
         def prepare() -> tuple[list[PreparedInput], list[tuple[int, int]]]:
             prepared, sizes = [], []
             for i, (url, argument) in enumerate(zip(urls, arguments)):
                 where = "image" if single else f"images[{i}]"
+                if isinstance(argument, str) and IMAGE_TOKEN in argument:
+                    at = argument_field(i)
+                    raise RequestError(400, f"{at}: holds {IMAGE_TOKEN}, which marks image positions; leave it out", at)
                 try:
                     array = load_image(url, where, policy)
-                    prepared.append(service.prepare_task(task, array, argument))
-                except ImageInputError as err:
-                    raise RequestError(400, str(err), where) from err
                 except ValueError as err:
-                    raise RequestError(400, f"{where}: {err}", where) from err
+                    raise RequestError(400, str(err) if isinstance(err, ImageInputError) else f"{where}: {err}", where) from err
+                try:
+                    prepared.append(service.prepare_task(task, array, argument))
+                except ValueError as err:  # the prompt: an empty question, one too long
+                    at = argument_field(i)
+                    raise RequestError(400, f"{at}: {err}", at) from err
                 sizes.append((array.shape[1], array.shape[0]))
             return prepared, sizes
 
         with service.batcher.arriving(len(urls)):
             prepared, sizes = await run_in_threadpool(prepare)
-            try:
-                requests = [(p, service.settings_for(p, body.max_tokens), None) for p in prepared]
-            except SettingError as err:
-                raise RequestError(400, str(err), err.field) from err
+            requests = []
+            for i, p in enumerate(prepared):
+                try:
+                    requests.append((p, service.settings_for(p, body.max_tokens), None))
+                except SettingError as err:
+                    at = argument_field(i) if err.field == "messages" else err.field
+                    raise RequestError(400, f"{at}: {err}", at) from err
             futures = _submit(service, requests)
         completions = [await _result(f) for f in futures]
         results = [
@@ -452,21 +475,33 @@ def create_app(settings: ServeSettings, load: Callable[[], VLM], state: ServerSt
 
     @app.post("/v1/classify")
     async def classify(body: ClassifyRequest) -> dict[str, Any]:
-        return await run_task("classify", body, [body.classes] * len(body.image_list))
+        try:
+            check_classes(body.classes)
+        except ClassListError as err:
+            raise RequestError(422, f"classes[{err.index}]: {err}", f"classes[{err.index}]") from err
+        for i, name in enumerate(body.classes):
+            if IMAGE_TOKEN in name:
+                raise RequestError(400, f"classes[{i}]: holds {IMAGE_TOKEN}, which marks image positions; leave it out", f"classes[{i}]")
+        n = len(body.image_list)
+        return await run_task("classify", body, [body.classes] * n, ["classes"] * n)
 
     @app.post("/v1/answer")
     async def answer(body: AnswerRequest) -> dict[str, Any]:
-        questions = body.questions if body.questions is not None else [body.question] * len(body.image_list)
-        return await run_task("answer", body, questions)
+        if body.questions is not None:
+            return await run_task("answer", body, body.questions, [f"questions[{i}]" for i in range(len(body.questions))])
+        n = len(body.image_list)
+        return await run_task("answer", body, [body.question] * n, ["question"] * n)
 
     @app.post("/v1/caption")
     async def caption(body: CaptionRequest) -> dict[str, Any]:
-        return await run_task("caption", body, [None] * len(body.image_list))
+        return await run_task("caption", body, [None] * len(body.image_list), None)
 
     @app.post("/v1/ground")
     async def ground(body: GroundRequest) -> dict[str, Any]:
-        expressions = body.expressions if body.expressions is not None else [body.expression] * len(body.image_list)
-        return await run_task("ground", body, expressions)
+        if body.expressions is not None:
+            return await run_task("ground", body, body.expressions, [f"expressions[{i}]" for i in range(len(body.expressions))])
+        n = len(body.image_list)
+        return await run_task("ground", body, [body.expression] * n, ["expression"] * n)
 
     return app
 

@@ -55,6 +55,8 @@ def openai_to_chat(messages: Sequence[ChatMessage], policy: ImagePolicy) -> tupl
                         images.append(load_image(url, at, policy))
                     except ImageInputError as err:
                         raise RequestError(400, str(err), at) from err
+                    except ValueError as err:  # a path or URL the standard library refuses
+                        raise RequestError(400, f"{at}: {err}", at) from err
                     parts.append({"type": "image"})
                 else:
                     parts.append(_text(part.text, at))

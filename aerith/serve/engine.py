@@ -355,8 +355,19 @@ class AerithEngine(Engine):
         self.vlm.model.generate(**inputs, pad_token_id=pad, eos_token_id=self.tokenizer.eos_token_id, **gen_kwargs)
 
 
+# T5's positions are relative, so its config names no limit; it is trained on 512 tokens. The bound is
+# applied to prompt and answer together, as for a decoder-only model (the prompt is read by T5's encoder).
+T5_CONTEXT = 512
+
+
 class InstructBlipEngine(Engine):
     """InstructBLIP: one user turn with one image (how it was trained); the batch is encoded as its facade does."""
+
+    @property
+    def context_length(self) -> int | None:
+        text = self.vlm.model.config.text_config
+        limit = getattr(text, "max_position_embeddings", None) or getattr(text, "n_positions", None)
+        return limit or (T5_CONTEXT if text.model_type == "t5" else None)
 
     def prepare_chat(self, messages: list[dict[str, Any]], images: Sequence[Any]) -> PreparedInput:
         users = [m for m in messages if m["role"] == "user"]
@@ -373,6 +384,10 @@ class InstructBlipEngine(Engine):
 
         with self.tokenizer_lock:
             n_text = len(self.tokenizer(prompt)["input_ids"])
+            n_qformer = len(self.vlm.processor.qformer_tokenizer(prompt)["input_ids"])
+        limit = self.vlm.model.config.qformer_config.max_position_embeddings
+        if n_qformer > limit:  # the Q-Former reads the prompt too (as the facade checks)
+            raise SettingError("messages", f"the prompt takes {n_qformer} tokens of the Q-Former's {limit} positions; shorten it")
         queries = self.vlm.model.config.num_query_tokens
         return PreparedInput(prompt=prompt, prompt_tokens=queries + n_text, images=[load_rgb(image)])
 

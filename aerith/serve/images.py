@@ -72,7 +72,10 @@ def load_image(url: str, where: str, policy: ImagePolicy) -> np.ndarray:
             "send the image inline as a base64 data URL (data:image/png;base64,...)",
         )
     if scheme == "file":
-        path = Path(unquote(urlparse(url).path))
+        try:
+            path = Path(unquote(urlparse(url).path))
+        except ValueError as err:  # "Invalid IPv6 URL"
+            raise ImageInputError(where, f"malformed file URL ({err})") from err
     elif scheme and len(scheme) > 1:  # a one-letter scheme is a Windows drive
         raise ImageInputError(where, f"unsupported image URL scheme {scheme!r}; send a base64 data URL")
     else:
@@ -98,8 +101,13 @@ def _read_local(path: Path, where: str, policy: ImagePolicy) -> np.ndarray:
         raise ImageInputError(
             where, f"local image paths are refused ({path}); start the server with --allow-dir DIR to read images under DIR"
         )
+    if "\x00" in str(path):
+        raise ImageInputError(where, "the image path holds a NUL character")
     root = Path(policy.allow_dir).resolve()
-    resolved = (root / path).resolve() if not path.is_absolute() else path.resolve()
+    try:
+        resolved = (root / path).resolve()
+    except (OSError, RuntimeError, ValueError) as err:  # a symlink loop, a name the system refuses
+        raise ImageInputError(where, f"{path}: not a usable path ({err})") from err
     if not resolved.is_relative_to(root):
         raise ImageInputError(where, f"{path} is outside --allow-dir {root}")
     try:

@@ -1,18 +1,26 @@
 """Request bodies: OpenAI's chat completion schema and Aerith's task endpoints (pydantic).
 
-Unknown fields are accepted and ignored (the official client sends extras); a wrong type or
-value of a known field is a 422 naming the field.
+Unknown fields of a chat completion are accepted and ignored (the official client sends
+extras); a task endpoint refuses fields it does not use. A wrong type or value of a known
+field is a 422 naming the field: types are strict (``"5"``, ``5.0`` or ``true`` is not a
+``max_tokens``; an integer is a float).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from aerith.parsing.classes import ClassIndex
+
+
+SEED_RANGE = (-(2**63), 2**64 - 1)  # what torch.manual_seed takes
+
 
 class _Body(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=True)
 
 
 class ImageURL(_Body):
@@ -52,7 +60,7 @@ class ChatCompletionRequest(_Body):
     min_tokens: int = Field(default=0, ge=0)
     temperature: float | None = Field(default=None, ge=0.0, le=2.0)
     top_p: float | None = Field(default=None, gt=0.0, le=1.0)
-    seed: int | None = None
+    seed: int | None = Field(default=None, ge=SEED_RANGE[0], le=SEED_RANGE[1])
     stop: str | list[str] | None = None
     stream: bool = False
     stream_options: StreamOptions | None = None
@@ -68,6 +76,8 @@ class ChatCompletionRequest(_Body):
 
 class TaskRequest(_Body):
     """One image (``image``) or a batch (``images``): base64 data URLs, or paths under ``--allow-dir``."""
+
+    model_config = ConfigDict(extra="forbid")
 
     model: str | None = None
     image: str | None = None
@@ -91,6 +101,37 @@ class TaskRequest(_Body):
 
 class ClassifyRequest(TaskRequest):
     classes: list[str] = Field(min_length=1)
+
+
+class ClassListError(ValueError):
+    """A class list an answer could not be matched against; ``index`` is the first bad name's place."""
+
+    def __init__(self, index: int, message: str) -> None:
+        super().__init__(message)
+        self.index = index
+
+
+def check_classes(classes: Sequence[str]) -> None:
+    """Refuse, before anything is generated, a class list that answers cannot be matched against.
+
+    Raises:
+        ClassListError: a name with no letters or digits, or one equal to an earlier one once
+            case, spaces, ``-``/``_``, punctuation and a leading article are ignored (as answers are matched).
+    """
+    first: dict[str, int] = {}
+    for i, name in enumerate(classes):
+        try:
+            key = ClassIndex.build([name]).keys[0]
+        except ValueError as err:
+            raise ClassListError(i, str(err)) from err
+        if key in first:
+            j = first[key]
+            raise ClassListError(
+                i,
+                f"{name!r} is the same class as {classes[j]!r}: answers are matched ignoring case, spaces, "
+                "'-', '_', punctuation and a leading article",
+            )
+        first[key] = i
 
 
 class AnswerRequest(TaskRequest):
@@ -128,9 +169,11 @@ __all__ = [
     "CaptionRequest",
     "ChatCompletionRequest",
     "ChatMessage",
+    "ClassListError",
     "ClassifyRequest",
     "GroundRequest",
     "ImagePart",
     "TaskRequest",
     "TextPart",
+    "check_classes",
 ]

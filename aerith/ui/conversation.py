@@ -31,6 +31,7 @@ from aerith.boxes import PixelBox, format_box, to_grid
 from aerith.parsing.boxes import parse_boxes
 from aerith.parsing.classes import match_class
 from aerith.prompts import caption_prompt, classify_prompt, ground_prompt, vqa_prompt
+from aerith.serve.schemas import ClassListError, check_classes
 
 UI_TASKS: tuple[str, ...] = ("chat", "classify", "question", "caption", "ground")
 TEXT_TASKS = frozenset({"chat", "question", "ground"})
@@ -48,16 +49,16 @@ def parse_classes(text: str) -> list[str]:
     """A class list as typed: comma-, semicolon- or line-separated names, blanks dropped, order kept.
 
     Raises:
-        TurnError: no class, or a name given twice.
+        TurnError: no class, a name with no letters or digits, or a name given twice (as answers
+            are matched: ``parking lot`` = ``parking-lot``).
     """
     classes = [c.strip() for c in _SPLIT.split(text or "") if c.strip()]
     if not classes:
         raise TurnError("classify needs a class list: type the class names separated by commas")
-    seen: dict[str, str] = {}
-    for c in classes:
-        if c.lower() in seen:
-            raise TurnError(f"the class list names {c!r} twice")
-        seen[c.lower()] = c
+    try:
+        check_classes(classes)
+    except ClassListError as err:
+        raise TurnError(f"the class list: {err}") from err
     return classes
 
 

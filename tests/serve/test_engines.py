@@ -52,6 +52,23 @@ def test_instructblip_is_served_as_its_facade_answers(instructblip):
         service.close()
 
 
+def test_instructblip_requests_are_bounded_before_they_reach_a_batch(instructblip):
+    from aerith.serve.engine import SettingError
+
+    service = ModelService(instructblip, name="instructblip-tiny")  # not started: nothing is generated here
+    assert service.describe()["context_length"] == 512  # T5: relative positions, trained on 512 tokens
+    prepared = service.prepare_task("caption", image(0))
+    with pytest.raises(SettingError, match="exceed the model's context of 512") as bound:
+        service.settings_for(prepared, 10**9)
+    assert bound.value.field == "max_tokens"
+    # the Q-Former reads the prompt too: over its positions the facade refuses it, and so does the server
+    limit = instructblip.model.config.qformer_config.max_position_embeddings
+    with pytest.raises(ValueError, match=f"Q-Former's {limit} positions"):
+        instructblip.generate(image(0), "word " * 400, max_new_tokens=2)
+    with pytest.raises(SettingError, match=f"of the Q-Former's {limit} positions"):
+        service.prepare_task("answer", image(0), "word " * 400)
+
+
 def test_rows_of_one_batch_keep_their_own_lengths(tiny_vlm):
     service = ModelService(tiny_vlm, name="aerith-tiny", max_batch=8, window_ms=100).start()
     try:

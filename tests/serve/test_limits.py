@@ -104,13 +104,73 @@ def test_body_over_the_limit_gets_413(server):
     assert_healthy(server)
 
 
-def test_queue_over_the_limit_gets_429_with_retry_after(server):
+def test_more_images_than_the_queue_holds_is_a_400_not_a_retry(server):
     tiny = data_url_of(png_bytes(5, (8, 8)))
     body = json.dumps({"images": [tiny] * (MAX_QUEUE + 1), "max_tokens": 2}).encode()
     reply = raw_request(server.url, "POST", "/v1/caption", body, AUTH)
-    assert reply.status == 429
-    assert int(reply.headers["retry-after"]) >= 1
-    assert "--max-queue 64" in reply.json()["error"]["message"]
+    assert reply.status == 400 and "retry-after" not in reply.headers
+    error = reply.json()["error"]
+    assert error["param"] == "images" and f"{MAX_QUEUE + 1} images, over the {MAX_QUEUE}" in error["message"]
+    assert_healthy(server)
+
+
+def post(server, path: str, body: dict) -> tuple[int, dict]:
+    reply = raw_request(server.url, "POST", path, json.dumps(body).encode(), AUTH)
+    return reply.status, reply.json().get("error") or {}
+
+
+def test_image_paths_the_standard_library_refuses_are_400s_naming_the_part(server, client):
+    for url in ["a\x00.png", "file:///scenes/a%00.png", "file://[bad/a.png"]:
+        status, body = status_of(lambda: client.chat.completions.create(model="aerith-tiny", messages=image_message(url), max_tokens=2))
+        assert (status, body["param"]) == (400, "messages[0].content[1]"), (url, body)
+        assert post(server, "/v1/caption", {"image": url})[1]["param"] == "image"
+    assert_healthy(server)
+
+
+def test_task_requests_name_the_field_that_is_wrong_before_generating(server):
+    img = data_url_of(png_bytes(6))
+    registry = server.state.metrics.registry
+    generated = registry.get_sample_value("aerith_generated_tokens_total")
+    cases = [
+        ("/v1/classify", {"image": img, "classes": ["Beach", "beach"]}, 422, "classes[1]", "same class as 'Beach'"),
+        ("/v1/classify", {"image": img, "classes": ["forest", "!!!"]}, 422, "classes[1]", "no letters or digits"),
+        ("/v1/classify", {"image": img, "classes": [""]}, 422, "classes[0]", "no letters or digits"),
+        ("/v1/classify", {"image": img, "classes": [f"class{i}" for i in range(3000)]}, 400, "classes", "context"),
+        ("/v1/classify", {"image": img, "classes": ["forest", "<image> beach"]}, 400, "classes[1]", "<image>"),
+        ("/v1/answer", {"image": img, "question": "  "}, 400, "question", "empty"),
+        ("/v1/answer", {"images": [img, img], "questions": ["what?", ""]}, 400, "questions[1]", "empty"),
+        ("/v1/answer", {"image": img, "question": "word " * 2000}, 400, "question", "context"),
+        ("/v1/ground", {"image": img, "expression": "the <image>"}, 400, "expression", "<image>"),
+        ("/v1/ground", {"images": [img, img], "expressions": ["a road", "<image>"]}, 400, "expressions[1]", "<image>"),
+    ]
+    for path, body, status, param, message in cases:
+        got, error = post(server, path, body)
+        assert (got, error.get("param")) == (status, param), (path, error)
+        assert message in error["message"], error
+    assert registry.get_sample_value("aerith_generated_tokens_total") == generated  # all refused before generating
+    assert_healthy(server)
+
+
+def test_task_endpoints_refuse_fields_they_do_not_use_and_integers_are_strict(server):
+    img = data_url_of(png_bytes(6))
+    for field, value in (("temperature", 0.7), ("seed", 1), ("stop", ["x"]), ("messages", [])):
+        status, error = post(server, "/v1/caption", {"image": img, field: value})
+        assert (status, error["param"]) == (422, field), error
+    chat = {"model": "aerith-tiny", "messages": [{"role": "user", "content": "hi"}]}
+    for value in (True, "5", 5.0):
+        assert post(server, "/v1/caption", {"image": img, "max_tokens": value})[0] == 422
+        status, error = post(server, "/v1/chat/completions", {**chat, "max_tokens": value})
+        assert (status, error["param"]) == (422, "max_tokens"), error
+    assert_healthy(server)
+
+
+def test_a_seed_beyond_what_torch_takes_is_a_422(server):
+    chat = {"model": "aerith-tiny", "messages": [{"role": "user", "content": "hi"}]}
+    for value in (2**64, -(2**63) - 1):
+        status, error = post(server, "/v1/chat/completions", {**chat, "seed": value, "temperature": 1.0, "max_tokens": 2})
+        assert (status, error["param"]) == (422, "seed"), error
+    status, _ = post(server, "/v1/chat/completions", {**chat, "seed": 2**64 - 1, "temperature": 1, "max_tokens": 2})
+    assert status == 200  # the largest seed torch takes; an integer temperature is a number
     assert_healthy(server)
 
 

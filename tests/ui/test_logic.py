@@ -120,7 +120,9 @@ def test_each_task_asks_with_its_canonical_prompt():
         ("ground", "", "", "referring expression"),
         ("chat", "", "", "chat needs a message"),
         ("classify", "", " , ", "needs a class list"),
-        ("classify", "", "forest, Forest", "names 'Forest' twice"),
+        ("classify", "", "forest, Forest", "'Forest' is the same class as 'forest'"),
+        ("classify", "", "parking lot, parking-lot", "'parking-lot' is the same class as 'parking lot'"),
+        ("classify", "", "forest, ???", "'\\?\\?\\?' has no letters or digits"),
         ("detect", "x", "", "unknown task 'detect'"),
     ],
 )
