@@ -18,7 +18,9 @@ processor do with one image):
   at most ``stats_size`` pixels a side (the raster's overviews when it has
   them, else every n-th pixel), so that neighbouring tiles share one stretch and a feature
   does not change brightness from tile to tile. Nodata pixels are left out of
-  the percentiles. A raster no larger than ``stats_size`` is read whole, and a
+  the percentiles; if that read holds no valid pixel (nodata in a pattern
+  finer than its step), the percentiles come from every k-th valid pixel of a
+  full-resolution read, and the manifest's stretch says so. A raster no larger than ``stats_size`` is read whole, and a
   tile covering it is then stretched exactly as the processor stretches it.
 - Pixels that are nodata (the nodata value, an alpha band or a mask, as GDAL
   reports them per band, or non-finite) are black in the tile the model sees.
@@ -94,6 +96,7 @@ class Stretch:
     lo: tuple[float, ...] | None = None
     hi: tuple[float, ...] | None = None
     sample_shape: tuple[int, int] | None = None  # (height, width) of the decimated read the limits come from
+    note: str | None = None  # how the limits were found when the decimated read was not enough
 
     @property
     def active(self) -> bool:
@@ -118,7 +121,7 @@ class Stretch:
             "from_read_of": list(self.sample_shape or ()),
             "lo": list(self.lo),
             "hi": list(self.hi),
-        }
+        } | ({"note": self.note} if self.note else {})
 
 
 @dataclass
@@ -254,18 +257,39 @@ class RasterSource:
             self._stretch = Stretch()
             return self._stretch
         data, valid = self._read_decimated(stats_size)
-        shape = valid.shape
+        shape, note = valid.shape, None
+        samples = data[:, valid]
+        if samples.shape[1] == 0:  # nodata in a pattern finer than the decimation step, or no valid pixel at all
+            samples = self._sample_valid(stats_size * stats_size)
+            note = (
+                f"the decimated read ({shape[1]} x {shape[0]} px) held no valid pixel: limits from "
+                f"{samples.shape[1]} valid pixels sampled evenly from a full-resolution read"
+                if samples.shape[1]
+                else "the raster holds no valid pixel: limits 0 and 1 (every tile is skipped as nodata)"
+            )
+            shape = (self.height, self.width)
         lo, hi = [], []
-        for b in range(data.shape[0]):
-            values = data[b][valid].astype(np.float64)
-            if values.size == 0:
-                low, high = 0.0, 1.0
-            else:
-                low, high = (float(v) for v in np.percentile(values, [2, 98]))
+        for b in range(samples.shape[0]):
+            values = samples[b].astype(np.float64)
+            low, high = (float(v) for v in np.percentile(values, [2, 98])) if values.size else (0.0, 1.0)
             lo.append(low)
             hi.append(high if high > low else low + 1.0)
-        self._stretch = Stretch(tuple(lo), tuple(hi), shape)
+        self._stretch = Stretch(tuple(lo), tuple(hi), shape, note)
         return self._stretch
+
+    def _sample_valid(self, max_samples: int) -> np.ndarray:
+        """``(bands, n)`` values of every k-th valid pixel of a full-resolution read in 512 px windows (n about max_samples at most)."""
+        from rasterio.windows import Window
+
+        k = max(1, math.ceil(self.width * self.height / max_samples))
+        taken, seen = [], 0
+        for y0 in range(0, self.height, 512):
+            for x0 in range(0, self.width, 512):
+                d, v = self._read(Window(x0, y0, min(512, self.width - x0), min(512, self.height - y0)))
+                values = d[:, v]
+                taken.append(values[:, (-seen) % k :: k])  # k-th in raster order across windows: one valid pixel is enough
+                seen += values.shape[1]
+        return np.concatenate(taken, axis=1)
 
     def _read_decimated(self, max_side: int) -> tuple[np.ndarray, np.ndarray]:
         """The chosen bands at most ``max_side`` pixels a side, and their validity.

@@ -313,6 +313,20 @@ def test_the_stretch_of_a_large_raster_comes_from_a_decimated_read(tmp_path, ove
     assert np.allclose(stretch.lo, full_lo, rtol=0.05) and np.allclose(stretch.hi, full_hi, rtol=0.05)
 
 
+def test_the_stretch_reads_full_resolution_when_the_decimated_read_holds_no_valid_pixel(tmp_path):
+    data = np.zeros((3, 256, 256), np.uint16)
+    data[:, 1::2, 1::2] = np.random.default_rng(3).integers(1000, 5000, (3, 128, 128))  # every 2nd pixel is nodata
+    path = write_geotiff(tmp_path / "sparse.tif", data, nodata=0)
+    double = RecordingDouble()
+    result = scan(double, path, task="cap", out=tmp_path / "out", tile=256, stats_size=128)  # step 2: even pixels only
+    valid = double.images[0][1::2, 1::2]
+    assert valid.min() < 30 and valid.max() > 225  # stretched, not every valid pixel at 255
+    stretch = result.manifest["stretch"]
+    assert "held no valid pixel" in stretch["note"] and stretch["from_read_of"] == [256, 256]
+    expected_lo, expected_hi = np.percentile(data[:, 1::2, 1::2].reshape(3, -1).astype(float), [2, 98], axis=1)
+    assert np.allclose(stretch["lo"], expected_lo, rtol=0.02) and np.allclose(stretch["hi"], expected_hi, rtol=0.02)  # a sample
+
+
 @pytest.mark.parametrize(
     "options",
     [
