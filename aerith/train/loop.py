@@ -16,7 +16,8 @@ atomically (:func:`aerith.atomic.atomic_dir`): the model and processor in the
 ``save_pretrained`` format plus ``accelerate_state/`` (optimizer, scheduler and every
 process's RNG) and ``trainer_state.json``; ``resume=True`` continues from the newest one
 with the same data order, or refuses (:mod:`aerith.train.run_folder`). A non-finite
-loss stops the run with a checkpoint of the last finite weights.
+loss or gradient norm stops the run before the step is applied, with a checkpoint of the
+last finite weights.
 """
 
 from __future__ import annotations
@@ -52,7 +53,8 @@ __all__ = [
 
 
 class NonFiniteLossError(RuntimeError):
-    """The loss became NaN or infinite; a checkpoint of the last finite weights was written."""
+    """The loss or its gradient's norm became NaN or infinite; the step was not applied, and a checkpoint
+    of the weights before it (the last finite ones) was written."""
 
 
 @dataclass
@@ -131,7 +133,7 @@ def train(
     Raises:
         FileExistsError: the run folder already has checkpoints and ``resume`` is false.
         ResumeError: ``resume`` is true but the run cannot continue exactly (the message says why).
-        NonFiniteLossError: the loss became NaN/inf; the message names the step and the checkpoint.
+        NonFiniteLossError: the loss or the gradient norm became NaN/inf; the message names the step and the checkpoint.
     """
     run = setup(config, resume=resume, instruction_fn=instruction_fn, objective_hook=objective_hook)
     log = MetricsLog(run.run_dir, config, run.start.step, run.main)
@@ -426,7 +428,7 @@ def _optimizer_step(run: Run, batches: Iterator[dict[str, Any]], step: int) -> t
     """One optimizer step over ``grad_accum`` micro-batches; returns the loss per counted term and the grad norm.
 
     Raises:
-        NonFiniteLossError: after saving a checkpoint of the weights before this step.
+        NonFiniteLossError: a non-finite loss or gradient norm, after saving a checkpoint of the weights before this step.
     """
     acc, objective, trained = run.accelerator, run.objective, run.trained
     micro = [objective.prepare(run.to_device(next(batches))) for _ in range(run.config.optim.grad_accum)]
@@ -441,16 +443,26 @@ def _optimizer_step(run: Run, batches: Iterator[dict[str, Any]], step: int) -> t
             acc.backward(loss * (run.world / total))
         loss_sum += loss.detach()
     step_loss = acc.reduce(loss_sum, reduction="sum").item() / total
-    if not math.isfinite(step_loss):
+    grad_norm, problem = None, f"loss ({step_loss})"
+    if math.isfinite(step_loss):
+        # The global gradient's norm (after DDP's all-reduce; FSDP combines its shards), so every process
+        # decides alike; an infinite max_norm clips nothing. DeepSpeed clips in its own step (None).
+        clip = run.config.optim.grad_clip
+        norm = acc.clip_grad_norm_(trained.parameters(), clip if clip is not None else math.inf)
+        grad_norm = float(norm) if norm is not None else None
+        # fp16's loss scaler skips a step with inf/NaN gradients itself (and lowers its scale)
+        skipped_by_scaler = acc.scaler is not None
+        if grad_norm is None or math.isfinite(grad_norm) or skipped_by_scaler:
+            problem = None
+        else:
+            problem = f"gradient norm ({grad_norm}; loss {step_loss:.4g})"
+    if problem is not None:
         run.optimizer.zero_grad(set_to_none=True)
         where = save_checkpoint(run, f"{CHECKPOINT_PREFIX}{step:06d}", step, with_state=True)
         raise NonFiniteLossError(
-            f"non-finite loss ({step_loss}) at step {step + 1}; stopped. The last finite weights "
+            f"non-finite {problem} at step {step + 1}; stopped before applying it. The last finite weights "
             f"(after step {step}) are in {where}"
         )
-    grad_norm = None
-    if run.config.optim.grad_clip is not None:
-        grad_norm = float(acc.clip_grad_norm_(trained.parameters(), run.config.optim.grad_clip))
     run.optimizer.step()
     run.clock.update(acc)  # before the scheduler, which reads the time progress
     run.scheduler.step()

@@ -1,6 +1,7 @@
 """SFT of the tiny preset on SynthRS's four tasks: the loss falls, merge-lora is exact, NaN stops cleanly."""
 
 import json
+import math
 
 import pytest
 import torch
@@ -90,6 +91,51 @@ def test_non_finite_loss_stops_with_checkpoint_and_step(synthrs_root, tmp_path):
     assert json.loads((ckpt / "trainer_state.json").read_text())["step"] == 3
     weights = AerithVLM.from_pretrained(ckpt, device="cpu").model.state_dict()
     assert all(torch.isfinite(v).all() for v in weights.values())
+
+
+class _InfGradient(torch.autograd.Function):
+    """The identity, whose backward pass makes the gradient infinite (a finite loss, an overflowing gradient)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.clone()
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad * float("inf")
+
+
+@pytest.mark.parametrize("grad_clip", [1.0, None])
+def test_a_non_finite_gradient_is_not_applied_and_the_checkpoint_is_finite(synthrs_root, tmp_path, grad_clip):
+    class InfGradientAtStep2(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner, self.calls = inner, 0
+
+        @property
+        def model(self):
+            return self.inner.model
+
+        def forward(self, batch):
+            self.calls += 1
+            loss = self.inner(batch)
+            return _InfGradient.apply(loss) if self.calls == 2 else loss
+
+    recipe = write_recipe(
+        tmp_path / "r.yaml", synthrs_root, tmp_path / "run", data={"val": [], "batch_size": 2},
+        schedule={"max_steps": 4, "warmup_steps": 0}, checkpoint={"every": 1, "keep_last": 1},
+        optim={"lr": 1e-3, "grad_clip": grad_clip}, logging={"tensorboard": False},
+    )  # fmt: skip
+    with pytest.raises(NonFiniteLossError, match=r"non-finite gradient norm \((nan|inf);.*at step 2\b.*after step 1\).*checkpoint-000001"):
+        train(build_config("sft", recipe), objective_hook=InfGradientAtStep2)
+    run_dir = tmp_path / "run"
+    assert sorted(p.name for p in run_dir.glob("checkpoint-*")) == ["checkpoint-000001"]
+    ckpt = run_dir / "checkpoint-000001"
+    assert json.loads((ckpt / "trainer_state.json").read_text())["step"] == 1
+    weights = AerithVLM.from_pretrained(ckpt, device="cpu").model.state_dict()
+    assert all(torch.isfinite(v).all() for v in weights.values())
+    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [1] and math.isfinite(records[0]["grad_norm"])
 
 
 def test_gradient_checkpointing_gives_the_same_loss(synthrs_root, tmp_path):
