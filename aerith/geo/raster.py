@@ -20,8 +20,9 @@ processor do with one image):
   does not change brightness from tile to tile. Nodata pixels are left out of
   the percentiles; if that read holds no valid pixel (nodata in a pattern
   finer than its step), the percentiles come from every k-th valid pixel of a
-  full-resolution read, and the manifest's stretch says so. A raster no larger than ``stats_size`` is read whole, and a
-  tile covering it is then stretched exactly as the processor stretches it.
+  full-resolution read, and the manifest's stretch says so. A raster no
+  larger than ``stats_size`` is read whole, and a tile covering it is then
+  stretched exactly as the processor stretches it.
 - Pixels that are nodata (the nodata value, an alpha band or a mask, as GDAL
   reports them per band, or non-finite) are black in the tile the model sees.
   A tile with no valid pixel is skipped as ``nodata``; one whose valid pixels
@@ -228,7 +229,6 @@ class RasterSource:
             ScanError: GDAL cannot read them (a truncated or damaged file), naming ``what`` and the window.
         """
         from rasterio.enums import Resampling
-
         from rasterio.errors import RasterioIOError
 
         kwargs: dict[str, Any] = {"window": window}

@@ -277,9 +277,10 @@ def identify_model(vlm: Any) -> dict[str, Any]:
     pass ``model_fingerprint`` to tell its versions apart.
     """
     from aerith.eval.fingerprint import model_fingerprint
+    from aerith.infer.load import all_presets
 
     name = _model_name(vlm)
-    if Path(name).is_dir():
+    if name not in all_presets() and Path(name).is_dir():  # a preset would be fingerprinted as seed 0
         return model_fingerprint(name)
     module = getattr(vlm, "model", None)
     if not hasattr(module, "state_dict"):

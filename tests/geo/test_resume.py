@@ -64,6 +64,15 @@ def test_a_scan_interrupted_under_one_seed_is_refused_under_another(raster, tmp_
     assert result.manifest["model"]["fingerprint"]["weights"] == "in memory"
 
 
+def test_a_folder_named_like_the_preset_does_not_stand_for_its_weights(raster, tmp_path, monkeypatch):
+    (tmp_path / "aerith-tiny").mkdir()
+    (tmp_path / "aerith-tiny" / "config.json").write_text("{}")
+    monkeypatch.chdir(tmp_path)
+    scan(TorchDouble(seed=0), raster, out=tmp_path / "s", **CAP)
+    with pytest.raises(ScanError, match="model weights is"):
+        scan(TorchDouble(seed=1), raster, out=tmp_path / "s", **CAP)
+
+
 def test_a_model_folder_retrained_in_place_is_refused(raster, tmp_path):
     folder = tmp_path / "model"
     folder.mkdir()
