@@ -11,7 +11,8 @@ unwritable folder, a run already there) or cannot resume exactly is refused at o
 and a refused resume changes nothing in the folder. ``--resume`` is refused when:
 
 - the recipe differs from the run's ``config.yaml`` in a field the results depend on
-  (every field except :data:`CHANGEABLE_ON_RESUME`); the message names each differing key;
+  (every field except :data:`CHANGEABLE_ON_RESUME`, and for SCST with ``scst.kl > 0`` also
+  ``model.init`` and ``model.seed``, which build its KL reference); the message names each differing key;
 - the newest checkpoint's ``trainer_state.json`` or one of its ``accelerate_state`` files
   is missing or unreadable, or this process's RNG state is incomplete (a run without
   it would not continue as the uninterrupted one); the message names the file;
@@ -46,7 +47,7 @@ ACCELERATE_STATE = "accelerate_state"
 # Recipe fields a resumed run may change: where the run is, how long it runs (under a decaying
 # schedule the learning rate from the resume point on follows the new length), what it logs
 # and how often it checkpoints, the loader's worker count (the data order does not depend on
-# it), and the starting model (on resume the weights come from the checkpoint).
+# it), and the starting model (on resume the weights come from the checkpoint; but see changeable_on_resume).
 CHANGEABLE_ON_RESUME = (
     "out_dir",
     "model.init",
@@ -237,19 +238,36 @@ def check_recipe(config: TrainConfig, saved_path: Path) -> None:
         saved = load_config(saved_path)
     except (ValueError, OSError) as err:
         raise ResumeError(f"--resume: the run's recipe cannot be read: {err}") from None
+    changeable = changeable_on_resume(config)
     changed = [
         (key, old, new)
         for key, old, new in diff_trees(saved.to_dict(), config.to_dict())
-        if not any(key == c or key.startswith(c + ".") for c in CHANGEABLE_ON_RESUME)
+        if not any(key == c or key.startswith(c + ".") for c in changeable)
     ]
     if changed:
         shown = "; ".join(f"{k}: {_show(old)} -> {_show(new)}" for k, old, new in changed[:10])
         more = f" (and {len(changed) - 10} more)" if len(changed) > 10 else ""
+        why = _KL_REFERENCE if changeable != CHANGEABLE_ON_RESUME else ""
         raise ResumeError(
             f"--resume: the recipe differs from the run's {saved_path} in what the results depend on: {shown}{more}. "
-            f"On resume only {', '.join(CHANGEABLE_ON_RESUME)} may change; to change the others, start a new run "
+            f"On resume only {', '.join(changeable)} may change{why}; to change the others, start a new run "
             "(another out_dir, --init a checkpoint of this one)"
         )
+
+
+_STARTING_MODEL = ("model.init", "model.seed")
+_KL_REFERENCE = (
+    " (not model.init and model.seed: with scst.kl > 0 they build the frozen starting model the KL penalty "
+    "holds the policy near; resume with the run's own, e.g. its --init)"
+)
+
+
+def changeable_on_resume(config: TrainConfig) -> tuple[str, ...]:
+    """:data:`CHANGEABLE_ON_RESUME`, less ``model.init`` and ``model.seed`` for SCST with a KL penalty, whose
+    reference model is rebuilt from them on resume (a change would silently swap it)."""
+    if config.stage == "scst" and config.scst.kl > 0:
+        return tuple(c for c in CHANGEABLE_ON_RESUME if c not in _STARTING_MODEL)
+    return CHANGEABLE_ON_RESUME
 
 
 _ABSENT = object()

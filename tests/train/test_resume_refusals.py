@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from aerith.cli import app
 from aerith.train.commands import build_config
 from aerith.train.loop import train
-from aerith.train.run_folder import ResumeError, RunStart, check_rng_restored, diff_trees
+from aerith.train.run_folder import ResumeError, RunStart, check_recipe, check_rng_restored, diff_trees
 from tests.train.helpers import write_recipe
 
 CKPT = "checkpoint-000001"
@@ -173,6 +173,29 @@ def test_a_finished_run_is_not_replaced_by_a_resume_to_fewer_or_as_many_steps(ru
 
 def _set_step(path, step):
     path.write_text(json.dumps({**json.loads(path.read_text()), "step": step}))
+
+
+@pytest.mark.parametrize(
+    "model, shown",
+    [({"seed": 7}, "model.seed: 0 -> 7"), ({"init": "aerith-tiny"}, "model.init: '/runs/sft/checkpoint-final' -> 'aerith-tiny'")],
+)
+def test_scst_with_a_kl_penalty_refuses_another_starting_model_on_resume(tmp_path, model, shown):
+    """The KL reference is rebuilt from model.init and model.seed on resume: changing them would swap it."""
+    from aerith.train.config import TrainConfig, dump_config
+
+    def recipe(kl, **changes):
+        return TrainConfig(
+            stage="scst", out_dir=str(tmp_path), data={"train": [{"name": "synthrs", "root": str(tmp_path)}]},
+            model={"init": "/runs/sft/checkpoint-final", "seed": 0, **changes}, scst={"kl": kl},
+        )  # fmt: skip
+
+    saved = tmp_path / "config.yaml"
+    saved.write_text(dump_config(recipe(0.3)))
+    with pytest.raises(ResumeError, match="KL penalty") as refused:
+        check_recipe(recipe(0.3, **model), saved)
+    assert shown in str(refused.value)
+    saved.write_text(dump_config(recipe(0.0)))
+    check_recipe(recipe(0.0, **model), saved)  # without the penalty the checkpoint's weights are all that count
 
 
 def test_diff_names_nested_and_list_keys():
