@@ -179,6 +179,16 @@ class AerithConfig(PreTrainedConfig):
                     f"queries_per_level {self.queries_per_level} must have {self.num_levels} entries "
                     f"summing to num_queries={self.num_queries}"
                 )
+        for name in ("num_queries", "pooler_layers", "pooler_heads", "fusion_dim"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not math.isfinite(self.pooler_mlp_ratio) or self.pooler_mlp_ratio <= 0:
+            raise ValueError(f"pooler_mlp_ratio must be a finite number > 0, got {self.pooler_mlp_ratio}")
+        for name, tower in (("clip_feature_layers", self.clip_config), ("dino_feature_layers", self.dino_config)):
+            depth = int(tower.num_hidden_layers)  # hidden_states holds the embeddings and each layer's output
+            bad = [i for i in getattr(self, name) if not -(depth + 1) <= i <= depth]
+            if bad:
+                raise ValueError(f"{name}: layer {bad[0]} is not one of the tower's {depth} layers (valid: {-(depth + 1)} to {depth})")
         if self.fusion_dim % self.pooler_heads:
             raise ValueError(f"fusion_dim={self.fusion_dim} is not divisible by pooler_heads={self.pooler_heads}")
         if self.lora is not None:
@@ -191,9 +201,6 @@ class AerithConfig(PreTrainedConfig):
             raise ValueError("box_head_input 'clip' reads CLIP's patch tokens, which fusion 'dino' does not compute; use 'fused'")
         if not math.isfinite(self.box_loss_weight) or self.box_loss_weight < 0:
             raise ValueError(f"box_loss_weight must be a finite number >= 0, got {self.box_loss_weight}")
-        for name in ("num_queries", "pooler_layers", "fusion_dim"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
 
     @property
     def num_levels(self) -> int:

@@ -164,6 +164,14 @@ def test_config_validation():
     for bad in (dict(fusion="max"), dict(queries_per_level=[10, 10]), dict(clip_feature_layers=[-1, -2])):
         with pytest.raises(ValueError):
             AerithConfig(**{**base, **bad})
+    for bad, message in (  # found when the config is made, not as a shape error in the first forward
+        (dict(clip_feature_layers=[-5]), r"clip_feature_layers: layer -5 is not one of the tower's 2 layers \(valid: -3 to 2\)"),
+        (dict(dino_feature_layers=[3]), "dino_feature_layers: layer 3"),
+        (dict(pooler_heads=0), "pooler_heads must be >= 1"),
+        (dict(pooler_mlp_ratio=-1.0), "pooler_mlp_ratio must be a finite number > 0"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            AerithConfig(**{**base, **bad})
 
 
 @pytest.mark.parametrize("prior", [True, False])
