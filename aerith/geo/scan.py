@@ -276,25 +276,14 @@ def identify_model(vlm: Any) -> dict[str, Any]:
     passes the preset and seed instead). A model without torch weights is known by name only:
     pass ``model_fingerprint`` to tell its versions apart.
     """
-    from aerith.eval.fingerprint import model_fingerprint
+    from aerith.eval.fingerprint import model_fingerprint, weights_fingerprint
     from aerith.infer.load import all_presets
 
     name = _model_name(vlm)
     if name not in all_presets() and Path(name).is_dir():  # a preset would be fingerprinted as seed 0
         return model_fingerprint(name)
-    module = getattr(vlm, "model", None)
-    if not hasattr(module, "state_dict"):
-        return {"name": name}
-    import hashlib
-
-    import torch
-
-    digest = hashlib.sha256()
-    for key, tensor in module.state_dict().items():
-        flat = tensor.detach().reshape(-1).cpu().contiguous()
-        digest.update(f"{key}\0{flat.dtype}\0{tuple(tensor.shape)}\n".encode())
-        digest.update(flat.view(torch.uint8).numpy())
-    return {"name": name, "weights": "in memory", "sha256": digest.hexdigest()}
+    in_memory = weights_fingerprint(vlm)
+    return {"name": name} if in_memory is None else {"name": name, **in_memory}
 
 
 def _check_out(out: Path) -> bool:

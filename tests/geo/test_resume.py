@@ -61,7 +61,7 @@ def test_a_scan_interrupted_under_one_seed_is_refused_under_another(raster, tmp_
     same = TorchDouble(seed=0)
     result = scan(same, raster, out=tmp_path / "s", **CAP)
     assert result.tiles["run_now"] == 2 and same.calls == 1
-    assert result.manifest["model"]["fingerprint"]["weights"] == "in memory"
+    assert result.manifest["model"]["fingerprint"]["in_memory"] is True
 
 
 def test_a_folder_named_like_the_preset_does_not_stand_for_its_weights(raster, tmp_path, monkeypatch):
