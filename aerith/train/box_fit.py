@@ -88,6 +88,10 @@ def _check_flip(flip: str) -> None:
         raise ValueError(f"flip must be one of {FLIPS}, got {flip!r}")
 
 
+class BoxFitDivergedError(ValueError):
+    """The fit's loss or gradient became NaN or infinite (most often: too high a learning rate)."""
+
+
 @dataclass
 class BoxFitConfig:
     """Settings of :func:`fit_box_head`.
@@ -223,7 +227,11 @@ def fit_box_head(
     log: Callable[[dict[str, Any]], None] | None = None,
     log_every: int = 100,
 ) -> list[dict[str, Any]]:
-    """Train ``model.box_head`` alone on encoded features; returns the log (loss, and val Acc@0.5 if ``val``)."""
+    """Train ``model.box_head`` alone on encoded features; returns the log (loss, and val Acc@0.5 if ``val``).
+
+    Raises:
+        BoxFitDivergedError: a step's loss or gradient is NaN or infinite (that step is not applied).
+    """
     head: BoxHead = model.box_head
     if head is None:
         raise ValueError("this model has no box head (config.box_head is false)")
@@ -249,9 +257,16 @@ def fit_box_head(
         loss = head.loss(scores, boxes, train.targets[pick].to(device)) / len(pick)
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
+        value = loss.item()
+        grad_norm = float(torch.stack([p.grad.norm() for p in params if p.grad is not None]).norm())
+        if not (math.isfinite(value) and math.isfinite(grad_norm)):
+            raise BoxFitDivergedError(
+                f"the box head's fit diverged at step {step} of {total}: loss {value}, gradient norm {grad_norm}; "
+                f"stopped before applying it. Try a lower learning rate than {config.lr}"
+            )
         optimiser.step()
         schedule.step()
-        running += loss.item()
+        running += value
         if step == 20 and config.max_seconds is not None:
             total = max(step, min(total, int(config.max_seconds / ((time.monotonic() - tic) / step))))
         if step % log_every == 0 or step == total:
@@ -295,6 +310,26 @@ def _saved_dtype(model: str | Path) -> torch.dtype | None:
     return value if isinstance(value, torch.dtype) else None
 
 
+def check_out(out: Path, overwrite: bool) -> None:
+    """A fit's folder must be new, empty (hidden files aside) or an earlier fit's (``box_fit.json``), which
+    only ``overwrite`` replaces: a fit writes ``checkpoint-final`` and ``metrics.jsonl``, as training runs do."""
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"{out} is a file, not a folder for the box fit")
+    entries = sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) if out.is_dir() else []
+    if not entries:
+        return
+    if (out / "box_fit.json").is_file():
+        if not overwrite:
+            raise FileExistsError(f"{out} already holds a box fit (box_fit.json); pass overwrite to replace it")
+        return
+    run = "another run" if {"checkpoint-final", "metrics.jsonl", "config.yaml"} & set(entries) else "other files"
+    shown = ", ".join(entries[:5]) + (f" and {len(entries) - 5} more" if len(entries) > 5 else "")
+    raise FileExistsError(
+        f"{out} holds {run} ({shown}) and no box_fit.json, so it is not an earlier box fit and is never replaced; "
+        "give a new or empty folder"
+    )
+
+
 def run_box_fit(
     model: str | Path,
     dataset: str,
@@ -320,8 +355,13 @@ def run_box_fit(
         val_split: report Acc@0.5 of the fitted head on this split's expressions.
         max_seconds: a wall-clock limit on encoding and fitting together: the fitting gets what
             the encoding left (at least 20 steps), as ``config.max_seconds``.
+        overwrite: replace an earlier fit in ``out``.
     Returns:
         what ``box_fit.json`` holds.
+    Raises:
+        FileExistsError: ``out`` is not new, empty or an earlier fit, or is one and ``overwrite`` is false
+            (checked before the model loads).
+        BoxFitDivergedError: the loss or the gradient became non-finite; nothing is written.
     """
     from aerith.atomic import atomic_write_text
     from aerith.data.registry import load_dataset
@@ -329,8 +369,7 @@ def run_box_fit(
 
     config = config or BoxFitConfig()
     out = Path(out)
-    if (out / "box_fit.json").exists() and not overwrite:
-        raise FileExistsError(f"{out} already holds a box fit (box_fit.json); pass overwrite to replace it")
+    check_out(out, overwrite)
     vlm = load_vlm(model)  # float32: the head is fitted in full precision and saved in the source's dtype
     saved_dtype = _saved_dtype(model)
     if vlm.kind != "aerith" or vlm.model.box_head is None:
@@ -367,6 +406,7 @@ def run_box_fit(
 __all__ = [
     "FLIPS",
     "BoxFitConfig",
+    "BoxFitDivergedError",
     "EncodedSet",
     "box_accuracy",
     "encode",

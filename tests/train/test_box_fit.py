@@ -18,8 +18,10 @@ from aerith.infer.vlm import AerithVLM
 from aerith.models.box_head import BoxHead
 from aerith.train.box_fit import (
     BoxFitConfig,
+    BoxFitDivergedError,
     EncodedSet,
     box_accuracy,
+    check_out,
     encode,
     fit_box_head,
     flip_box,
@@ -134,6 +136,14 @@ def test_fitting_learns_and_keeps_to_its_time_limit():
     assert short[-1]["step"] == 20
 
 
+def test_a_diverging_fit_stops_before_applying_a_non_finite_step():
+    torch.manual_seed(0)
+    model = SimpleNamespace(box_head=BoxHead(input_dim=16, dim=16, query_dim=4, grid_tokens=64, layers=1))
+    with pytest.raises(BoxFitDivergedError, match=r"diverged at step \d+ of 100: loss nan.*lower learning rate than 10000"):
+        fit_box_head(model, _colour_task(256, 0), BoxFitConfig(steps=100, batch_size=64, lr=1e4))
+    assert all(torch.isfinite(p).all() for p in model.box_head.parameters())
+
+
 def _saved_tiny(tmp_path, box_head: bool = True, dtype: torch.dtype = torch.float32):
     from aerith.models.build import build_from_preset
 
@@ -168,6 +178,51 @@ def test_run_box_fit_changes_only_the_head_and_writes_its_run_folder(tmp_path, s
     assert fitted.training_state.startswith("sft: test; box head fitted: 30 steps on synthrs train")
     with pytest.raises(FileExistsError, match="already holds a box fit"):
         run_box_fit(source, "synthrs", synthrs_root, out, BoxFitConfig(steps=5), options={"task": "vg"})
+
+
+def _training_run(run):
+    """A folder as a training run leaves it (what a fit would write over: checkpoint-final, metrics.jsonl)."""
+    (run / "checkpoint-final").mkdir(parents=True)
+    (run / "checkpoint-final" / "config.json").write_text("{}")
+    (run / "metrics.jsonl").write_text('{"step": 1, "loss": 1.0}\n')
+    (run / "config.yaml").write_text("stage: sft\n")
+    return {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_a_training_run_is_never_the_fits_folder_and_is_refused_before_the_model_loads(tmp_path, overwrite):
+    run = tmp_path / "sft"
+    before = _training_run(run)
+    # the model does not exist: refused before anything loads, or load_vlm's FileNotFoundError would come first
+    with pytest.raises(FileExistsError, match=r"sft holds another run \(checkpoint-final, config.yaml, metrics.jsonl\) and no box_fit.json"):
+        run_box_fit(tmp_path / "no-model", "synthrs", tmp_path / "no-data", run, overwrite=overwrite)
+    args = ["fit-box-head", str(tmp_path / "no-model"), "--dataset", "synthrs", "--root", str(tmp_path), "--out", str(run)]
+    result = CliRunner().invoke(app, [*args, "--overwrite"] if overwrite else args)
+    assert result.exit_code == 2 and "holds another run" in result.output, result.output
+    assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before
+
+
+def test_the_fits_folder_may_be_new_empty_or_an_earlier_fit(tmp_path):
+    check_out(tmp_path / "new", overwrite=False)
+    (tmp_path / "empty" / ".cache").mkdir(parents=True)  # hidden entries are not a run
+    check_out(tmp_path / "empty", overwrite=False)
+    earlier = tmp_path / "earlier"
+    _training_run(earlier)
+    (earlier / "box_fit.json").write_text("{}")
+    check_out(earlier, overwrite=True)
+    with pytest.raises(FileExistsError, match="already holds a box fit"):
+        check_out(earlier, overwrite=False)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(FileExistsError, match="is a file"):
+        check_out(tmp_path / "file", overwrite=True)
+
+
+def test_a_diverging_fit_writes_nothing(tmp_path, synthrs_root):
+    out = tmp_path / "fit"
+    with pytest.raises(BoxFitDivergedError, match="diverged"):
+        run_box_fit(_saved_tiny(tmp_path), "synthrs", synthrs_root, out, BoxFitConfig(steps=40, batch_size=16, lr=1e4, flips=("none",)),
+                    options={"task": "vg"})  # fmt: skip
+    assert not out.exists() or not any(out.iterdir())
 
 
 def test_a_bf16_model_is_saved_in_bf16(tmp_path, synthrs_root):
