@@ -136,7 +136,7 @@ def train(
         NonFiniteLossError: the loss or the gradient norm became NaN/inf; the message names the step and the checkpoint.
     """
     run = setup(config, resume=resume, instruction_fn=instruction_fn, objective_hook=objective_hook)
-    log = MetricsLog(run.run_dir, config, run.start.step, run.main)
+    log = MetricsLog(run.run_dir, config, run.start.step, run.main, resumed=run.start.checkpoint is not None)
     try:
         result = fit(run, log)
         save_checkpoint(run, FINAL, result.steps, with_state=False)
@@ -397,7 +397,7 @@ def fit(run: Run, log: MetricsLog) -> TrainResult:
     validation and step checkpoints; the caller saves the final checkpoint."""
     config, sched = run.config, run.config.schedule
     result = TrainResult(run_dir=run.run_dir, final_dir=run.run_dir / FINAL, steps=run.start.step)
-    if run.val_batches and run.start.step == 0:  # the starting point, so the curve shows what training changed
+    if run.val_batches and run.start.checkpoint is None:  # the starting point, so the curve shows what training changed
         _validate(run, 0, result, log)
     batches = iter(run.loader)
     window = Window()

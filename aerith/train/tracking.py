@@ -16,7 +16,9 @@ if TYPE_CHECKING:
 class MetricsLog:
     """JSONL metrics, TensorBoard (when installed) and the rich progress bar, on the main process only."""
 
-    def __init__(self, run_dir: Path, config: TrainConfig, start_step: int, active: bool) -> None:
+    def __init__(self, run_dir: Path, config: TrainConfig, start_step: int, active: bool, *, resumed: bool) -> None:
+        """``resumed``: the run continues from its checkpoint at ``start_step`` and keeps the metrics up to it;
+        a fresh run keeps none (a folder may hold those of a run that failed before its first checkpoint)."""
         self.active = active
         self.metrics = run_dir / "metrics.jsonl"
         self.writer = None
@@ -24,7 +26,9 @@ class MetricsLog:
         if not active:
             return
         if self.metrics.exists():  # a resumed run rewrites what came after its checkpoint
-            kept, dropped = _metrics_until(self.metrics.read_text(encoding="utf-8", errors="replace"), start_step)
+            kept, dropped = [], 0
+            if resumed:
+                kept, dropped = _metrics_until(self.metrics.read_text(encoding="utf-8", errors="replace"), start_step)
             if dropped:  # a run killed while it wrote a line leaves that line cut
                 print(f"WARNING: {self.metrics}: dropped {dropped} unreadable line(s)")
             atomic_write_text(self.metrics, "".join(k + "\n" for k in kept))
@@ -32,7 +36,9 @@ class MetricsLog:
             try:
                 from torch.utils.tensorboard import SummaryWriter
 
-                self.writer = SummaryWriter(str(run_dir / "tensorboard"), purge_step=start_step + 1)
+                # TensorBoard discards earlier files' events from purge_step on (a fresh run: all of them)
+                purge_step = start_step + 1 if resumed else 0
+                self.writer = SummaryWriter(str(run_dir / "tensorboard"), purge_step=purge_step)
             except ImportError:
                 print("TensorBoard is not installed: metrics go to metrics.jsonl only (pip install tensorboard)")
         if config.logging.progress:

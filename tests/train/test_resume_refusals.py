@@ -212,6 +212,6 @@ def test_a_metrics_line_cut_by_a_kill_is_dropped_and_counted(tmp_path, capsys):
     lines = [json.dumps({"step": s, "loss": 1.0 / s}) for s in (1, 2, 3)]
     (tmp_path / "metrics.jsonl").write_text("\n".join(lines) + '\n{"step": 4, "lo')
     config = TrainConfig(data={"train": [{"name": "synthrs", "root": str(tmp_path)}]}, logging={"tensorboard": False, "progress": False})
-    MetricsLog(tmp_path, config, start_step=2, active=True).close()
+    MetricsLog(tmp_path, config, start_step=2, active=True, resumed=True).close()
     assert (tmp_path / "metrics.jsonl").read_text().splitlines() == lines[:2]
     assert "dropped 1 unreadable line(s)" in capsys.readouterr().out

@@ -138,6 +138,38 @@ def test_a_non_finite_gradient_is_not_applied_and_the_checkpoint_is_finite(synth
     assert [r["step"] for r in records] == [1] and math.isfinite(records[0]["grad_norm"])
 
 
+def test_a_fresh_run_drops_the_metrics_of_a_run_that_failed_before_its_first_checkpoint(synthrs_root, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    class CrashAtStep2(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner, self.train_calls = inner, 0
+
+        @property
+        def model(self):
+            return self.inner.model
+
+        def forward(self, batch):
+            self.train_calls += self.training
+            if self.train_calls == 2:
+                raise RuntimeError("simulated crash")
+            return self.inner(batch)
+
+    recipe = write_recipe(
+        tmp_path / "r.yaml", synthrs_root, tmp_path / "run", data={"max_val_samples": 4, "batch_size": 2},
+        schedule={"max_steps": 2, "warmup_steps": 0}, logging={"tensorboard": True},
+    )  # fmt: skip
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        train(build_config("sft", recipe), objective_hook=CrashAtStep2)
+    metrics = tmp_path / "run" / "metrics.jsonl"
+    assert [json.loads(line)["step"] for line in metrics.read_text().splitlines()] == [0, 1]  # what the failed run left
+    train(build_config("sft", recipe, ["optim.lr=5e-4"]))
+    assert [json.loads(line)["step"] for line in metrics.read_text().splitlines()] == [0, 1, 2, 2]  # val 0, train 1, 2, val 2
+    events = EventAccumulator(str(tmp_path / "run" / "tensorboard")).Reload()
+    assert [e.step for e in events.Scalars("val_loss")] == [0, 2] and [e.step for e in events.Scalars("loss")] == [1, 2]
+
+
 def test_gradient_checkpointing_gives_the_same_loss(synthrs_root, tmp_path):
     losses = []
     for flag in (False, True):
