@@ -197,10 +197,13 @@ class DataSource:
 
     def __post_init__(self) -> None:
         _typed(self)
-        if not self.name or not self.root:
-            raise ValueError(f"a data source needs a name and a root, got name={self.name!r} root={self.root!r}")
+        # FieldErrors, so that a recipe's error names the source's key path (data.val.0.weight)
+        if not self.name:
+            raise FieldError("name", "is empty: name a registered dataset")
+        if not self.root:
+            raise FieldError("root", f"is empty: name the folder of data source {self.name}")
         if self.weight <= 0:
-            raise ValueError(f"data source {self.name}: weight must be > 0, got {self.weight}")
+            raise FieldError("weight", f"must be > 0, got {self.weight} (data source {self.name})")
 
 
 @dataclass
@@ -257,15 +260,15 @@ class ModelConfig:
     def __post_init__(self) -> None:
         _typed(self)
         if not self.init:
-            raise ValueError("model.init is empty: name a preset or a saved folder")
+            raise FieldError("init", "is empty: name a preset or a saved folder")
         if not 0 <= self.seed < 2**32:
-            raise ValueError(f"model.seed must be in [0, 2**32), got {self.seed}")
+            raise FieldError("seed", f"must be in [0, 2**32), got {self.seed}")
         if self.lora is not None:
             from aerith.models.lora import LoraSettings
 
             self.lora = build(LoraSettings, self.lora, "lora").to_dict()
         if self.dtype not in ("auto", "float32", "bfloat16", "float16"):
-            raise ValueError(f"model.dtype must be auto, float32, bfloat16 or float16, got {self.dtype!r}")
+            raise FieldError("dtype", f"must be auto, float32, bfloat16 or float16, got {self.dtype!r}")
 
 
 @dataclass

@@ -101,6 +101,20 @@ def test_set_values_of_the_wrong_type_name_key_and_type(override, message):
     assert message in str(err.value)
 
 
+def test_a_bad_value_in_a_list_of_sources_names_its_key_and_line(tmp_path):
+    path = tmp_path / "sources.yaml"
+    path.write_text(
+        "stage: sft\nmodel:\n  dtype: fp32\ndata:\n  train:\n    - {name: synthrs, root: /x}\n  val:\n"
+        "    - {name: synthrs, root: /x}\n    - name: synthrs\n      root: /x\n      weight: 0\n"
+    )
+    with pytest.raises(RecipeError, match=r"sources\.yaml, line 11: data\.val\.1\.weight: must be > 0, got 0\.0 \(data source synthrs\)"):
+        load_config(path, ["model.dtype=float32"])
+    with pytest.raises(RecipeError, match=r"sources\.yaml, line 3: model\.dtype: must be auto, float32, bfloat16 or float16, got 'fp32'"):
+        load_config(path, ["data.val.1.weight=1"])
+    with pytest.raises(RecipeError, match=r"data\.train\.0\.root: is empty.*\(from --set data\.train\.0\.root=''\)"):
+        load_config(path, ["model.dtype=float32", "data.val.1.weight=1", "data.train.0.root=''"])
+
+
 def test_wrong_set_type_fails_before_anything_is_built(tmp_path):
     """The recipe's data folder and model do not exist: the type error must come first, with exit code 2."""
     code, out, _ = _cli("sft", str(SFT_RECIPE), "--set", "data.batch_size=many", "--init", str(tmp_path / "no-model"),
