@@ -350,7 +350,7 @@ def run_box_fit(
         model: a saved model or run folder (:func:`aerith.load_vlm`) whose config has ``box_head: true``.
         dataset, root, split, options: the grounding data (``aerith.data.load_dataset``), e.g.
             ``"synthrs", DIR, options={"task": "vg"}`` or ``"dior-rsvg", DIR``.
-        out: the run folder: ``checkpoint-final/`` (the whole model, written atomically) and
+        out: the run folder, written as a whole in one step: ``checkpoint-final/`` (the whole model),
             ``box_fit.json`` (settings and log), ``metrics.jsonl`` (the log, as the training stages write it).
         val_split: report Acc@0.5 of the fitted head on this split's expressions.
         max_seconds: a wall-clock limit on encoding and fitting together: the fitting gets what
@@ -363,7 +363,7 @@ def run_box_fit(
             (checked before the model loads).
         BoxFitDivergedError: the loss or the gradient became non-finite; nothing is written.
     """
-    from aerith.atomic import atomic_write_text
+    from aerith.atomic import atomic_dir, atomic_write_text
     from aerith.data.registry import load_dataset
     from aerith.infer.load import load_vlm
 
@@ -391,16 +391,22 @@ def run_box_fit(
     vlm.model.config.training_state = f"{previous}; box head fitted: {steps} steps on {dataset} {split} ({len(train)} samples with flips)"
     if saved_dtype is not None:
         vlm.model.to(saved_dtype)
-    vlm.save_pretrained(out / "checkpoint-final", overwrite=overwrite)
     info = {
         "model": str(model), "dataset": dataset, "root": str(root), "split": split, "val_split": val_split,
         "options": options, "config": {**asdict(config), "flips": list(config.flips)}, "samples": len(train),
         "steps": steps, "encode_seconds": round(encode_seconds, 1), "log": history,
     }
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in history))
-    atomic_write_text(out / "box_fit.json", json.dumps(info, indent=2) + "\n")
+    # the model, its log and box_fit.json appear together or not at all (a crash leaves the folder as it was)
+    with atomic_dir(out, overwrite=True, replaceable=_fit_or_empty, what="a box fit") as tmp:
+        vlm.save_pretrained(tmp / "checkpoint-final")
+        atomic_write_text(tmp / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in history))
+        atomic_write_text(tmp / "box_fit.json", json.dumps(info, indent=2) + "\n")
     return info
+
+
+def _fit_or_empty(folder: Path) -> bool:
+    """What a fit may replace (after :func:`check_out` said so): an earlier fit, or only hidden files."""
+    return (folder / "box_fit.json").is_file() or not any(not p.name.startswith(".") for p in folder.iterdir())
 
 
 __all__ = [

@@ -46,6 +46,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from aerith.infer.facade import RANDOM_INIT
 from aerith.rl.policy import CausalPolicy, Seq2SeqPolicy, bad_ending_token_ids, decode_samples, loo_baseline
 from aerith.rl.rewards import REWARDS, CaptionReward
 from aerith.train.data import load_sources
@@ -102,6 +103,17 @@ def check_sources(config: Any, train_sets: Sequence[Any]) -> None:
         check_caption_samples([ds[0]], f"{src.name} ({src.root}, split {src.split}, validation)")
 
 
+def random_start_warning(init: str, provenance: str) -> str | None:
+    """What to say when SCST starts from weights whose language path is random (a preset, an aligned preset ...)."""
+    if not provenance.startswith(RANDOM_INIT):
+        return None
+    return (
+        f"SCST starts from {init!r}, whose weights are RANDOM ({provenance}): self-critical training needs a "
+        "captioner that already produces captions (an SFT checkpoint, e.g. --init runs/sft/checkpoint-final); "
+        "continuing anyway"
+    )
+
+
 def prepare_reward(setup: StageSetup) -> CaptionReward:
     """CIDEr-D fitted once on the training references (saved as ``cider_df.json``; loaded on resume).
 
@@ -111,12 +123,8 @@ def prepare_reward(setup: StageSetup) -> CaptionReward:
     from aerith.rl.factual import load_parser
 
     config, run_dir, resume = setup.config, setup.run_dir, setup.resuming
-    if not resume and setup.provenance == "random-init":
-        message = (
-            f"SCST starts from {config.model.init!r}, a preset with RANDOM weights: self-critical training needs a "
-            "captioner that already produces captions (an SFT checkpoint, e.g. --init runs/sft/checkpoint-final); "
-            "continuing anyway"
-        )
+    message = None if resume else random_start_warning(config.model.init, setup.provenance)
+    if message:
         warnings.warn(message, stacklevel=2)
         print(f"WARNING: {message}")
     path = run_dir / CIDER_DF_FILE

@@ -24,6 +24,13 @@ def test_align_lowers_cosine_distance_and_trains_only_the_head(synthrs_root, tmp
     assert len(val) == 3 and val[-1] < 0.6 * val[0], val
     state = json.loads((tmp_path / "run" / "checkpoint-final" / "trainer_state.json").read_text())
     assert state["trainable"] == ["dino_head"] and state["trainable_parameters"] == 64 * 64 + 64
+    # aligned from random weights, the language path is still random: labelled so
+    from aerith.infer.load import load_vlm
+    from aerith.train.loop import training_state
+
+    aligned = load_vlm(tmp_path / "run")
+    assert aligned.is_random_init and aligned.training_state.startswith("random-init language model; align: 40 steps")
+    assert not training_state("sft", 9, "synthrs/train", aligned.training_state).startswith("random-init")
 
 
 def test_align_refuses_to_train_the_target_side(synthrs_root, tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -178,6 +179,29 @@ def test_run_box_fit_changes_only_the_head_and_writes_its_run_folder(tmp_path, s
     assert fitted.training_state.startswith("sft: test; box head fitted: 30 steps on synthrs train")
     with pytest.raises(FileExistsError, match="already holds a box fit"):
         run_box_fit(source, "synthrs", synthrs_root, out, BoxFitConfig(steps=5), options={"task": "vg"})
+
+
+
+def test_a_fit_that_fails_while_writing_leaves_the_earlier_fit_whole(tmp_path, synthrs_root, monkeypatch):
+    import aerith.atomic
+
+    source = _saved_tiny(tmp_path)
+    out = tmp_path / "fit"
+    run_box_fit(source, "synthrs", synthrs_root, out, BoxFitConfig(steps=3, batch_size=8, flips=("none",)), options={"task": "vg"})
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    write = aerith.atomic.atomic_write_text
+
+    def fail_on_the_record(path, text, *args, **kwargs):
+        if Path(path).name == "box_fit.json":
+            raise OSError("disk full")
+        return write(path, text, *args, **kwargs)
+
+    monkeypatch.setattr(aerith.atomic, "atomic_write_text", fail_on_the_record)
+    with pytest.raises(OSError, match="disk full"):
+        run_box_fit(source, "synthrs", synthrs_root, out, BoxFitConfig(steps=4, batch_size=8, flips=("none",)),
+                    options={"task": "vg"}, overwrite=True)
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before  # not the new model beside the old record
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".fit")) == []
 
 
 def _training_run(run):
