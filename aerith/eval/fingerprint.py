@@ -15,6 +15,7 @@ and seed (a hub preset's weights are the hub's).
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -77,11 +78,10 @@ def model_fingerprint(model: str | Path, *, seed: int = 0) -> dict[str, Any]:
 
 
 def weights_fingerprint(model: Any) -> dict[str, Any] | None:
-    """``{"in_memory": True, "sha256"}`` over a loaded model's weights and generation defaults, or None.
+    """``{"in_memory": True, "sha256"}`` over a loaded model's weights and decoding defaults, or None.
 
-    For :func:`aerith.eval.runner.evaluate` called without a fingerprint: the facade's torch
-    model (``model.model``) is hashed tensor by tensor (name, dtype, shape, bytes). ``None``
-    when ``model`` holds no torch module (a bare ``generate`` callable).
+    The facade's torch model (``model.model``) is hashed tensor by tensor (name, dtype, shape,
+    bytes; a 7B model in bf16 takes some seconds). ``None`` when ``model`` holds no torch module.
     """
     import torch
 
@@ -92,18 +92,42 @@ def weights_fingerprint(model: Any) -> dict[str, Any] | None:
     for name, tensor in sorted(module.state_dict().items()):
         data = tensor.detach().to("cpu").contiguous()
         digest.update(f"{name}\0{data.dtype}\0{tuple(data.shape)}\n".encode())
-        digest.update(data.reshape(-1).view(torch.uint8).numpy().tobytes())
+        digest.update(data.reshape(-1).view(torch.uint8).numpy())
     generation = getattr(module, "generation_config", None)
-    if generation is not None:
-        digest.update(generation.to_json_string(use_diff=False).encode())
+    if generation is not None:  # the settings, not the library version that wrote them
+        settings = {k: v for k, v in generation.to_diff_dict().items() if k != "transformers_version"}
+        digest.update(json.dumps(settings, sort_keys=True, default=str).encode())
     return {"in_memory": True, "sha256": digest.hexdigest()}
 
 
-def _describe(value: Any) -> str:
+def loaded_model_fingerprint(model: Any) -> dict[str, Any]:
+    """The fingerprint of a loaded model given without one (library calls of evaluate and scan).
+
+    A facade loaded from a folder (its ``name`` is the folder) is fingerprinted by the folder's
+    files, as ``aerith eval`` records it, so the two resume each other's runs. A facade does
+    not keep a preset's seed, so any other torch model is hashed in memory. A model without
+    torch weights is known by name only (``{"name"}``): pass a fingerprint to tell its versions apart.
+    """
+    from aerith.infer.load import all_presets
+
+    name = str(getattr(model, "name", type(model).__name__))
+    if name not in all_presets() and (Path(name) / "config.json").is_file():
+        return folder_fingerprint(Path(name))
+    if name not in all_presets() and Path(name).is_dir():
+        from aerith.runs import resolve_checkpoint
+
+        return folder_fingerprint(resolve_checkpoint(Path(name)))
+    return weights_fingerprint(model) or {"name": name}
+
+
+def describe(value: Any) -> str:
+    """A fingerprint in words, for refusals."""
     if value is None:
         return "not recorded"
     if isinstance(value, Mapping) and value.get("in_memory"):
         return f"weights in memory (sha256 {str(value['sha256'])[:12]})"
+    if isinstance(value, Mapping) and set(value) == {"name"}:
+        return f"{value['name']} (known by name only)"
     if isinstance(value, Mapping) and "sha256" in value:
         return f"{value.get('path')} (model files sha256 {str(value['sha256'])[:12]})"
     if isinstance(value, Mapping) and "preset" in value:
@@ -123,7 +147,7 @@ def differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
             out.append(f"{what}: {old.get(key)!r} then, {new.get(key)!r} now")
     if old.get("model_fingerprint") != new.get("model_fingerprint"):
         out.append(
-            f"model files: {_describe(old.get('model_fingerprint'))} then, {_describe(new.get('model_fingerprint'))} now"
+            f"model files: {describe(old.get('model_fingerprint'))} then, {describe(new.get('model_fingerprint'))} now"
         )
     old_gen, new_gen = old.get("generation"), new.get("generation")
     if old_gen != new_gen:
@@ -136,4 +160,4 @@ def differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
     return out
 
 
-__all__ = ["differences", "file_sha256", "folder_fingerprint", "model_fingerprint", "weights_fingerprint"]
+__all__ = ["describe", "differences", "file_sha256", "folder_fingerprint", "loaded_model_fingerprint", "model_fingerprint", "weights_fingerprint"]

@@ -54,7 +54,7 @@ from aerith.data.errors import ImageReadError
 from aerith.data.sample import Sample
 from aerith.eval.benchmarks import Benchmark, Context, get_benchmark, get_suite, sample_image_size
 from aerith.eval.distributed import SHARED_ERRORS, Processes
-from aerith.eval.fingerprint import weights_fingerprint
+from aerith.eval.fingerprint import loaded_model_fingerprint
 
 logger = logging.getLogger(__name__)
 
@@ -543,9 +543,9 @@ def evaluate(
         generate_kwargs: passed to ``model.generate`` (``max_new_tokens`` ...).
         model_name: name recorded in the results (default: ``model.name``).
         model_fingerprint: what identifies the weights (see :mod:`aerith.eval.fingerprint`); a
-            folder holding answers of another fingerprint is refused. Default: a digest of the
-            loaded weights and generation defaults (``model.model``); a model without one is
-            compared by name only, with a warning.
+            folder holding answers of another fingerprint is refused. Default:
+            :func:`~aerith.eval.fingerprint.loaded_model_fingerprint` (the model's folder files, or
+            its weights in memory; a model without torch weights is compared by name, with a warning).
         overwrite: discard the answers and results already in ``out_dir`` and start over.
         processes: the processes sharing the work (default: this one alone); every one of
             them calls ``evaluate`` with the same arguments.
@@ -572,9 +572,9 @@ def evaluate(
     prompts = {it.id: bench.prompt(it.sample, ctx) for it in items}
     kwargs = dict(generate_kwargs or {})
     if model_fingerprint is None:
-        model_fingerprint = weights_fingerprint(model)
-        if model_fingerprint is None:
-            logger.warning("%s has no torch model to fingerprint: a resumed folder is checked by model name only", name)
+        model_fingerprint = procs.on_main(lambda: loaded_model_fingerprint(model))
+    if set(model_fingerprint) == {"name"}:
+        logger.warning("%s has no torch model to fingerprint: a resumed folder is checked by model name only", name)
     info = run_info(bench.name, split, name, model_fingerprint, kwargs)
 
     todo_ids = set(procs.on_main(lambda: _prepare_run(out_dir, info, items, prompts, overwrite)))
@@ -810,6 +810,8 @@ def run_suite(
     from aerith.eval.report import write_suite_results
 
     procs = kwargs.get("processes") or Processes()
+    if kwargs.get("model_fingerprint") is None:  # once for the suite, not once per benchmark
+        kwargs["model_fingerprint"] = procs.on_main(lambda: loaded_model_fingerprint(model))
     benchmarks = get_suite(suite)
     known = {b.name for b in benchmarks} | {b.dataset for b in benchmarks}
     unknown = sorted(set(roots) - known)

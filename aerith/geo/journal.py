@@ -20,6 +20,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
+from aerith.eval.fingerprint import describe
 from aerith.geo.errors import ScanError
 
 JOURNAL_DIR = "journal"
@@ -32,7 +33,7 @@ def part_name(rank: int, world: int) -> str:
     return f"part-{rank:03d}-of-{world:03d}.jsonl"
 
 
-_LABELS = {"model_fingerprint": "model weights", "bands_asked": "--bands"}
+_LABELS = {"model_fingerprint": "model files", "bands_asked": "--bands"}
 
 
 def _damaged(part: Path, n: int, what: str) -> ScanError:
@@ -40,22 +41,10 @@ def _damaged(part: Path, n: int, what: str) -> ScanError:
     return ScanError(f"{part}: line {n} {what}; the journal is damaged: {fix}pass --overwrite to start over")
 
 
-def _describe_value(value: Any) -> str:
-    if value is None:
-        return "not recorded"
-    if isinstance(value, Mapping) and "preset" in value:
-        return f"preset {value['preset']} (seed {value.get('seed')})"
-    if isinstance(value, Mapping) and "sha256" in value:
-        return f"{value.get('path') or value.get('name')} (sha256 {str(value['sha256'])[:12]})"
-    if isinstance(value, Mapping) and set(value) == {"name"}:
-        return f"{value['name']} (known by name only)"
-    return repr(value)
-
-
 def _describe_difference(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
     differ = [k for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
     return "; ".join(
-        f"{_LABELS.get(k, k)} is {_describe_value(old.get(k))} there, {_describe_value(new.get(k))} here" for k in differ
+        f"{_LABELS.get(k, k)} is {describe(old.get(k))} there, {describe(new.get(k))} here" for k in differ
     ) or "they differ"
 
 

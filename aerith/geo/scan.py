@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from aerith.atomic import atomic_write_text
+from aerith.eval.fingerprint import loaded_model_fingerprint
 from aerith.geo.errors import ScanError
 from aerith.geo.journal import JOURNAL_DIR, Journal
 from aerith.geo.merge import MATCH_METRICS, MERGE_METHODS, Detection, cut_sides, merge_detections
@@ -214,7 +215,8 @@ def scan(
         progress: show a progress bar with tiles/s and time left on stderr.
         state: the process's place in a distributed run; None for one process.
         model_fingerprint: what identifies the weights (``aerith.eval.fingerprint.model_fingerprint``);
-            a scan in ``out`` made with another is refused. Default: see :func:`identify_model`.
+            a scan in ``out`` made with another is refused. Default:
+            :func:`aerith.eval.fingerprint.loaded_model_fingerprint`.
         **settings: the other fields of :class:`ScanConfig` (``tile``, ``overlap``, ``bands``, ``batch_size`` ...).
 
     Returns:
@@ -265,25 +267,6 @@ def _grid(src: RasterSource, config: ScanConfig) -> TileGrid:
 
 def _model_name(vlm: Any) -> str:
     return str(getattr(vlm, "name", type(vlm).__name__))
-
-
-def identify_model(vlm: Any) -> dict[str, Any]:
-    """The fingerprint of a model given without one, so that a scan is never resumed by other weights.
-
-    A facade loaded from a folder is named by that folder: its files are fingerprinted as
-    ``aerith eval`` does. A preset's seed is not kept by its facade, so for any other torch
-    model the weights in memory are hashed (for a 7B model some seconds; ``aerith scan``
-    passes the preset and seed instead). A model without torch weights is known by name only:
-    pass ``model_fingerprint`` to tell its versions apart.
-    """
-    from aerith.eval.fingerprint import model_fingerprint, weights_fingerprint
-    from aerith.infer.load import all_presets
-
-    name = _model_name(vlm)
-    if name not in all_presets() and Path(name).is_dir():  # a preset would be fingerprinted as seed 0
-        return model_fingerprint(name)
-    in_memory = weights_fingerprint(vlm)
-    return {"name": name} if in_memory is None else {"name": name, **in_memory}
 
 
 def _check_out(out: Path) -> bool:
@@ -340,7 +323,7 @@ def run_scan(
         fingerprint = {
             "raster_sha256": sha256_file(src.path),
             "model": _model_name(vlm),
-            "model_fingerprint": dict(model_fingerprint) if model_fingerprint is not None else identify_model(vlm),
+            "model_fingerprint": dict(model_fingerprint) if model_fingerprint is not None else loaded_model_fingerprint(vlm),
             "task": config.task,
             "prompt": config.prompt,
             "tile": config.tile,

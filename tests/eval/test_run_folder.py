@@ -242,3 +242,16 @@ def test_overwrite_removes_only_what_an_evaluation_wrote(tiny, roots, tmp_path):
     removed = {p.name for p in clear_run(out)}
     assert {PREDICTIONS, RUN_INFO, "results.json", "results.md", "confusion_matrix.png"} <= removed
     assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+
+
+def test_a_library_call_and_the_cli_fingerprint_a_saved_model_alike(tmp_path):
+    from aerith.eval.fingerprint import loaded_model_fingerprint
+    from aerith.infer.vlm import AerithVLM
+
+    folder = AerithVLM.from_preset("aerith-tiny", seed=0, device="cpu").save_pretrained(tmp_path / "model")
+    from aerith.infer.load import load_vlm
+
+    assert loaded_model_fingerprint(load_vlm(folder)) == model_fingerprint(folder)  # either may resume the other's run
+    in_memory = loaded_model_fingerprint(AerithVLM.from_preset("aerith-tiny", seed=0, device="cpu"))
+    assert in_memory["in_memory"] and in_memory == loaded_model_fingerprint(AerithVLM.from_preset("aerith-tiny", seed=0, device="cpu"))
+    assert in_memory != loaded_model_fingerprint(AerithVLM.from_preset("aerith-tiny", seed=1, device="cpu"))

@@ -46,7 +46,7 @@ def test_aerith_tiny_scans_a_geotiff_end_to_end(mosaic, tmp_path, task, extra):
     # another seed is another model, though its name is the same: refused, not mixed into these answers
     other = runner.invoke(app, [*args, "--seed", "1"])
     assert other.exit_code == 2 and "Traceback" not in other.output
-    assert "model weights is preset aerith-tiny (seed 0) there, preset aerith-tiny (seed 1) here" in other.output
+    assert "model files is preset aerith-tiny (seed 0) there, preset aerith-tiny (seed 1) here" in other.output
 
 
 def test_bad_input_exits_2_with_a_message_naming_it(mosaic, tmp_path):

@@ -55,7 +55,7 @@ def test_a_scan_interrupted_under_one_seed_is_refused_under_another(raster, tmp_
     with pytest.raises(KeyboardInterrupt):
         scan(TorchDouble(seed=0, interrupt_at_call=2), raster, out=tmp_path / "s", **CAP)
     other = TorchDouble(seed=1)
-    with pytest.raises(ScanError, match=r"model weights is aerith-tiny \(sha256 \w+\) there, aerith-tiny \(sha256 \w+\) here"):
+    with pytest.raises(ScanError, match=r"model files is weights in memory \(sha256 \w+\) there, weights in memory \(sha256 \w+\) here"):
         scan(other, raster, out=tmp_path / "s", **CAP)
     assert other.calls == 0
     same = TorchDouble(seed=0)
@@ -69,7 +69,7 @@ def test_a_folder_named_like_the_preset_does_not_stand_for_its_weights(raster, t
     (tmp_path / "aerith-tiny" / "config.json").write_text("{}")
     monkeypatch.chdir(tmp_path)
     scan(TorchDouble(seed=0), raster, out=tmp_path / "s", **CAP)
-    with pytest.raises(ScanError, match="model weights is"):
+    with pytest.raises(ScanError, match="model files is"):
         scan(TorchDouble(seed=1), raster, out=tmp_path / "s", **CAP)
 
 
@@ -81,7 +81,7 @@ def test_a_model_folder_retrained_in_place_is_refused(raster, tmp_path):
     with pytest.raises(KeyboardInterrupt):
         scan(FolderDouble(folder, interrupt_at_call=2), raster, out=tmp_path / "s", **CAP)
     (folder / "model.safetensors").write_bytes(b"weights of the second training")
-    with pytest.raises(ScanError, match=rf"model weights is {folder.resolve()} \(sha256 \w+\) there, .* here"):
+    with pytest.raises(ScanError, match=rf"model files is {folder.resolve()} \(model files sha256 \w+\) there, .* here"):
         scan(FolderDouble(folder), raster, out=tmp_path / "s", **CAP)
 
 
