@@ -160,10 +160,6 @@ def array_to_rgb(arr: np.ndarray, bands: Sequence[int] | None = None, source: st
         arr = arr[:, :, None]
     if arr.ndim != 3 or 0 in arr.shape:
         raise ImageReadError(source, f"expected an (H, W) or (H, W, C) array, got shape {arr.shape}")
-    if arr.shape[0] <= 4 < arr.shape[2]:
-        raise ImageReadError(
-            source, f"shape {arr.shape} looks channels-first (C, H, W); pass (H, W, C), e.g. np.moveaxis(arr, 0, -1)"
-        )
     channels = arr.shape[2]
     if bands is not None:
         bands = tuple(int(b) for b in bands)
@@ -199,6 +195,11 @@ def load_rgb(image: str | Path | Image.Image | np.ndarray, bands: Sequence[int] 
             return image
         return array_to_rgb(_pil_array(image), bands)
     if isinstance(image, np.ndarray):
+        # a caller's (C, H, W) array, as rasterio and torch give them: bands fewer than both sides
+        if image.ndim == 3 and image.shape[0] <= 32 and image.shape[0] < min(image.shape[1:]):
+            raise ImageReadError(
+                "<array>", f"shape {image.shape} looks channels-first (C, H, W); pass (H, W, C), e.g. np.moveaxis(arr, 0, -1)"
+            )
         return array_to_rgb(image, bands)
     if isinstance(image, (str, Path)):
         path = Path(image)

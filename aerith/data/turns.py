@@ -65,7 +65,9 @@ def box_from_numbers(values: Sequence[float], scale: float | None, size: tuple[i
     """Four numbers on ``0..scale`` (``None``: pixels) -> pixel corners, sorted and clamped to the image.
 
     A corner past the edge by up to 1% of the side is clamped (rounding in the source); a box
-    further out, or one with no area, is the record's error in ``field``.
+    further out is the record's error in ``field``. On an integer grid (GeoChat's 0-100, our
+    0-1000) a small object's corners can round to one value: the box is one grid step wide
+    there. A pixel or normalised box with no area is an error.
     """
     w, h = size
     x1, y1, x2, y2 = values
@@ -78,9 +80,18 @@ def box_from_numbers(values: Sequence[float], scale: float | None, size: tuple[i
         x1, x2, y1, y2 = x1 * w / scale, x2 * w / scale, y1 * h / scale, y2 * h / scale
     x1, x2 = sorted((min(max(x1, 0.0), w), min(max(x2, 0.0), w)))
     y1, y2 = sorted((min(max(y1, 0.0), h), min(max(y2, 0.0), h)))
+    if scale is not None and scale > 1:
+        x1, x2 = _one_step_wide(x1, x2, w / scale, w)
+        y1, y2 = _one_step_wide(y1, y2, h / scale, h)
     if x2 <= x1 or y2 <= y1:
         raise FieldError(field, f"box {[float(v) for v in values]} has no area")
     return (x1, y1, x2, y2)
+
+
+def _one_step_wide(lo: float, hi: float, step: float, side: float) -> tuple[float, float]:
+    if hi > lo:
+        return lo, hi
+    return (lo, lo + step) if lo + step <= side else (side - step, side)
 
 
 def _geochat_boxes(text: str, size: tuple[int, int], field: str) -> list[tuple[float, ...]]:

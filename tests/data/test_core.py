@@ -95,8 +95,18 @@ def test_a_channels_first_array_is_refused():
     assert load_rgb(np.zeros((64, 48, 13), np.uint16)).size == (48, 64)  # bands last
     with pytest.raises(ImageReadError, match=r"shape \(3, 64, 48\) looks channels-first"):
         load_rgb(np.zeros((3, 64, 48), np.uint8))
+    with pytest.raises(ImageReadError, match="looks channels-first"):
+        load_rgb(np.zeros((13, 64, 64), np.uint16))  # rasterio's read() of a Sentinel-2 tile
     with pytest.raises(ImageReadError, match="expected an"):
         load_rgb(np.zeros((2, 3, 4, 5), np.uint8))
+
+
+def test_a_thin_multiband_file_is_not_taken_for_channels_first(tmp_path):
+    import tifffile
+
+    path = tmp_path / "strip.tif"
+    tifffile.imwrite(path, np.ones((13, 3, 64), np.uint16), planarconfig="separate")  # 13 bands, 3 rows, 64 columns
+    assert load_rgb(path).size == (64, 3)
 
 
 def test_load_rgb_multiband_tiff_with_band_choice(tmp_path):

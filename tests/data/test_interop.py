@@ -182,8 +182,6 @@ def test_lhrs_items_as_lhrs_bot_writes_them(root: Path) -> None:
          "conversations[0].value", "without a"),
         ({"image": "images/a.png", "conversations": [{"from": "human", "value": "[refer] <p>the ship</p>"}, {"from": "gpt", "value": "{<120><10><150><50>}"}]},
          "conversations[1].value", r"box \[120.0, 10.0, 150.0, 50.0\] lies outside the 0-100 grid"),
-        ({"image": "images/a.png", "conversations": [{"from": "human", "value": "[VG] the ship"}, {"from": "gpt", "value": "[300, 10, 300, 50]"}]},
-         "conversations[1].value", "has no area"),
     ],
 )  # fmt: skip
 def test_bad_llava_records_name_file_record_and_field(root: Path, record: dict, field: str, message: str) -> None:
@@ -195,6 +193,15 @@ def test_bad_llava_records_name_file_record_and_field(root: Path, record: dict, 
     with pytest.warns(SkippedRecordsWarning, match="skipped 1 bad record"):
         samples = from_llava(path, root, on_bad="skip")
     assert [s.meta["id"] for s in samples] == ["ok"]
+
+
+def test_a_small_object_on_an_integer_grid_is_one_step_wide(root: Path) -> None:
+    records = [{"image": "images/a.png", "conversations": [
+        {"from": "human", "value": "[refer] <p>the car</p>"}, {"from": "gpt", "value": "{<45><67><45><68>}"},
+        {"from": "human", "value": "[VG] the car"}, {"from": "gpt", "value": "[1000, 500, 1000, 520]"}]}]  # fmt: skip
+    geochat, ours = from_llava(records, root)
+    assert geochat.box == pytest.approx((90.0, 67.0, 92.0, 68.0))  # 200 x 100 px: one step of 0-100 is 2 x 1 px
+    assert ours.box == pytest.approx((199.8, 50.0, 200.0, 52.0))  # at the right edge: the step lies inside
 
 
 def test_bad_files_and_lhrs_records(root: Path) -> None:
@@ -211,6 +218,8 @@ def test_bad_files_and_lhrs_records(root: Path) -> None:
         from_lhrs([{"img": "images/a.png", "question": "the ship", "answer": "[250, 10, 300, 50]"}], root)  # pixels
     (box,) = from_lhrs([{"img": "images/a.png", "question": "the ship", "answer": "[150, 10, 201, 50]"}], root)
     assert box.box == (150.0, 10.0, 200.0, 50.0)  # a pixel past the edge is rounding: clamped
+    with pytest.raises(RecordError, match=r"'answer': box \[150.0, 10.0, 150.0, 50.0\] has no area"):
+        from_lhrs([{"img": "images/a.png", "question": "the ship", "answer": "[150, 10, 150, 50]"}], root)
     with pytest.raises(RecordError, match="record 0, field 'name'"):
         from_lhrs({"data": [{"conv": []}]}, root)
     with pytest.raises(RecordError, match="field 'conv\\[0\\].Answer'"):
