@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
@@ -310,23 +311,30 @@ def _saved_dtype(model: str | Path) -> torch.dtype | None:
     return value if isinstance(value, torch.dtype) else None
 
 
+FIT_FILES = frozenset({"checkpoint-final", "box_fit.json", "metrics.jsonl"})
+
+
+def _listing(out: Path) -> list[str]:
+    return sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) if out.is_dir() else []
+
+
 def check_out(out: Path, overwrite: bool) -> None:
-    """A fit's folder must be new, empty (hidden files aside) or an earlier fit's (``box_fit.json``), which
-    only ``overwrite`` replaces: a fit writes ``checkpoint-final`` and ``metrics.jsonl``, as training runs do."""
+    """A fit's folder must be new, empty (hidden files aside) or an earlier fit's (``box_fit.json`` and
+    nothing but a fit's files), which only ``overwrite`` replaces: the fit writes the folder whole."""
     if out.exists() and not out.is_dir():
         raise FileExistsError(f"{out} is a file, not a folder for the box fit")
-    entries = sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) if out.is_dir() else []
+    entries = _listing(out)
     if not entries:
         return
-    if (out / "box_fit.json").is_file():
+    if "box_fit.json" in entries and set(entries) <= FIT_FILES:
         if not overwrite:
             raise FileExistsError(f"{out} already holds a box fit (box_fit.json); pass overwrite to replace it")
         return
     run = "another run" if {"checkpoint-final", "metrics.jsonl", "config.yaml"} & set(entries) else "other files"
     shown = ", ".join(entries[:5]) + (f" and {len(entries) - 5} more" if len(entries) > 5 else "")
     raise FileExistsError(
-        f"{out} holds {run} ({shown}) and no box_fit.json, so it is not an earlier box fit and is never replaced; "
-        "give a new or empty folder"
+        f"{out} holds {run} ({shown}) and is not an earlier box fit (box_fit.json, checkpoint-final, metrics.jsonl "
+        "and nothing else), so it is never replaced; give a new or empty folder"
     )
 
 
@@ -397,16 +405,15 @@ def run_box_fit(
         "steps": steps, "encode_seconds": round(encode_seconds, 1), "log": history,
     }
     # the model, its log and box_fit.json appear together or not at all (a crash leaves the folder as it was)
-    with atomic_dir(out, overwrite=True, replaceable=_fit_or_empty, what="a box fit") as tmp:
+    check_out(out, overwrite)  # again: the folder may have changed while the head was fitted
+    with atomic_dir(out, overwrite=True, what="a box fit") as tmp:
         vlm.save_pretrained(tmp / "checkpoint-final")
         atomic_write_text(tmp / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in history))
         atomic_write_text(tmp / "box_fit.json", json.dumps(info, indent=2) + "\n")
+        for hidden in (p for p in out.iterdir() if p.name.startswith(".")) if out.is_dir() else ():
+            copy = shutil.copytree if hidden.is_dir() else shutil.copy2  # kept, as in a folder written in place
+            copy(hidden, tmp / hidden.name)
     return info
-
-
-def _fit_or_empty(folder: Path) -> bool:
-    """What a fit may replace (after :func:`check_out` said so): an earlier fit, or only hidden files."""
-    return (folder / "box_fit.json").is_file() or not any(not p.name.startswith(".") for p in folder.iterdir())
 
 
 __all__ = [

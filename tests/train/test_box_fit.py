@@ -196,12 +196,18 @@ def test_a_fit_that_fails_while_writing_leaves_the_earlier_fit_whole(tmp_path, s
             raise OSError("disk full")
         return write(path, text, *args, **kwargs)
 
+    (out / ".notes").write_text("mine")
+    before[out / ".notes"] = b"mine"
     monkeypatch.setattr(aerith.atomic, "atomic_write_text", fail_on_the_record)
     with pytest.raises(OSError, match="disk full"):
         run_box_fit(source, "synthrs", synthrs_root, out, BoxFitConfig(steps=4, batch_size=8, flips=("none",)),
                     options={"task": "vg"}, overwrite=True)
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before  # not the new model beside the old record
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".fit")) == []
+    monkeypatch.setattr(aerith.atomic, "atomic_write_text", write)
+    run_box_fit(source, "synthrs", synthrs_root, out, BoxFitConfig(steps=4, batch_size=8, flips=("none",)),
+                options={"task": "vg"}, overwrite=True)
+    assert json.loads((out / "box_fit.json").read_text())["steps"] == 4 and (out / ".notes").read_text() == "mine"
 
 
 def _training_run(run):
@@ -218,7 +224,7 @@ def test_a_training_run_is_never_the_fits_folder_and_is_refused_before_the_model
     run = tmp_path / "sft"
     before = _training_run(run)
     # the model does not exist: refused before anything loads, or load_vlm's FileNotFoundError would come first
-    with pytest.raises(FileExistsError, match=r"sft holds another run \(checkpoint-final, config.yaml, metrics.jsonl\) and no box_fit.json"):
+    with pytest.raises(FileExistsError, match=r"sft holds another run \(checkpoint-final, config.yaml, metrics.jsonl\) and is not an earlier box fit"):
         run_box_fit(tmp_path / "no-model", "synthrs", tmp_path / "no-data", run, overwrite=overwrite)
     args = ["fit-box-head", str(tmp_path / "no-model"), "--dataset", "synthrs", "--root", str(tmp_path), "--out", str(run)]
     result = CliRunner().invoke(app, [*args, "--overwrite"] if overwrite else args)
@@ -232,10 +238,14 @@ def test_the_fits_folder_may_be_new_empty_or_an_earlier_fit(tmp_path):
     check_out(tmp_path / "empty", overwrite=False)
     earlier = tmp_path / "earlier"
     _training_run(earlier)
+    (earlier / "config.yaml").unlink()  # a fit writes checkpoint-final, metrics.jsonl and box_fit.json
     (earlier / "box_fit.json").write_text("{}")
     check_out(earlier, overwrite=True)
     with pytest.raises(FileExistsError, match="already holds a box fit"):
         check_out(earlier, overwrite=False)
+    (earlier / "eval").mkdir()  # something of the user's beside the fit: replacing the folder would delete it
+    with pytest.raises(FileExistsError, match=r"holds another run \(box_fit.json, checkpoint-final, eval, metrics.jsonl\)"):
+        check_out(earlier, overwrite=True)
     (tmp_path / "file").write_text("x")
     with pytest.raises(FileExistsError, match="is a file"):
         check_out(tmp_path / "file", overwrite=True)
