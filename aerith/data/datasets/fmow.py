@@ -85,9 +85,8 @@ class FMoW(ClassificationDataset):
             with the count.
         split_file: a file of bare ``_rgb`` image file names restricting the
             split (e.g. an evaluation subset).
-        seed: unused - fMoW's splits are official; kept so every
-            classification loader takes the same keywords.
-        ratios: must stay ``None`` for the same reason.
+        seed, ratios: must stay ``None``: fMoW's splits are official (taken so
+            that every classification loader takes the same keywords).
         labels: the folder holding ``<split>_gt/`` and
             ``<split>_gt_mapping.json`` (the extracted ``groundtruth.tar.bz2``),
             for ``test`` and ``seq``.
@@ -126,15 +125,15 @@ class FMoW(ClassificationDataset):
         *,
         on_bad: OnBad = "raise",
         split_file: str | Path | None = None,
-        seed: int = 0,
+        seed: int | None = None,
         ratios: Any = None,
         labels: str | Path | None = None,
         verify_images: VerifyImages = None,
     ) -> None:
-        if ratios is not None:
-            raise ValueError("fmow: the dataset ships official train/val/test/seq splits; `ratios` does not apply")
+        for name, value in (("ratios", ratios), ("seed", seed)):
+            if value is not None:
+                raise ValueError(f"fmow: the dataset ships official train/val/test/seq splits; `{name}` does not apply")
         self.split_file = Path(split_file).expanduser() if split_file is not None else None
-        self.seed = int(seed)
         self.labels = Path(labels).expanduser() if labels is not None else None
         self.fmow_dir: Path | None = None
         self.split_source = ""

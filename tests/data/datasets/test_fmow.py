@@ -78,8 +78,10 @@ def test_split_file_restricts(root, tmp_path):
     listed = tmp_path / "subset.txt"
     listed.write_text("airport_0_0_rgb.jpg\nzoo_61_0_rgb.jpg\n")
     assert [s.image.name for s in FMoW(root, "val", split_file=listed)] == ["airport_0_0_rgb.jpg", "zoo_61_0_rgb.jpg"]
-    with pytest.raises(ValueError, match="official"):
+    with pytest.raises(ValueError, match="official.*`ratios` does not apply"):
         FMoW(root, "val", ratios=(0.7, 0.1, 0.2))
+    with pytest.raises(ValueError, match="official.*`seed` does not apply"):
+        FMoW(root, "val", seed=3)
 
 
 def _corrupt(base, category, edit):
