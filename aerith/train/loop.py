@@ -508,11 +508,10 @@ def _validate(run: Run, at: int, result: TrainResult, log: MetricsLog) -> None:
 
 def training_state(stage: str, step: int, sources: str, provenance: str) -> str:
     """A checkpoint's provenance. Alignment trains no part of the language path, so a model
-    aligned from random weights still begins ``random-init`` (and is labelled random)."""
-    state = f"{stage}: {step} steps on {sources} (from {provenance})"
+    aligned from random weights keeps its random start first (and is labelled random)."""
     if stage == "align" and provenance.startswith(RANDOM_INIT):
-        return f"{RANDOM_INIT} language model; {state}"
-    return state
+        return f"{provenance}; {stage}: {step} steps on {sources}"
+    return f"{stage}: {step} steps on {sources} (from {provenance})"
 
 
 def save_checkpoint(run: Run, name: str, step: int, *, with_state: bool) -> Path:

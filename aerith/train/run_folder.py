@@ -247,7 +247,7 @@ def check_recipe(config: TrainConfig, saved_path: Path) -> None:
     if changed:
         shown = "; ".join(f"{k}: {_show(old)} -> {_show(new)}" for k, old, new in changed[:10])
         more = f" (and {len(changed) - 10} more)" if len(changed) > 10 else ""
-        why = _KL_REFERENCE if changeable != CHANGEABLE_ON_RESUME else ""
+        why = _KL_REFERENCE if any(key in _STARTING_MODEL for key, _, _ in changed) and changeable != CHANGEABLE_ON_RESUME else ""
         raise ResumeError(
             f"--resume: the recipe differs from the run's {saved_path} in what the results depend on: {shown}{more}. "
             f"On resume only {', '.join(changeable)} may change{why}; to change the others, start a new run "

@@ -29,7 +29,9 @@ def test_align_lowers_cosine_distance_and_trains_only_the_head(synthrs_root, tmp
     from aerith.train.loop import training_state
 
     aligned = load_vlm(tmp_path / "run")
-    assert aligned.is_random_init and aligned.training_state.startswith("random-init language model; align: 40 steps")
+    assert aligned.is_random_init and aligned.training_state.startswith("random-init; align: 40 steps")
+    assert training_state("align", 9, "x", "random-init pooler, projector and LoRA; pretrained towers and LLM").startswith(
+        "random-init pooler, projector and LoRA; pretrained towers and LLM; align: 9 steps")  # fmt: skip
     assert not training_state("sft", 9, "synthrs/train", aligned.training_state).startswith("random-init")
 
 

@@ -194,6 +194,9 @@ def test_scst_with_a_kl_penalty_refuses_another_starting_model_on_resume(tmp_pat
     with pytest.raises(ResumeError, match="KL penalty") as refused:
         check_recipe(recipe(0.3, **model), saved)
     assert shown in str(refused.value)
+    with pytest.raises(ResumeError) as other:  # another field: no word about the KL reference
+        check_recipe(TrainConfig(**{**recipe(0.3).to_dict(), "seed": 5}), saved)
+    assert "seed: 0 -> 5" in str(other.value) and "KL penalty" not in str(other.value)
     saved.write_text(dump_config(recipe(0.0)))
     check_recipe(recipe(0.0, **model), saved)  # without the penalty the checkpoint's weights are all that count
 

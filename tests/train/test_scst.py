@@ -220,6 +220,6 @@ def test_bad_scst_inputs_fail_clearly(args, message, caption_root, tmp_path):
 def test_scst_warns_when_its_start_is_random_however_it_got_there():
     from aerith.train.scst import random_start_warning
 
-    for state in ("random-init", "random-init; LoRA merged", "random-init language model; align: 9 steps on synthrs/train (from random-init)"):
+    for state in ("random-init", "random-init; LoRA merged", "random-init; align: 9 steps on synthrs/train"):
         assert "RANDOM" in random_start_warning("x", state)
     assert random_start_warning("x", "sft: 9 steps on synthrs/train (from random-init)") is None
