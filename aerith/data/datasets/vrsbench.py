@@ -79,8 +79,8 @@ class VRSBench(RSDataset):
         Choices: ``task="cap"``: ``targets`` = the one human-verified caption.
             ``task="vg"``: ``prompt`` = the expression; ``box`` (pixels) from
             ``obj_corner`` (clipped to the image) times the image size read from
-            its header, or from the 0-100 box when the corners are missing
-            (malformed corners are a bad record, not replaced);
+            its header, or from the 0-100 box when the corners are missing or
+            empty (malformed corners are a bad record, not replaced);
             ``meta["box100"]`` keeps the reference's 0-100 box, which the
             benchmark's protocol scores against; ``meta["unique"]`` whether the
             expression names the only object of its class. A reference box of
@@ -243,7 +243,7 @@ class VRSBench(RSDataset):
         Raises:
             RecordError: corners that are not eight finite numbers on about 0-1, or that enclose nothing.
         """
-        if corners is None:
+        if corners is None or (isinstance(corners, (list, tuple)) and not corners):
             return None
         shown = f"{corners!r:.80}"
         if not isinstance(corners, (list, tuple)) or len(corners) != 8:
@@ -252,8 +252,8 @@ class VRSBench(RSDataset):
             values = [float(v) for v in corners]
         except (TypeError, ValueError):
             raise RecordError(path, rid, "obj_corner", f"not numbers: {shown}") from None
-        # an object cut by the crop's edge has corners a little outside 0-1 (clipped below); pixels are far outside
-        if not all(math.isfinite(v) and -0.5 <= v <= 1.5 for v in values):
+        # an object cut by the crop's edge has corners outside 0-1 (clipped below); pixel corners are far outside
+        if not all(math.isfinite(v) and -1.0 <= v <= 2.0 for v in values):
             raise RecordError(path, rid, "obj_corner", f"corners must be normalised to 0-1, got {shown}")
         xs, ys = values[0::2], values[1::2]
         x1, x2 = max(min(xs), 0.0), min(max(xs), 1.0)

@@ -50,8 +50,11 @@ def test_referring_boxes_unique_flags_and_the_0_100_reference(tmp_path):
 
 def test_the_box_comes_from_the_grid_when_the_corners_are_missing(tmp_path):
     root = write_fake(tmp_path)
-    _edit(root / "VRSBench" / "VRSBench_EVAL_referring.json", 0, obj_corner=None)
-    assert load_dataset("vrsbench", root, task="vg")[0].box == pytest.approx((6.4, 7.68, 25.6, 19.2))
+    for missing in (None, []):
+        _edit(root / "VRSBench" / "VRSBench_EVAL_referring.json", 0, obj_corner=missing)
+        assert load_dataset("vrsbench", root, task="vg")[0].box == pytest.approx((6.4, 7.68, 25.6, 19.2))
+    _edit(root / "VRSBench" / "VRSBench_EVAL_referring.json", 0, obj_corner=[-0.6, 0.1, 0.4, 0.1, 0.4, 0.3, -0.6, 0.3])
+    assert load_dataset("vrsbench", root, task="vg")[0].box == pytest.approx((0.0, 6.4, 25.6, 19.2))  # cut by the crop
 
 
 @pytest.mark.parametrize(
