@@ -56,10 +56,13 @@ def scan_command(
     if state is not None and device is None:
         device = str(state.device)
     from aerith.eval.fingerprint import model_fingerprint
+    from aerith.geo.journal import Journal
     from aerith.infer.load import load_vlm
 
-    vlm = load_vlm(model, seed=seed, device=device)
     fingerprint = model_fingerprint(model, seed=seed)  # as aerith eval records it: a preset's seed, a folder's files
+    if not overwrite:
+        Journal(out, {}).check_model(fingerprint)  # another model's scan is refused before this one loads
+    vlm = load_vlm(model, seed=seed, device=device)
     main = state is None or state.is_main_process
     if vlm.is_random_init:
         vlm._warned_random = True  # the command says it itself, once, where users see it

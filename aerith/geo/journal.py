@@ -111,6 +111,26 @@ class Journal:
                     records.setdefault(entry["tile"], entry)
         return records, runs
 
+    def check_model(self, model_fingerprint: Mapping[str, Any]) -> None:
+        """Refuse a journal of another model before that model loads (the rest is compared by :meth:`read`).
+
+        Raises:
+            ScanError: a part's header records another model fingerprint.
+        """
+        for part in self.parts():
+            with open(part, "rb") as f:
+                first = f.readline()
+            try:
+                recorded = json.loads(first)["fingerprint"]["model_fingerprint"]
+            except (ValueError, KeyError, TypeError):
+                continue  # a damaged or old header: read() names it
+            if recorded != dict(model_fingerprint):
+                old, new = {"model_fingerprint": recorded}, {"model_fingerprint": dict(model_fingerprint)}
+                raise ScanError(
+                    f"{self.out} holds a scan with other settings ({_describe_difference(old, new)}); "
+                    "choose another --out, or pass --overwrite to discard it"
+                )
+
     def _record_problem(self, entry: Mapping[str, Any]) -> str | None:
         """What is wrong with a tile record, or None."""
         for key in ("tile", "status"):

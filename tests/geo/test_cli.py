@@ -19,7 +19,7 @@ runner = CliRunner()
     "task, extra",
     [("vg", ["--query", "storage tank"]), ("cls", ["--classes", ",".join(CLASS_NAMES)])],
 )
-def test_aerith_tiny_scans_a_geotiff_end_to_end(mosaic, tmp_path, task, extra):
+def test_aerith_tiny_scans_a_geotiff_end_to_end(mosaic, tmp_path, task, extra, monkeypatch):
     out = tmp_path / task
     args = ["scan", "aerith-tiny", str(mosaic.path), "--task", task, *extra, "--tile", "192", "--overlap", "0",
             "--batch-size", "4", "--max-new-tokens", "8", "--out", str(out), "--no-progress"]  # fmt: skip
@@ -43,7 +43,14 @@ def test_aerith_tiny_scans_a_geotiff_end_to_end(mosaic, tmp_path, task, extra):
     # run again: every tile is in the journal, so nothing is asked of the model and the outputs are rewritten
     again = runner.invoke(app, args)
     assert again.exit_code == 0 and "0 run now" in again.output
-    # another seed is another model, though its name is the same: refused, not mixed into these answers
+    # another seed is another model, though its name is the same: refused, not mixed into these answers,
+    # and before that model loads
+    import aerith.infer.load
+
+    def not_loaded(*a, **k):
+        raise AssertionError("the model was loaded before the journal was checked")
+
+    monkeypatch.setattr(aerith.infer.load, "load_vlm", not_loaded)
     other = runner.invoke(app, [*args, "--seed", "1"])
     assert other.exit_code == 2 and "Traceback" not in other.output
     assert "model files is preset aerith-tiny (seed 0) there, preset aerith-tiny (seed 1) here" in other.output
