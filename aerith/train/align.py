@@ -60,4 +60,5 @@ ALIGN = Stage(
     trainable={"aerith": ALIGN_GROUPS},
     trainable_why="CLIP's frozen projection is the target space",
     lora=False,
+    trains_language=False,
 )

@@ -37,7 +37,6 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from aerith.atomic import atomic_dir, atomic_write_text
-from aerith.infer.facade import RANDOM_INIT
 from aerith.runs import CHECKPOINT_PREFIX, FINAL, STATE_FILE, checkpoints
 from aerith.train.backbones import Backbone, load_backbone, resolve_dtype
 from aerith.train.config import TrainConfig, dump_config
@@ -506,14 +505,6 @@ def _validate(run: Run, at: int, result: TrainResult, log: MetricsLog) -> None:
     log.log(at, values)
 
 
-def training_state(stage: str, step: int, sources: str, provenance: str) -> str:
-    """A checkpoint's provenance. Alignment trains no part of the language path, so a model
-    aligned from random weights keeps its random start first (and is labelled random)."""
-    if stage == "align" and provenance.startswith(RANDOM_INIT):
-        return f"{provenance}; {stage}: {step} steps on {sources}"
-    return f"{stage}: {step} steps on {sources} (from {provenance})"
-
-
 def save_checkpoint(run: Run, name: str, step: int, *, with_state: bool) -> Path:
     """Write ``run_dir/name`` atomically: model + processor, ``trainer_state.json`` and, ``with_state``,
     ``accelerate_state/``; every process calls it. Old step checkpoints beyond ``keep_last`` go."""
@@ -537,7 +528,7 @@ def save_checkpoint(run: Run, name: str, step: int, *, with_state: bool) -> Path
         if run.main:
             model_sd = {k[len(prefix) :]: v for k, v in sd.items() if k.startswith(prefix)} if sd is not None else None
             previous = getattr(model.config, "training_state", None)
-            model.config.training_state = training_state(config.stage, step, sources, run.provenance)
+            model.config.training_state = run.stage.training_state(step, sources, run.provenance)
             try:
                 run.backbone.save(shared, model=model, state_dict=model_sd)
             finally:

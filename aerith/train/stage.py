@@ -112,6 +112,8 @@ class Stage:
             of any model kind. A kind missing from the mapping cannot run this stage.
         trainable_why: why the others may not, for the error message.
         lora: whether the recipe's ``model.lora`` is added in this stage.
+        trains_language: the stage trains some part of the path from image to answer (alignment
+            does not), so a model it trained from random weights is no longer labelled random.
     """
 
     name: str
@@ -122,6 +124,15 @@ class Stage:
     trainable: Mapping[str, tuple[str, ...]] | None = None
     trainable_why: str = ""
     lora: bool = True
+    trains_language: bool = True
+
+    def training_state(self, step: int, sources: str, provenance: str) -> str:
+        """A checkpoint's provenance; a random start stays first when this stage does not train the answer path."""
+        from aerith.infer.facade import RANDOM_INIT
+
+        if not self.trains_language and provenance.startswith(RANDOM_INIT):
+            return f"{provenance}; {self.name}: {step} steps on {sources}"
+        return f"{self.name}: {step} steps on {sources} (from {provenance})"
 
     def check_trainable(self, kind: str, names: Sequence[str]) -> None:
         """Refuse groups this stage may not train on a model of ``kind`` (before the model's own group check)."""

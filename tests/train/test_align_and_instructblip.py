@@ -26,13 +26,13 @@ def test_align_lowers_cosine_distance_and_trains_only_the_head(synthrs_root, tmp
     assert state["trainable"] == ["dino_head"] and state["trainable_parameters"] == 64 * 64 + 64
     # aligned from random weights, the language path is still random: labelled so
     from aerith.infer.load import load_vlm
-    from aerith.train.loop import training_state
+    from aerith.train.stages import get_stage
 
     aligned = load_vlm(tmp_path / "run")
     assert aligned.is_random_init and aligned.training_state.startswith("random-init; align: 40 steps")
-    assert training_state("align", 9, "x", "random-init pooler, projector and LoRA; pretrained towers and LLM").startswith(
-        "random-init pooler, projector and LoRA; pretrained towers and LLM; align: 9 steps")  # fmt: skip
-    assert not training_state("sft", 9, "synthrs/train", aligned.training_state).startswith("random-init")
+    state_7b = "random-init pooler, projector and LoRA; pretrained towers and LLM"
+    assert get_stage("align").training_state(9, "x", state_7b) == f"{state_7b}; align: 9 steps on x"
+    assert not get_stage("sft").training_state(9, "synthrs/train", aligned.training_state).startswith("random-init")
 
 
 def test_align_refuses_to_train_the_target_side(synthrs_root, tmp_path):
