@@ -176,10 +176,12 @@ SYMMETRIC_RELATIONS = frozenset({"next to", "near", "connected to", "parallel to
 NOMINAL_ATTRIBUTES: Mapping[str, str] = MappingProxyType({"square": "plaza"})
 
 _NEGATIONS = ("no", "not", "without", "none of", "nor", "neither")
+# words after which a negation no longer holds (NegEx's termination terms): "no features except a river"
+_NEGATION_ENDS = ("but", "except", "however", "although", "though", "yet", "apart from", "aside from", "other than")
 _COPULAS = ("is", "are", "was", "were", "be", "being", "been", "looks", "look", "seems", "seem",
             "appears", "appear")
 _SENTENCE_END = frozenset({".", "!", "?", ";"})
-_TOKEN = re.compile(r"[^\W\d_]+|\d+|[.!?;,]")
+_TOKEN = re.compile(r"[^\W\d_]+|\d{1,3}(?:,\d{3})+|\d+|[.!?;,]")  # "1,000" is one number
 _IRREGULAR_PLURALS: Mapping[str, str] = MappingProxyType(
     {"person": "people", "man": "men", "woman": "women", "leaf": "leaves"}
 )
@@ -239,7 +241,7 @@ def _plural_phrase(surface: str) -> str:
 
 @dataclass(frozen=True)
 class _Chunk:
-    kind: str  # object | attr | rel | inv | neg | cop | and | comma | end
+    kind: str  # object | attr | rel | inv | neg | stop | cop | and | comma | end
     value: str
     start: int
     end: int
@@ -276,8 +278,10 @@ class RuleParser:
         for canonical, surfaces in inverse_relations.items():
             add("inv", canonical, surfaces)
         add("neg", "not", _NEGATIONS)
+        add("stop", "stop", _NEGATION_ENDS)
         add("cop", "is", _COPULAS)
-        add("and", "and", ("and", "or"))
+        add("and", "and", ("and",))
+        add("and", "or", ("or",))
         self._table = MappingProxyType(table)
         self._max_len = max(len(k) for k in table)
 
@@ -294,8 +298,8 @@ class RuleParser:
                 chunks.append(_Chunk("end" if tok in _SENTENCE_END else "comma", tok, i, i + 1))
                 i += 1
                 continue
-            if tok.isdigit():
-                chunks.append(_Chunk("attr", str(int(tok)), i, i + 1))
+            if tok[0].isdigit():
+                chunks.append(_Chunk("attr", str(int(tok.replace(",", ""))), i, i + 1))
                 i += 1
                 continue
             for n in range(min(self._max_len, len(tokens) - i), 0, -1):
@@ -327,15 +331,18 @@ class _Builder:
         self.pending: list[str] = []  # attributes waiting for their noun
         self.copula = False  # a copula followed the last object
         self.negated = False
+        self.neg_end = -1  # token index just after the last negation
         self.relation: tuple[str, bool] | None = None  # (relation, inverse) waiting for its object
+        self.relation_negated = False  # "is not next to": the objects are there, the relation is not
         self.subject: str | None = None  # the subject the waiting relation applies to
         self.rel_objects: list[str] = []  # objects taken by the waiting relation
         self.fronted = False  # the relation came before any object of the sentence
 
     def build(self, chunks: list[_Chunk]) -> SceneGraph:
         for chunk in [*chunks, _Chunk("end", "", -1, -1)]:
-            if chunk.kind in ("end", "rel", "inv", "cop", "neg"):
+            if chunk.kind in ("end", "rel", "inv", "cop", "neg", "stop"):
                 self._resolve_dangling()
+            self.at = chunk
             getattr(self, f"_on_{chunk.kind}")(chunk.value)
         return SceneGraph(frozenset(self.objects), frozenset(self.attributes), frozenset(self.relations))
 
@@ -346,7 +353,10 @@ class _Builder:
 
     def _flush_predicate(self) -> None:
         if self.copula and self.last is not None:
-            self.attributes.update((self.last, a) for a in self.pending)
+            if self.negated:  # "The lake is not large."
+                self.negated = False
+            else:
+                self.attributes.update((self.last, a) for a in self.pending)
             self.pending = []
 
     def _on_attr(self, value: str) -> None:
@@ -358,9 +368,16 @@ class _Builder:
 
     def _on_neg(self, value: str) -> None:
         self.negated = True
+        self.neg_end = self.at.end
+
+    def _on_stop(self, value: str) -> None:
+        self._flush_predicate()
+        self.negated = False
 
     def _on_and(self, value: str) -> None:
         self._flush_predicate()
+        if value == "or" and self.last is None and self.last_negated:
+            self.negated = True  # "no trees or buildings": neither is there
 
     def _on_comma(self, value: str) -> None:
         self._flush_predicate()
@@ -372,10 +389,14 @@ class _Builder:
         self._reset_sentence()
 
     def _on_rel(self, value: str, inverse: bool = False) -> None:
+        negates_relation = self.negated and self.at.start == self.neg_end  # "not next to"
         self._flush_predicate()
         self._close_relation()
         self.pending = []
         self.copula = False
+        # a negation not right before the relation was of a word the lexicon lacks ("no windows next to")
+        self.negated = False
+        self.relation_negated = negates_relation
         self.relation = (value, inverse)
         self.subject = self.last
         self.fronted = self.last is None and not self.last_negated
@@ -407,7 +428,7 @@ class _Builder:
         self.last, self.last_negated = value, False
 
     def _close_relation(self) -> None:
-        if self.relation is not None and self.subject is not None:
+        if self.relation is not None and self.subject is not None and not self.relation_negated:
             name, inverse = self.relation
             for obj in self.rel_objects:
                 if obj == self.subject:

@@ -75,6 +75,22 @@ def test_negated_objects_are_left_out():
     assert g.relations == set()
 
 
+@pytest.mark.parametrize(
+    ("caption", "objects", "attributes", "relations"),
+    [
+        ("The lake is not large.", {"lake"}, set(), set()),  # a negated predicate is no attribute
+        ("There are no trees or buildings.", set(), set(), set()),  # the negation reaches past "or"
+        ("A building with no windows next to a road.", {"building", "road"}, set(), {("building", "next to", "road")}),
+        ("The image has no obvious features except a river.", {"river"}, set(), set()),  # "except" ends it
+        ("The road is not next to the river.", {"road", "river"}, set(), set()),  # the relation is what is denied
+        ("There are 1,000 cars.", {"vehicle"}, {("vehicle", "1000")}, set()),
+    ],
+)
+def test_negation_reaches_what_it_negates_and_no_further(caption, objects, attributes, relations):
+    g = parse(caption)
+    assert (g.objects, g.attributes, g.relations) == (objects, attributes, relations)
+
+
 def test_sg_f1_perfect_and_empty():
     s = sg_f1("Many buildings near a river.", ["many houses are near the river"])
     assert s["precision"] == s["recall"] == s["f1"] == 1.0
