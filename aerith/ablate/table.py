@@ -42,7 +42,7 @@ def summarise(runs: Sequence[Mapping[str, Any]], variants: Sequence[Variant]) ->
             continue
         metrics = {}
         for key in METRICS:
-            values = [r["scores"][key] for r in mine if key in r["scores"]]
+            values = [r["scores"][key] for r in mine if r["scores"].get(key) is not None]  # None: undefined there
             if values:
                 metrics[key] = (float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0, len(values))
         out.append({

@@ -114,9 +114,10 @@ def scene_graph_scores(
         precision, recall and F1; ``SG-F1-object``, ``SG-F1-attribute``,
         ``SG-F1-relation``: means over the images where that kind is defined (``None``
         if none is); ``hallucination_rate``: hallucinated objects / objects mentioned,
-        over all captions (CHAIR-i style); ``hallucinated_caption_rate``: fraction of
-        captions with at least one hallucinated object (CHAIR-s style);
-        ``missing_rate``: missing objects / salient reference objects, over all images.
+        over all captions (CHAIR-i style; ``None`` when no caption names an object);
+        ``hallucinated_caption_rate``: fraction of captions with at least one
+        hallucinated object (CHAIR-s style); ``missing_rate``: missing objects / salient
+        reference objects, over all images (``None`` when the references name none).
     """
     _check_inputs(predictions, references)
     sums = {"precision": 0.0, "recall": 0.0, "f1": 0.0}
@@ -146,9 +147,9 @@ def scene_graph_scores(
     for kind, values in kind_f1.items():
         out[f"SG-F1-{kind}"] = sum(values) / len(values) if values else None
     out.update(
-        hallucination_rate=n_halluc / n_objects if n_objects else 0.0,
+        hallucination_rate=n_halluc / n_objects if n_objects else None,  # no object named: no rate, not a perfect one
         hallucinated_caption_rate=halluc_captions / n,
-        missing_rate=n_missing / n_salient if n_salient else 0.0,
+        missing_rate=n_missing / n_salient if n_salient else None,
     )
     return out
 

@@ -75,7 +75,9 @@ def _type_accuracy(vqa: Mapping[str, Any], kind: str) -> float | None:
 def _row(task: str, metric: str, value: float, baseline: float | None, baseline_name: str, target: float | None,
          op: str | None, strict: bool = False) -> dict[str, Any]:
     passed = None
-    if target is not None:
+    if target is not None and value is None:
+        passed = False  # undefined after training (e.g. no caption names an object): not learned
+    elif target is not None:
         if op == "<":
             passed = value < target
         elif op == ">" or (strict and target == 0):  # a zero baseline must still be beaten ("strict")

@@ -101,6 +101,10 @@ def test_scene_graph_scores_hand_computed():
     assert s["missing_rate"] == pytest.approx(1 / 4)  # road is salient (2 of 3) and missing
     s = scene_graph_scores({1: "a ship and a plane"}, {1: ["a ship"]})
     assert s["hallucination_rate"] == 0.5 and s["hallucinated_caption_rate"] == 1.0
+    # no caption names an object, no reference names one: no rate, rather than a perfect one
+    s = scene_graph_scores({1: "", 2: "a nice image"}, {1: ["a ship"], 2: ["a road"]})
+    assert s["hallucination_rate"] is None and s["missing_rate"] == 1.0
+    assert scene_graph_scores({1: "a ship"}, {1: ["it is a nice image"]})["missing_rate"] is None
 
 
 def test_without_scene_graph(monkeypatch):

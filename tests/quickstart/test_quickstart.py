@@ -189,3 +189,11 @@ def test_the_quickstart_recipes_are_typed_as_the_training_recipes_are(tmp_path):
         path.write_text(text)
         with pytest.raises(ValueError, match=rf"model.yaml: {re.escape(message)}"):
             load_model_recipe(path)
+
+
+def test_a_check_whose_value_is_undefined_after_training_fails():
+    from aerith.quickstart.report import _row
+
+    undefined = _row("captioning", "hallucination rate", None, 0.2, "the SFT model", 0.2, "<")
+    assert undefined["pass"] is False  # the final captioner names no object: the rate did not fall, it vanished
+    assert _row("captioning", "hallucination rate", 0.1, 0.2, "the SFT model", 0.2, "<")["pass"] is True

@@ -202,5 +202,11 @@ def is_well_formed(caption: str) -> bool:
 
 
 def well_formed_share(captions: Sequence[str]) -> float:
-    """The share of ``captions`` the grammar accepts (0.0 for none)."""
-    return sum(map(is_well_formed, captions)) / len(captions) if captions else 0.0
+    """The share of ``captions`` the grammar accepts.
+
+    Raises:
+        ValueError: no captions (a share of nothing is not 0).
+    """
+    if not captions:
+        raise ValueError("well_formed_share: no captions to judge")
+    return sum(map(is_well_formed, captions)) / len(captions)

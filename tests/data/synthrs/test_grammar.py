@@ -83,4 +83,5 @@ def test_a_few_hand_written_sentences_of_each_kind_pass():
     ]
     assert [caption_problem(t) for t in good] == [None] * len(good)
     assert well_formed_share(good + BROKEN[:11]) == pytest.approx(0.5)
-    assert well_formed_share([]) == 0.0
+    with pytest.raises(ValueError, match="no captions"):
+        well_formed_share([])
