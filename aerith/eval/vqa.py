@@ -5,7 +5,9 @@ lower case; punctuation dropped except inside numbers (``1,000`` -> ``1000``,
 ``2.5`` kept); leading articles dropped; number words to digits (``three`` -> ``3``,
 ``twenty-one`` -> ``21``, ``a hundred`` -> ``100``); a yes/no synonym as the whole
 answer or its first word becomes ``yes``/``no`` (``"Yes, there is."`` -> ``yes``,
-``true``/``yep``/``correct`` -> ``yes``, ``false``/``nope`` -> ``no``).
+``true``/``yep``/``correct`` -> ``yes``, ``false``/``nope`` -> ``no``), except in a
+hedge (``no idea``, ``not sure``, ``yes and no``). Adjacent number words that cannot
+form one number stay apart (``three and four``, ``five six``).
 
 Count and area questions are compared as numbers: the first number in each answer
 (``"There are 3 buildings"`` -> 3; ``"1200m2"``, ``"1,200 m2"`` -> 1200; for count
@@ -32,8 +34,10 @@ from typing import Any
 
 BUCKETS: tuple[str, ...] = ("0", "1-10", "11-100", "101-1000", ">1000")
 
-_YES = frozenset({"yes", "y", "yeah", "yep", "yup", "true", "correct", "affirmative"})
-_NO = frozenset({"no", "n", "nope", "false", "incorrect", "negative"})
+_YES = frozenset({"yes", "yeah", "yep", "yup", "true", "correct", "affirmative"})
+_NO = frozenset({"no", "nope", "false", "incorrect", "negative"})
+# answers that start like yes or no and are neither
+_HEDGES = (("no", "idea"), ("not", "sure"), ("yes", "and", "no"), ("yes", "or", "no"), ("no", "or", "yes"))
 _ARTICLES = frozenset({"a", "an", "the"})
 _UNITS = {
     w: i
@@ -75,13 +79,21 @@ def _words_to_numbers(tokens: list[str]) -> list[str]:
             i += 1
             continue
         total = current = 0
+        prev = None
         while j < len(tokens):
             t = tokens[j]
-            if t == "and" and j + 1 < len(tokens) and tokens[j + 1] in _NUMBER_WORDS and total + current:
+            # "and" inside a number only after a scale: "one hundred and five", not "three and four"
+            if t == "and" and prev in _SCALES and j + 1 < len(tokens) and (tokens[j + 1] in _UNITS or tokens[j + 1] in _TENS):
                 j += 1
                 continue
-            if t in _UNITS or t in _TENS:
-                current += _UNITS.get(t, 0) + _TENS.get(t, 0)
+            if t in _UNITS:
+                if prev in _UNITS or (prev in _TENS and _UNITS[t] >= 10):
+                    break  # "five six": two numbers
+                current += _UNITS[t]
+            elif t in _TENS:
+                if prev in _UNITS or prev in _TENS:
+                    break
+                current += _TENS[t]
             elif t in _SCALES:
                 if _SCALES[t] == 100:
                     current = max(current, 1) * 100
@@ -90,16 +102,21 @@ def _words_to_numbers(tokens: list[str]) -> list[str]:
                     current = 0
             else:
                 break
+            prev = t
             j += 1
         out.append(str(total + current))
         i = j
     return out
 
 
+def _hedged(tokens: list[str]) -> bool:
+    return any(tuple(tokens[: len(h)]) == h for h in _HEDGES)
+
+
 def normalize_answer(answer: str) -> str:
     """The normalised form of a VQA answer (see the module docstring)."""
     tokens = _words_to_numbers(_tokens(answer))
-    if tokens and (tokens[0] in _YES or tokens[0] in _NO):
+    if tokens and (tokens[0] in _YES or tokens[0] in _NO) and not _hedged(tokens):
         return "yes" if tokens[0] in _YES else "no"
     while len(tokens) > 1 and tokens[0] in _ARTICLES:
         tokens = tokens[1:]
@@ -119,7 +136,7 @@ def parse_number(answer: str, *, none_is_zero: bool = False) -> float | None:
         m = _NUMBER.match(t)
         if m:
             return float(m.group())
-    if none_is_zero and tokens and tokens[0] in {"no", "none", "nothing"}:
+    if none_is_zero and tokens and tokens[0] in {"no", "none", "nothing"} and not _hedged(tokens):
         return 0.0
     return None
 
@@ -157,7 +174,8 @@ def vqa_scores(
         (see the module docstring; ``None`` where no question qualifies);
         ``per_type``: ``{type: {"accuracy", "n"}}``, count/area types also with
         ``accuracy_bucketed``, ``per_bucket`` (``{bucket: raw accuracy}`` of the questions
-        whose reference falls in that bucket) and ``unparsed`` (predictions without a number);
+        whose reference falls in that bucket), ``unparsed`` (predictions without a number) and
+        ``unparsed_references`` (references without a number, compared as text instead);
         ``n``.
 
     Raises:
@@ -175,6 +193,7 @@ def vqa_scores(
     bucketed: dict[str, list[bool]] = {}
     per_bucket: dict[str, dict[str, list[bool]]] = {}
     unparsed: dict[str, int] = {}
+    unparsed_refs: dict[str, int] = {}
     for pred, refs, qtype in zip(predictions, references, types, strict=True):
         accepted = [refs] if isinstance(refs, str) else list(refs)
         if qtype in numeric:
@@ -182,8 +201,12 @@ def vqa_scores(
             value = parse_number(pred, none_is_zero=is_count)
             targets = [v for r in accepted if (v := parse_number(r, none_is_zero=is_count)) is not None]
             unparsed[qtype] = unparsed.get(qtype, 0) + (value is None)
-            ok_raw = value is not None and value in targets
-            ok_bucket = value is not None and bucket(value) in {bucket(t) for t in targets}
+            if targets:
+                ok_raw = value is not None and value in targets
+                ok_bucket = value is not None and bucket(value) in {bucket(t) for t in targets}
+            else:  # a reference without a number ("many"): compared as text, and counted
+                unparsed_refs[qtype] = unparsed_refs.get(qtype, 0) + 1
+                ok_raw = ok_bucket = any(normalize_answer(pred) == normalize_answer(r) for r in accepted)
             bucketed.setdefault(qtype, []).append(ok_bucket)
             ref_bucket = bucket(targets[0]) if targets else "unparsed reference"
             per_bucket.setdefault(qtype, {}).setdefault(ref_bucket, []).append(ok_raw)
@@ -201,6 +224,7 @@ def vqa_scores(
             buckets = sorted(per_bucket[qtype].items(), key=_bucket_order)
             entry["per_bucket"] = {b: _mean(v) for b, v in buckets}
             entry["unparsed"] = unparsed[qtype]
+            entry["unparsed_references"] = unparsed_refs.get(qtype, 0)
         per_type[qtype] = entry
     kept = [t for t in raw if t not in count_types]
     return {

@@ -19,6 +19,13 @@ from aerith.eval.vqa import bucket, normalize_answer, parse_number
         ("Twenty-one", "21"),
         ("a hundred and five", "105"),
         ("1,200m2", "1200 m2"),
+        ("No idea.", "no idea"),  # hedges are neither yes nor no
+        ("yes and no", "yes and no"),
+        ("N/A", "n a"),  # one letter is not an answer word
+        ("three and four", "3 and 4"),  # two numbers, not seven
+        ("five six", "5 6"),
+        ("twenty twelve", "20 12"),
+        ("one hundred and five", "105"),
     ],
 )
 def test_normalize_answer(answer, expected):
@@ -33,6 +40,8 @@ def test_parse_number_and_buckets():
     assert parse_number("none") is None
     assert parse_number("No, there are none.", none_is_zero=True) == 0
     assert parse_number("No, there are 3.", none_is_zero=True) == 3
+    assert parse_number("no idea", none_is_zero=True) is None
+    assert parse_number("between three and four") == 3
     assert [bucket(v) for v in (0, 1, 10, 11, 100, 101, 1000, 1001)] == [
         "0", "1-10", "1-10", "11-100", "11-100", "101-1000", "101-1000", ">1000"
     ]
@@ -73,3 +82,9 @@ def test_mismatched_lengths():
         vqa_scores(["yes", "no"], ["yes"], ["presence", "presence"])
     with pytest.raises(ValueError, match="no predictions"):
         vqa_scores([], [], [])
+
+
+def test_a_count_reference_without_a_number_is_compared_as_text_and_counted():
+    scores = vqa_scores(["many", "3"], ["many", "many"], ["count", "count"])
+    assert scores["per_type"]["count"]["accuracy"] == 0.5 and scores["per_type"]["count"]["unparsed_references"] == 2
+    assert vqa_scores(["No idea."], ["no"], ["presence"])["OA"] == 0.0
