@@ -8,12 +8,14 @@ An answer is matched to a class in three steps, the first that succeeds wins:
 2. ``contained``: a run of consecutive answer words spells a class name (up to an
    English plural ending), e.g. ``"This is a dense residential area."`` -> ``dense_residential``.
    A class found inside the span of a longer one is ignored (``residential`` inside
-   ``dense residential``); if distinct classes remain the answer is ``ambiguous``.
+   ``dense residential``), and so is one a negation precedes within three words
+   (``"It is not a forest but a river."`` -> ``river``; ``"Not a forest."`` matches no
+   class: ``negated``); if distinct classes remain the answer is ``ambiguous``.
 3. ``fuzzy``: the class whose normalised name has the highest ``difflib`` similarity
    ratio with the normalised answer, if that ratio is at least ``FUZZY_CUTOFF``
    (typos, plurals, ``harbour`` -> ``harbor``); ties go to the earlier class.
 
-Otherwise the answer matches no class (``none``, or ``ambiguous``) and counts as wrong.
+Otherwise the answer matches no class (``none``, ``negated`` or ``ambiguous``) and counts as wrong.
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ from dataclasses import dataclass
 from typing import Any
 
 FUZZY_CUTOFF = 0.85
-MATCH_KINDS: tuple[str, ...] = ("exact", "contained", "fuzzy", "ambiguous", "none")
+MATCH_KINDS: tuple[str, ...] = ("exact", "contained", "fuzzy", "ambiguous", "negated", "none")
+_NEGATORS = frozenset({"not", "no", "never", "nor", "neither", "t"})  # "t": isn't, aren't
+_NEGATION_REACH = 3  # words before a class name that a negation may stand in
 
 _ARTICLES = ("a", "an", "the")
 _MAX_CLASS_WORDS = 6
@@ -91,25 +95,26 @@ class ClassIndex:
         key = _key(answer)
         if key in self.by_key:
             return self.by_key[key], "exact"
-        found = self._contained(_words(answer))
+        found, negated = self._contained(_words(answer))
         if len(found) == 1:
             return found.pop(), "contained"
         if len(found) > 1:
             return None, "ambiguous"
+        if negated:
+            return None, "negated"
         return self._fuzzy(key)
 
-    def _contained(self, words: list[str]) -> set[int]:
+    def _contained(self, words: list[str]) -> tuple[set[int], set[int]]:
+        """The classes the words name, and those they name only after a negation."""
         spans: list[tuple[int, int, int]] = []
         for i in range(len(words)):
             for j in range(i + 1, min(len(words), i + _MAX_CLASS_WORDS) + 1):
                 idx = self.by_singular.get(_singular("".join(words[i:j])))
                 if idx is not None:
                     spans.append((i, j, idx))
-        return {
-            idx
-            for i, j, idx in spans
-            if not any(a <= i and j <= b and (b - a) > (j - i) for a, b, _ in spans)
-        }
+        kept = [(i, idx) for i, j, idx in spans if not any(a <= i and j <= b and (b - a) > (j - i) for a, b, _ in spans)]
+        negated = {idx for i, idx in kept if _NEGATORS & set(words[max(0, i - _NEGATION_REACH) : i])}
+        return {idx for _, idx in kept} - negated, negated
 
     def _fuzzy(self, key: str) -> tuple[int | None, str]:
         if not key:

@@ -20,6 +20,9 @@ NWPU = ["airplane", "baseball_diamond", "dense_residential", "medium_residential
         ("harbour", ("harbor", "fuzzy")),
         ("airplan", ("airplane", "fuzzy")),
         ("a beach or a river", (None, "ambiguous")),
+        ("It is not a beach.", (None, "negated")),  # a denied class is not the answer
+        ("This isn't a river but a beach.", ("beach", "contained")),
+        ("A beach with no river.", ("beach", "contained")),
         ("residential", (None, "none")),  # dense or medium: no guess
         ("golf course", (None, "none")),
         ("", (None, "none")),
@@ -55,7 +58,7 @@ def test_scores_hand_computed():
     assert s["unmatched"] == 1
     assert s["confusion_matrix"] == [[2, 1, 0], [0, 0, 0], [0, 1, 1]]
     assert s["unmatched_per_class"] == [0, 1, 0]
-    assert s["match_counts"] == {"exact": 4, "contained": 1, "fuzzy": 0, "ambiguous": 0, "none": 1}
+    assert s["match_counts"] == {"exact": 4, "contained": 1, "fuzzy": 0, "ambiguous": 0, "negated": 0, "none": 1}
     assert s["classes"] == classes and s["n"] == 6
 
 
