@@ -289,6 +289,11 @@ class RuleParser:
         """The scene graph of one caption."""
         return _Builder().build(self._chunks(_TOKEN.findall(caption.lower())))
 
+    def head_object(self, phrase: str) -> str | None:
+        """The canonical object a noun phrase is about: its last lexicon noun (``tree-lined road`` -> road)."""
+        objects = [c.value for c in self._chunks(_TOKEN.findall(phrase.lower())) if c.kind == "object"]
+        return objects[-1] if objects else None
+
     def _chunks(self, tokens: list[str]) -> list[_Chunk]:
         chunks: list[_Chunk] = []
         i = 0

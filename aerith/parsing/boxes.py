@@ -41,9 +41,12 @@ FORMATS: tuple[str, ...] = ("auto", "aerith", "geochat", "vhm", "lhrs-nova", "qw
 _NUM = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)"
 _SEP = r"(?:\s*[,;]\s*|\s+)"
 _LIST = re.compile(rf"\[\s*({_NUM}){_SEP}({_NUM}){_SEP}({_NUM}){_SEP}({_NUM})\s*\]")
+# four numbers and an optional |<angle>, followed by no fifth number (see _geochat_groups for the start)
 _GEOCHAT = re.compile(
-    rf"<\s*({_NUM})\s*>\s*<\s*({_NUM})\s*>\s*<\s*({_NUM})\s*>\s*<\s*({_NUM})\s*>(?:\s*\|\s*<\s*{_NUM}\s*>)?"
+    rf"<\s*({_NUM})\s*>\s*<\s*({_NUM})\s*>\s*<\s*({_NUM})\s*>\s*<\s*({_NUM})\s*>"
+    rf"(?!\s*<\s*{_NUM}\s*>)(?:\s*\|\s*<\s*{_NUM}\s*>)?"
 )
+_ENDS_IN_NUMBER = re.compile(rf"<\s*{_NUM}\s*>\s*$")
 _QWEN_PAIRS = re.compile(
     rf"\(\s*({_NUM})\s*,\s*({_NUM})\s*\)\s*,?\s*\(\s*({_NUM})\s*,\s*({_NUM})\s*\)"
 )
@@ -123,7 +126,21 @@ def _find(text: str, fmt: str) -> list[tuple[_Raw, float | None]]:
 
 
 def _groups(pattern: re.Pattern[str], text: str) -> Iterator[_Raw]:
+    if pattern is _GEOCHAT:
+        yield from _geochat_groups(text)
+        return
     for m in pattern.finditer(text):
+        yield m.group(1), m.group(2), m.group(3), m.group(4)
+
+
+def _geochat_groups(text: str) -> Iterator[_Raw]:
+    """GeoChat boxes: exactly four numbers, not the last four of a longer run such as <10><20><30><40><50><60>
+    (a number right before a box is allowed only as the end of the box before it: its ``|<angle>``)."""
+    end = 0
+    for m in _GEOCHAT.finditer(text):
+        if m.start() != end and _ENDS_IN_NUMBER.search(text, end, m.start()):
+            continue
+        end = m.end()
         yield m.group(1), m.group(2), m.group(3), m.group(4)
 
 

@@ -29,8 +29,7 @@ INSTALL_HINT = (
 
 
 def _canonical(name: str) -> str:
-    objects = DEFAULT_PARSER.parse(name).objects
-    return sorted(objects)[-1] if len(objects) >= 1 else name.strip().lower()
+    return DEFAULT_PARSER.head_object(name) or name.strip().lower()
 
 
 class FactualParser:

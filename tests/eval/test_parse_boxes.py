@@ -49,6 +49,11 @@ def test_angle_is_ignored_and_spaces_allowed():
     assert parse_boxes("{< 10 ><20> <30><40> | <90>}", SIZE, "geochat") == [BOX]
 
 
+def test_four_numbers_are_not_taken_out_of_a_longer_group():
+    assert parse_boxes("{<10><20><30><40><50><60>}", SIZE, "geochat") == []
+    assert parse_boxes("{<10><20><30><40><50><60>}", SIZE) == []
+
+
 def test_swapped_corners_and_clamping():
     assert parse_boxes("[300, 400, 100, 200]", SIZE) == [BOX]
     assert parse_boxes("[-50, 200, 1200, 400]", SIZE) == [(0.0, 80.0, 800.0, 160.0)]

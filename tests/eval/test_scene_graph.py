@@ -151,3 +151,10 @@ def test_deterministic_and_fast():
     for _ in range(2000):
         parse(caption)
     assert 2000 / (time.perf_counter() - start) > 1000  # captions per second
+
+
+def test_a_factual_entity_is_its_head_noun():
+    from aerith.rl.factual import FactualParser
+
+    g = FactualParser.to_scene_graph({"entities": [{"head": "tree-lined road", "attributes": ["long"]}], "relations": []})
+    assert g.objects == {"road"} and g.attributes == {("road", "long")}  # not tree, the alphabetically last
