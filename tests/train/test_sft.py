@@ -69,21 +69,28 @@ def test_merge_lora_matches_unmerged(sft_run, tmp_path):
     )
 
 
-def test_non_finite_loss_stops_with_checkpoint_and_step(synthrs_root, tmp_path):
-    class NaNAtStep4(torch.nn.Module):
+def _at_training_call(n: int, change):
+    """An objective hook: the stage's own objective, with ``change(loss)`` on its ``n``-th training call."""
+
+    class Changed(torch.nn.Module):
         def __init__(self, inner):
             super().__init__()
-            self.inner, self.calls = inner, 0
+            self.inner, self.train_calls = inner, 0
 
         @property
         def model(self):
             return self.inner.model
 
         def forward(self, batch):
-            self.calls += 1
+            self.train_calls += self.training
             loss = self.inner(batch)
-            return loss * float("nan") if self.calls == 4 and self.training else loss
+            return change(loss) if self.training and self.train_calls == n else loss
 
+    return Changed
+
+
+def test_non_finite_loss_stops_with_checkpoint_and_step(synthrs_root, tmp_path):
+    NaNAtStep4 = _at_training_call(4, lambda loss: loss * float("nan"))
     recipe = write_recipe(tmp_path / "r.yaml", synthrs_root, tmp_path / "run", data={"val": []}, schedule={"max_steps": 10})
     with pytest.raises(NonFiniteLossError, match=r"at step 4\b.*after step 3.*checkpoint-000003"):
         train(build_config("sft", recipe), objective_hook=NaNAtStep4)
@@ -107,20 +114,7 @@ class _InfGradient(torch.autograd.Function):
 
 @pytest.mark.parametrize("grad_clip", [1.0, None])
 def test_a_non_finite_gradient_is_not_applied_and_the_checkpoint_is_finite(synthrs_root, tmp_path, grad_clip):
-    class InfGradientAtStep2(torch.nn.Module):
-        def __init__(self, inner):
-            super().__init__()
-            self.inner, self.calls = inner, 0
-
-        @property
-        def model(self):
-            return self.inner.model
-
-        def forward(self, batch):
-            self.calls += 1
-            loss = self.inner(batch)
-            return _InfGradient.apply(loss) if self.calls == 2 else loss
-
+    InfGradientAtStep2 = _at_training_call(2, _InfGradient.apply)
     recipe = write_recipe(
         tmp_path / "r.yaml", synthrs_root, tmp_path / "run", data={"val": [], "batch_size": 2},
         schedule={"max_steps": 4, "warmup_steps": 0}, checkpoint={"every": 1, "keep_last": 1},
@@ -141,21 +135,10 @@ def test_a_non_finite_gradient_is_not_applied_and_the_checkpoint_is_finite(synth
 def test_a_fresh_run_drops_the_metrics_of_a_run_that_failed_before_its_first_checkpoint(synthrs_root, tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    class CrashAtStep2(torch.nn.Module):
-        def __init__(self, inner):
-            super().__init__()
-            self.inner, self.train_calls = inner, 0
+    def crash(loss):
+        raise RuntimeError("simulated crash")
 
-        @property
-        def model(self):
-            return self.inner.model
-
-        def forward(self, batch):
-            self.train_calls += self.training
-            if self.train_calls == 2:
-                raise RuntimeError("simulated crash")
-            return self.inner(batch)
-
+    CrashAtStep2 = _at_training_call(2, crash)
     recipe = write_recipe(
         tmp_path / "r.yaml", synthrs_root, tmp_path / "run", data={"max_val_samples": 4, "batch_size": 2},
         schedule={"max_steps": 2, "warmup_steps": 0}, logging={"tensorboard": True},
