@@ -8,6 +8,7 @@ A backbone subclass supplies ``generate`` (batched, greedy by default), ``save_p
 
 from __future__ import annotations
 
+import json
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -110,8 +111,6 @@ def load_saved(path: Path, model_cls: Any, processor_cls: Any, dtype: torch.dtyp
 
 def json_model_type(config_file: Path) -> Any:
     """The ``model_type`` written in a ``config.json``; a file that is no JSON object is a :class:`ModelFolderError`."""
-    import json
-
     try:
         data = json.loads(config_file.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
@@ -122,8 +121,14 @@ def json_model_type(config_file: Path) -> Any:
 
 
 def holds_saved_model(folder: Path) -> bool:
-    """Whether ``folder`` holds a model written by ``save_pretrained`` (its ``config.json``)."""
-    return (folder / "config.json").is_file()
+    """Whether ``folder`` holds a model written by ``save_pretrained``: a ``config.json`` naming a
+    ``model_type`` and a weight file beside it (what may be replaced by another saved model)."""
+    try:
+        data = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    weights = any(p.suffix in (".safetensors", ".bin") for p in folder.iterdir() if p.is_file())
+    return isinstance(data, dict) and "model_type" in data and weights
 
 
 def as_list(images: Any) -> tuple[bool, list[Any]]:

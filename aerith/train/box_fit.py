@@ -299,18 +299,6 @@ def grounding_instructions(dataset: Any, seed: int = 0, phrasing: int | None = N
     return out
 
 
-def _saved_dtype(model: str | Path) -> torch.dtype | None:
-    """The dtype a saved model's config.json records (bf16 stays bf16), ``None`` if it records none."""
-    from aerith.runs import resolve_checkpoint
-
-    try:
-        name = json.loads((resolve_checkpoint(model) / "config.json").read_text()).get("dtype")
-    except (FileNotFoundError, ValueError):
-        return None
-    value = getattr(torch, name, None) if isinstance(name, str) else None
-    return value if isinstance(value, torch.dtype) else None
-
-
 FIT_FILES = frozenset({"checkpoint-final", "box_fit.json", "metrics.jsonl"})
 
 
@@ -374,12 +362,13 @@ def run_box_fit(
     from aerith.atomic import atomic_dir, atomic_write_text
     from aerith.data.registry import load_dataset
     from aerith.infer.load import load_vlm
+    from aerith.runs import saved_dtype
 
     config = config or BoxFitConfig()
     out = Path(out)
     check_out(out, overwrite)
     vlm = load_vlm(model)  # float32: the head is fitted in full precision and saved in the source's dtype
-    saved_dtype = _saved_dtype(model)
+    dtype = saved_dtype(model)
     if vlm.kind != "aerith" or vlm.model.box_head is None:
         raise ValueError(f"{model}: the model has no box head; build it with box_head: true in its config")
     options = dict(options or {})
@@ -397,8 +386,8 @@ def run_box_fit(
     steps = history[-1]["step"]
     previous = vlm.model.config.training_state
     vlm.model.config.training_state = f"{previous}; box head fitted: {steps} steps on {dataset} {split} ({len(train)} samples with flips)"
-    if saved_dtype is not None:
-        vlm.model.to(saved_dtype)
+    if dtype is not None:
+        vlm.model.to(dtype)
     info = {
         "model": str(model), "dataset": dataset, "root": str(root), "split": split, "val_split": val_split,
         "options": options, "config": {**asdict(config), "flips": list(config.flips)}, "samples": len(train),

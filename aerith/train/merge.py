@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aerith.runs import resolve_checkpoint
+from aerith.runs import resolve_checkpoint, saved_dtype
 
 
 def merge_lora_checkpoint(source: str | Path, out: str | Path, *, overwrite: bool = False) -> Path:
@@ -30,4 +30,7 @@ def merge_lora_checkpoint(source: str | Path, out: str | Path, *, overwrite: boo
         raise ValueError(f"{ckpt} has no LoRA adapters to merge")
     vlm.model.merge_lora()
     vlm.model.config.training_state = f"{vlm.model.config.training_state}; LoRA merged"
+    dtype = saved_dtype(ckpt)  # merged in float32, saved as the checkpoint was (a bf16 7B stays 14 GB)
+    if dtype is not None:
+        vlm.model.to(dtype)
     return vlm.save_pretrained(out, overwrite=overwrite)

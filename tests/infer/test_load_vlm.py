@@ -62,6 +62,16 @@ def test_one_protocol_for_both_backbones(kind, image):
     assert batched == [vlm.generate(image, "[CAP] Describe this image.", **kwargs)] * 3
 
 
+def test_a_damaged_final_checkpoint_is_named_not_replaced_by_an_older_step(saved, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(saved / "aerith-run" / FINAL, run / "checkpoint-000010")
+    (run / FINAL).mkdir()  # its config.json lost
+    with pytest.raises(FileNotFoundError, match=r"checkpoint-final has no config.json \(a damaged run\); to use the newest step checkpoint, pass .*checkpoint-000010"):
+        aerith.load_vlm(run, device="cpu")
+    (run / FINAL).rmdir()  # a run still training: its newest step checkpoint is the model
+    assert aerith.load_vlm(run, device="cpu").name.endswith("checkpoint-000010")
+
+
 def test_unknown_name_lists_every_kind_of_preset(tmp_path):
     with pytest.raises(FileNotFoundError, match="aerith-tiny.*instructblip-tiny"):
         aerith.load_vlm(tmp_path / "nowhere")

@@ -69,6 +69,21 @@ def test_merge_lora_matches_unmerged(sft_run, tmp_path):
     )
 
 
+def test_merge_lora_keeps_the_dtype_and_replaces_only_a_saved_model(sft_run, tmp_path):
+    bf16 = AerithVLM.from_pretrained(sft_run.final_dir, device="cpu")
+    bf16.model.to(torch.bfloat16)
+    bf16.save_pretrained(tmp_path / "bf16")
+    merged = merge_lora_checkpoint(tmp_path / "bf16", tmp_path / "merged")
+    assert json.loads((merged / "config.json").read_text())["dtype"] == "bfloat16"  # not doubled to float32
+    merge_lora_checkpoint(tmp_path / "bf16", tmp_path / "merged", overwrite=True)  # a saved model: replaced
+    project = tmp_path / "project"
+    (project / "src").mkdir(parents=True)
+    (project / "config.json").write_text('{"editor": "x"}')  # a config.json, but no saved model
+    with pytest.raises(FileExistsError, match="does not hold a saved model"):
+        merge_lora_checkpoint(tmp_path / "bf16", project, overwrite=True)
+    assert (project / "src").is_dir()
+
+
 def _at_training_call(n: int, change):
     """An objective hook: the stage's own objective, with ``change(loss)`` on its ``n``-th training call."""
 
