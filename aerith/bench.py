@@ -58,12 +58,15 @@ def _load(path: Path):
     return module
 
 
-def split_sections(text: str) -> dict[str, str]:
-    """``## name`` sections of an existing RESULTS.md."""
-    sections: dict[str, str] = {}
-    for match in re.finditer(r"^## (\S+)\n(.*?)(?=^## |\Z)", text, flags=re.M | re.S):
-        sections[match.group(1)] = match.group(2).strip()
-    return sections
+def split_sections(text: str) -> tuple[str, list[list[str]]]:
+    """An existing RESULTS.md as its text before the first ``## `` heading and its ``[heading, body]`` sections,
+    in order: hand-written sections and notes are kept as they are when a benchmark's own is replaced."""
+    parts = re.split(r"^## (.+)\n", text, flags=re.M)
+    return parts[0], [[parts[i].strip(), parts[i + 1].strip()] for i in range(1, len(parts), 2)]
+
+
+def _render(preamble: str, sections: Sequence[Sequence[str]]) -> str:
+    return preamble.rstrip("\n") + "\n" + "".join(f"\n## {heading}\n\n{body}\n" for heading, body in sections)
 
 
 def run_benchmarks(
@@ -78,7 +81,8 @@ def run_benchmarks(
     unknown = [n for n in names if n not in scripts]
     if unknown:
         raise KeyError(f"unknown benchmark(s) {unknown}; available: {', '.join(scripts)}")
-    sections = split_sections(results_path.read_text()) if results_path.exists() else {}
+    preamble, sections = split_sections(results_path.read_text()) if results_path.exists() else (HEADER, [])
+    preamble = preamble if preamble.strip() else HEADER
     machine = machine_description()
     today = dt.date.today().isoformat()
     results = {}
@@ -94,7 +98,12 @@ def run_benchmarks(
         body = module.to_markdown(result) if hasattr(module, "to_markdown") else "```json\n" + json.dumps(result, indent=2) + "\n```"
         doc = (module.__doc__ or "").strip().splitlines()
         summary = doc[0] if doc else ""
-        sections[name] = f"{summary}\n\nMachine: {machine}. Date: {today}.\n\n{body}"
+        text = f"{summary}\n\nMachine: {machine}. Date: {today}.\n\n{body}"
+        mine = next((section for section in sections if section[0] == name), None)
+        if mine is None:
+            sections.append([name, text])
+        else:
+            mine[1] = text
         # write after each benchmark, so a long run that is interrupted keeps what it measured
-        atomic_write_text(results_path, HEADER + "".join(f"\n## {k}\n\n{v}\n" for k, v in sections.items()))
+        atomic_write_text(results_path, _render(preamble, sections))
     return results
