@@ -101,7 +101,7 @@ def load_vlm(
             if load_in_4bit:
                 options["load_in_4bit"] = True
             return kind.facade().from_preset(name, **options)
-    path = Path(name_or_path)
+    path = Path(name_or_path).expanduser()
     if not path.exists():
         raise FileNotFoundError(
             f"{name!r} is neither a preset ({', '.join(all_presets())}) nor an existing model or run folder"

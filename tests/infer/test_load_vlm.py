@@ -72,6 +72,11 @@ def test_a_damaged_final_checkpoint_is_named_not_replaced_by_an_older_step(saved
     assert aerith.load_vlm(run, device="cpu").name.endswith("checkpoint-000010")
 
 
+def test_a_folder_under_the_home_directory_loads_from_its_tilde_path(saved, monkeypatch):
+    monkeypatch.setenv("HOME", str(saved))
+    assert isinstance(aerith.load_vlm("~/aerith-run", device="cpu"), AerithVLM)
+
+
 def test_unknown_name_lists_every_kind_of_preset(tmp_path):
     with pytest.raises(FileNotFoundError, match="aerith-tiny.*instructblip-tiny"):
         aerith.load_vlm(tmp_path / "nowhere")
