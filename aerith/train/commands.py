@@ -28,6 +28,7 @@ def build_config(
     get_stage(config.stage)
     if config.stage != stage:
         raise ValueError(f"{recipe} is a recipe for `aerith {config.stage}`, not `aerith {stage}`")
+    get_stage(stage).check_config(config)
     return config
 
 

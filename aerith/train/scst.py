@@ -317,4 +317,6 @@ def _objective(backbone: Any, setup: StageSetup) -> SCSTObjective:
     return SCSTObjective(backbone.model, policy, prepare_reward(setup), settings, reference)
 
 
-SCST = Stage(name="scst", takes_samples=True, collate=collate_scst, objective=_objective, check_sources=check_sources)
+SCST = Stage(
+    name="scst", takes_samples=True, collate=collate_scst, objective=_objective, check_sources=check_sources, sections=("scst",)
+)

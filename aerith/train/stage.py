@@ -114,6 +114,8 @@ class Stage:
         lora: whether the recipe's ``model.lora`` is added in this stage.
         trains_language: the stage trains some part of the path from image to answer (alignment
             does not), so a model it trained from random weights is no longer labelled random.
+        sections: the recipe's stage-specific sections this stage reads (``scst``); settings in
+            another stage's section are refused, not ignored.
     """
 
     name: str
@@ -125,6 +127,16 @@ class Stage:
     trainable_why: str = ""
     lora: bool = True
     trains_language: bool = True
+    sections: tuple[str, ...] = ()
+
+    def check_config(self, config: TrainConfig) -> None:
+        """Refuse settings this stage would ignore (another stage's section, LoRA where none is added)."""
+        from aerith.train.config import SCSTConfig
+
+        if "scst" not in self.sections and config.scst != SCSTConfig():
+            raise ValueError(f"scst: settings of the scst stage, which `aerith {self.name}` does not read; remove them")
+        if not self.lora and config.model.lora is not None:
+            raise ValueError(f"model.lora: the {self.name} stage adds no LoRA adapters; remove it (add LoRA in sft)")
 
     def training_state(self, step: int, sources: str, provenance: str) -> str:
         """A checkpoint's provenance; a random start stays first when this stage does not train the answer path."""

@@ -115,6 +115,15 @@ def test_a_bad_value_in_a_list_of_sources_names_its_key_and_line(tmp_path):
         load_config(path, ["model.dtype=float32", "data.val.1.weight=1", "data.train.0.root=''"])
 
 
+def test_settings_the_stage_would_not_read_are_refused():
+    with pytest.raises(ValueError, match="scst: settings of the scst stage, which `aerith sft` does not read"):
+        build_config("sft", SFT_RECIPE, ["scst.kl=0.5"])
+    align = REPO / "configs" / "align-aerith-tiny.yaml"
+    with pytest.raises(ValueError, match="model.lora: the align stage adds no LoRA adapters"):
+        build_config("align", align, ["model.lora.r=8"])
+    build_config("scst", REPO / "configs" / "scst-aerith-tiny.yaml", ["scst.kl=0.5"])  # its own section
+
+
 def test_wrong_set_type_fails_before_anything_is_built(tmp_path):
     """The recipe's data folder and model do not exist: the type error must come first, with exit code 2."""
     code, out, _ = _cli("sft", str(SFT_RECIPE), "--set", "data.batch_size=many", "--init", str(tmp_path / "no-model"),
