@@ -247,7 +247,7 @@ def run_ablation(settings: AblationSettings, echo: Callable[[str], None] = print
             tic = time.monotonic()
             record = run_variant(variant, seed, settings, data_root, echo)
             runs.append(record)
-            done = ", ".join(f"{k} {100 * v:.1f}" for k, v in record["scores"].items())
+            done = ", ".join(f"{k} {'n/a' if v is None else f'{100 * v:.1f}'}" for k, v in record["scores"].items())
             echo(f"[{variant.name} | seed {seed}] {done} ({time.monotonic() - tic:.0f} s)")
             atomic_write_text(settings.out / "ablation.json", json.dumps({**info, "runs": runs}, indent=2) + "\n")
     table, plot = write_outputs(settings.out, info, runs, variants)

@@ -53,8 +53,8 @@ def summarise(runs: Sequence[Mapping[str, Any]], variants: Sequence[Variant]) ->
 
 
 def _cell(stat: tuple[float, float, int] | None) -> str:
-    if stat is None:
-        return ""
+    if stat is None:  # undefined on every seed (e.g. a hallucination rate where no caption names an object)
+        return "n/a"
     mean, std, n = stat
     return f"{100 * mean:.1f}" if n == 1 else f"{100 * mean:.1f} ± {100 * std:.1f}"
 

@@ -75,8 +75,8 @@ def _type_accuracy(vqa: Mapping[str, Any], kind: str) -> float | None:
 def _row(task: str, metric: str, value: float, baseline: float | None, baseline_name: str, target: float | None,
          op: str | None, strict: bool = False) -> dict[str, Any]:
     passed = None
-    if target is not None and value is None:
-        passed = False  # undefined after training (e.g. no caption names an object): not learned
+    if op is not None and (value is None or target is None):
+        passed = False  # undefined before or after training (e.g. no caption names an object): not shown to be learned
     elif target is not None:
         if op == "<":
             passed = value < target
@@ -99,7 +99,8 @@ def table_markdown(rows: Sequence[dict[str, Any]]) -> list[str]:
         target = f"{r['op']} {_fmt(r['target'])}" if r["target"] is not None else ""
         verdict = {True: "yes", False: "**no**", None: ""}[r["pass"]]
         base = f"{_fmt(r['baseline'])} ({r['baseline_name']})" if r["baseline"] is not None else ""
-        lines.append(f"| {r['task']} | {r['metric']} | {_fmt(r['value'])} | {base} | {target} | {verdict} |")
+        value = "n/a" if r["value"] is None else _fmt(r["value"])  # undefined (e.g. no caption names an object)
+        lines.append(f"| {r['task']} | {r['metric']} | {value} | {base} | {target} | {verdict} |")
     return lines
 
 
