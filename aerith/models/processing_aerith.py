@@ -222,6 +222,9 @@ class AerithProcessor(ProcessorMixin):
             ``input_ids``, ``attention_mask`` and, with images, ``pixel_values`` and ``dino_pixel_values``.
         """
         if prompts is not None:
+            if kwargs or padding is not True:  # encode_prompt pads to the longest and truncates nothing
+                given = sorted([*kwargs, *(["padding"] if padding is not True else [])])
+                raise ValueError(f"prompts= takes no tokenizer options ({', '.join(given)}); use text= for those")
             return self._from_prompts(images, prompts, bands=bands, padding_side=padding_side, return_tensors=return_tensors)
         if text is None:
             raise ValueError("AerithProcessor needs text")
@@ -230,6 +233,12 @@ class AerithProcessor(ProcessorMixin):
         n_placeholders = sum(t.count(IMAGE_TOKEN) for t in texts)
         if n_placeholders != len(image_list):
             raise ValueError(f"{len(image_list)} image(s) given for {n_placeholders} {IMAGE_TOKEN} placeholder(s) in the text")
+        nested = isinstance(images, (list, tuple)) and any(isinstance(item, (list, tuple)) for item in images)
+        if nested:  # one list per conversation: each must match its own text, not only the totals
+            per_text = [len(item) if isinstance(item, (list, tuple)) else 1 for item in images]
+            wanted = [t.count(IMAGE_TOKEN) for t in texts]
+            if per_text != wanted:
+                raise ValueError(f"images per text {per_text} do not match the {IMAGE_TOKEN} placeholders per text {wanted}")
         expanded = [self.expand_image_tokens(t) for t in texts]
         tok_kwargs = {"padding": padding, "return_tensors": return_tensors, **kwargs}
         if padding_side is not None:

@@ -9,6 +9,7 @@ from aerith.cli import app
 from aerith.data.errors import ImageReadError
 from aerith.infer.vlm import AerithVLM
 from aerith.models.build import build_processor
+from aerith.models.tokenizer import IMAGE_TOKEN
 from aerith.models.presets import get_preset
 from aerith.models.tokenizer import build_tiny_tokenizer
 
@@ -76,6 +77,12 @@ def test_image_and_prompt_counts_must_agree(processor, tmp_path):
     vlm = AerithVLM.from_preset("aerith-tiny")
     with pytest.raises(ValueError, match="3 image.*2 prompt"):
         vlm.generate([img, img, img], ["[CAP] a", "[CAP] b"])
+    one, two = processor.format_prompt("[CAP] x"), processor.format_prompt("[CAP] x") + IMAGE_TOKEN
+    with pytest.raises(ValueError, match=r"images per text \[2, 1\] do not match the <image> placeholders per text \[1, 2\]"):
+        processor(images=[[img, img], [img]], text=[one, two])  # the totals agree, the conversations do not
+    assert processor(images=[[img], [img, img]], text=[one, two])["pixel_values"].shape[0] == 3
+    with pytest.raises(ValueError, match="prompts= takes no tokenizer options \\(max_length, truncation\\)"):
+        processor(images=[img], prompts=["[CAP] x"], truncation=True, max_length=10)
 
 
 def test_chat_template_matches_format_prompt(processor):
