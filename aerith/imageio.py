@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -90,6 +91,20 @@ def _tiff_series(tif: object, path: Path):
     return series[0]
 
 
+def _mask_nodata(arr: np.ndarray, tag: Any, path: Path) -> np.ndarray:
+    if tag is None or arr.dtype in (np.uint8, np.bool_):
+        return arr
+    text = str(tag.value).strip().rstrip("\x00")
+    try:
+        nodata = float(text)
+    except ValueError:
+        raise ImageReadError(path, f"GDAL_NODATA tag {text!r} is not a number") from None
+    out = arr.astype(np.float32)
+    if not np.isnan(nodata):  # NaN nodata is NaN already
+        out[arr == nodata] = np.nan
+    return out
+
+
 def _reason(err: Exception) -> str:
     text = f"{type(err).__name__}: {err}"
     if "imagecodecs" in text:
@@ -99,6 +114,10 @@ def _reason(err: Exception) -> str:
 
 def read_array(path: str | Path) -> np.ndarray:
     """Read an image file into an ``(H, W, C)`` array of its stored dtype.
+
+    A GeoTIFF's declared nodata value (its ``GDAL_NODATA`` tag) becomes NaN in a float32
+    array, unless the image is 8-bit (shown as stored), so that the contrast stretch of
+    :func:`array_to_rgb` is computed on the valid pixels only (as ``aerith scan`` masks nodata).
 
     Raises:
         ImageReadError: the file is missing, truncated or not an image.
@@ -114,6 +133,7 @@ def read_array(path: str | Path) -> np.ndarray:
                 axes = series.axes
                 _check_declared_size(path, series.shape, axes, series.dtype)  # before any large allocation
                 arr = series.asarray()
+                arr = _mask_nodata(arr, tif.pages[0].tags.get("GDAL_NODATA"), path)
             if arr.ndim == 3 and "Y" in axes and "X" in axes:
                 # bands stored planar (C, Y, X) or as pages: move them last
                 band_axis = next(i for i, a in enumerate(axes) if a not in "YX")

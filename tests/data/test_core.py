@@ -144,3 +144,19 @@ def test_missing_root_names_path(tmp_path):
                 return []
 
         Dummy(tmp_path / "nowhere")
+
+
+def test_a_geotiffs_nodata_is_left_out_of_the_stretch(tmp_path):
+    import tifffile
+
+    rng = np.random.default_rng(0)
+    reflectance = rng.random((40, 40, 3)).astype(np.float32)
+    reflectance[:, :10] = -9999.0  # the border GDAL marks as nodata
+    path = tmp_path / "nodata.tif"
+    tifffile.imwrite(path, reflectance, extratags=[(42113, "s", 0, "-9999", True)])
+    valid = np.asarray(load_rgb(path))[:, 10:]
+    assert valid.min() == 0 and valid.max() == 255 and len(np.unique(valid)) > 200  # not one blown-out value
+    assert (np.asarray(load_rgb(path))[:, :10] == 0).all()  # nodata shown black
+    tifffile.imwrite(path, reflectance, extratags=[(42113, "s", 0, "none", True)])
+    with pytest.raises(ImageReadError, match="GDAL_NODATA tag 'none' is not a number"):
+        load_rgb(path)
