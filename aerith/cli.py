@@ -76,7 +76,7 @@ def quickstart(
     try:
         settings = QuickstartSettings(out=out, minutes=minutes, seed=seed, overwrite=overwrite, scenes=scenes)
         result = run_quickstart(settings)
-    except (FileExistsError, ValueError) as err:
+    except (OSError, ValueError) as err:  # OSError: an --out that cannot be cleared or written
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from err
     typer.echo("\n".join(table_markdown(result.rows)))
@@ -141,7 +141,7 @@ def bench(
     try:
         run_benchmarks(bench_dir, out or bench_dir / "RESULTS.md", only=only, echo=typer.echo)
     except (FileNotFoundError, KeyError) as err:
-        typer.echo(f"error: {err}", err=True)
+        typer.echo(f"error: {err.args[0] if isinstance(err, KeyError) and err.args else err}", err=True)
         raise typer.Exit(2) from err
 
 

@@ -156,6 +156,10 @@ def test_output_folder_rules(tmp_path):
     assert old.is_dir() and not any(old.iterdir())
     result = CliRunner().invoke(app, ["quickstart", "--out", str(busy)])
     assert result.exit_code == 2 and "--overwrite" in result.output
+    (old / MARKER).write_text("{}")
+    (tmp_path / "link").symlink_to(old)  # a link to a run: not cleared through the link, said in one line
+    linked = CliRunner().invoke(app, ["quickstart", "--out", str(tmp_path / "link"), "--overwrite"])
+    assert linked.exit_code == 2 and linked.output.startswith("error:") and (old / MARKER).is_file(), linked.output
 
 
 def test_an_interrupted_quickstart_leaves_no_report(tmp_path, monkeypatch):
