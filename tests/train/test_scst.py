@@ -200,7 +200,7 @@ def test_kl_penalty_holds_the_policy_near_its_start(caption_root, sft_checkpoint
     [
         (["--init", "{tmp}"], "no config.json; expected a folder written by save_pretrained or a checkpoint"),
         (["--init", "{tmp}/nowhere"], "neither a preset"),
-        (["--init", "{tmp}/sft-run"], "looks like a run folder, but"),
+        (["--init", "{tmp}/sft-run"], "is a run folder, but"),
         (["--set", "scst.k=1"], "k must be >= 2 with the leave-one-out baseline"),
         (["--set", "data.train.0.options.task=vqa"], "yields 'vqa' samples; scst trains on captions only"),
         (["--set", "data.val.0.options.task=cls"], "yields 'cls' samples; scst trains on captions only"),
