@@ -209,6 +209,7 @@ def confusion_png(path: Path, scores: dict[str, Any], title: str) -> Path:
 
 def grounding_png(path: Path, records: Sequence[dict[str, Any]], ctx: Context, title: str, n: int = OVERLAY_SAMPLES) -> Path:
     """The first ``n`` grounding samples: true box green, first predicted box red, IoU in the title."""
+    import numpy as np
     from matplotlib.patches import Rectangle
 
     from aerith.boxes import box_iou
@@ -223,10 +224,13 @@ def grounding_png(path: Path, records: Sequence[dict[str, Any]], ctx: Context, t
     for ax in axes.flat:
         ax.axis("off")
     for ax, r in zip(axes.flat, shown):
+        expression = textwrap.shorten(r.get("expression", ""), 60)
         try:
             ax.imshow(load_rgb(r["image"]))
-        except ImageReadError:  # counted as unreadable in the results: a blank panel, named so
-            ax.set_title(f"{Path(str(r['image'])).name}: unreadable image", fontsize=7)
+        except ImageReadError:  # counted as unreadable in the results: a grey panel, named so
+            ax.imshow(np.full((8, 8, 3), 225, np.uint8))
+            ax.text(3.5, 3.5, f"unreadable\n{Path(str(r['image'])).name}", ha="center", va="center", fontsize=7)
+            ax.set_title("\n".join(textwrap.wrap(expression, 32)) + "\nunreadable image", fontsize=7)
             continue
         gt = r["reference"]
         ax.add_patch(Rectangle((gt[0], gt[1]), gt[2] - gt[0], gt[3] - gt[1], fill=False, color="lime", lw=2))
@@ -236,7 +240,6 @@ def grounding_png(path: Path, records: Sequence[dict[str, Any]], ctx: Context, t
             b = boxes[0]
             ax.add_patch(Rectangle((b[0], b[1]), b[2] - b[0], b[3] - b[1], fill=False, color="red", lw=2))
             label = f"IoU {box_iou(b, gt):.2f}"
-        expression = textwrap.shorten(r.get("expression", ""), 60)
         ax.set_title("\n".join(textwrap.wrap(expression, 32)) + f"\n{label}", fontsize=7)
     fig.suptitle(f"{title}: true box green, prediction red", fontsize=9)
     _save(fig, path)
