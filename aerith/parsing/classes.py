@@ -29,7 +29,9 @@ from typing import Any
 FUZZY_CUTOFF = 0.85
 MATCH_KINDS: tuple[str, ...] = ("exact", "contained", "fuzzy", "ambiguous", "negated", "none")
 _NEGATORS = frozenset({"not", "no", "never", "nor", "neither", "t"})  # "t": isn't, aren't
-_NEGATION_REACH = 3  # words before a class name that a negation may stand in
+_NEGATION_REACH = 3  # words after a negation that it covers, within its clause
+_NOT_NEGATING = frozenset({"sure", "doubt"})  # "not sure, a forest", "no doubt a forest"
+_TOKEN = re.compile(r"[^\W_]+|[.,;:!?]")
 
 _ARTICLES = ("a", "an", "the")
 _MAX_CLASS_WORDS = 6
@@ -40,6 +42,29 @@ _WORD = re.compile(r"[^\W_]+")
 def _words(text: str) -> list[str]:
     """Lower-case words of ``text``, camel case split, punctuation, ``_`` and ``-`` as separators."""
     return _WORD.findall(_CAMEL.sub(" ", text).lower())
+
+
+def _words_and_negation(text: str) -> tuple[list[str], list[bool]]:
+    """The words of ``text`` and, per word, whether a negation covers it: up to three words after
+    the negation, ended by punctuation or "but" ("Not a river. Forest.", "not a river but a beach")."""
+    tokens = _TOKEN.findall(_CAMEL.sub(" ", text).lower())
+    words: list[str] = []
+    denied: list[bool] = []
+    reach = 0
+    for i, token in enumerate(tokens):
+        if not token[0].isalnum() or token == "but":
+            reach = 0
+            if token == "but":
+                words.append(token)
+                denied.append(False)
+            continue
+        following = tokens[i + 1] if i + 1 < len(tokens) else ""
+        words.append(token)
+        denied.append(reach > 0)
+        reach = max(0, reach - 1)
+        if token in _NEGATORS and following not in _NOT_NEGATING:
+            reach = _NEGATION_REACH
+    return words, denied
 
 
 def _key(text: str) -> str:
@@ -95,7 +120,7 @@ class ClassIndex:
         key = _key(answer)
         if key in self.by_key:
             return self.by_key[key], "exact"
-        found, negated = self._contained(_words(answer))
+        found, negated = self._contained(*_words_and_negation(answer))
         if len(found) == 1:
             return found.pop(), "contained"
         if len(found) > 1:
@@ -104,8 +129,8 @@ class ClassIndex:
             return None, "negated"
         return self._fuzzy(key)
 
-    def _contained(self, words: list[str]) -> tuple[set[int], set[int]]:
-        """The classes the words name, and those they name only after a negation."""
+    def _contained(self, words: list[str], denied: list[bool]) -> tuple[set[int], set[int]]:
+        """The classes the words name, and those they name only under a negation (``denied`` per word)."""
         spans: list[tuple[int, int, int]] = []
         for i in range(len(words)):
             for j in range(i + 1, min(len(words), i + _MAX_CLASS_WORDS) + 1):
@@ -113,7 +138,7 @@ class ClassIndex:
                 if idx is not None:
                     spans.append((i, j, idx))
         kept = [(i, idx) for i, j, idx in spans if not any(a <= i and j <= b and (b - a) > (j - i) for a, b, _ in spans)]
-        negated = {idx for i, idx in kept if _NEGATORS & set(words[max(0, i - _NEGATION_REACH) : i])}
+        negated = {idx for i, idx in kept if denied[i]}
         return {idx for _, idx in kept} - negated, negated
 
     def _fuzzy(self, key: str) -> tuple[int | None, str]:

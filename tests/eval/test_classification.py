@@ -23,6 +23,10 @@ NWPU = ["airplane", "baseball_diamond", "dense_residential", "medium_residential
         ("It is not a beach.", (None, "negated")),  # a denied class is not the answer
         ("This isn't a river but a beach.", ("beach", "contained")),
         ("A beach with no river.", ("beach", "contained")),
+        ("No, beach.", ("beach", "contained")),  # a negation ends with its clause
+        ("Not a river. Beach.", ("beach", "contained")),
+        ("Not sure, a beach", ("beach", "contained")),  # a hedge is no negation
+        ("It is a beach, not a river", ("beach", "contained")),
         ("residential", (None, "none")),  # dense or medium: no guess
         ("golf course", (None, "none")),
         ("", (None, "none")),
