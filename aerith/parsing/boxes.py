@@ -46,7 +46,8 @@ _GEOCHAT = re.compile(
     rf"<\s*({_NUM})\s*>\s*<\s*({_NUM})\s*>\s*<\s*({_NUM})\s*>\s*<\s*({_NUM})\s*>"
     rf"(?!\s*<\s*{_NUM}\s*>)(?:\s*\|\s*<\s*{_NUM}\s*>)?"
 )
-_ENDS_IN_NUMBER = re.compile(rf"<\s*{_NUM}\s*>\s*$")
+_GEOCHAT_RUN = re.compile(rf"(?:<\s*{_NUM}\s*>\s*)+")
+_GEOCHAT_NUMBER = re.compile(rf"<\s*({_NUM})\s*>")
 _QWEN_PAIRS = re.compile(
     rf"\(\s*({_NUM})\s*,\s*({_NUM})\s*\)\s*,?\s*\(\s*({_NUM})\s*,\s*({_NUM})\s*\)"
 )
@@ -134,14 +135,16 @@ def _groups(pattern: re.Pattern[str], text: str) -> Iterator[_Raw]:
 
 
 def _geochat_groups(text: str) -> Iterator[_Raw]:
-    """GeoChat boxes: exactly four numbers, not the last four of a longer run such as <10><20><30><40><50><60>
-    (a number right before a box is allowed only as the end of the box before it: its ``|<angle>``)."""
-    end = 0
-    for m in _GEOCHAT.finditer(text):
-        if m.start() != end and _ENDS_IN_NUMBER.search(text, end, m.start()):
-            continue
-        end = m.end()
-        yield m.group(1), m.group(2), m.group(3), m.group(4)
+    """GeoChat boxes: each run of ``<n>`` numbers holds whole boxes of four (``<x1><y1><x2><y2>``, back to
+    back or not); after a ``|`` its first number is the angle of the box before. A run of another length
+    (six numbers) is no box, rather than four numbers taken out of it."""
+    for m in _GEOCHAT_RUN.finditer(text):
+        numbers = _GEOCHAT_NUMBER.findall(m.group(0))
+        if text[: m.start()].rstrip().endswith("|"):
+            numbers = numbers[1:]  # the angle of the box before
+        if numbers and len(numbers) % 4 == 0:
+            for i in range(0, len(numbers), 4):
+                yield tuple(numbers[i : i + 4])  # type: ignore[misc]
 
 
 def _tagged(tag: re.Pattern[str], inner: re.Pattern[str], text: str) -> Iterator[_Raw]:

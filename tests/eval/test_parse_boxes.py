@@ -52,6 +52,7 @@ def test_angle_is_ignored_and_spaces_allowed():
 def test_four_numbers_are_not_taken_out_of_a_longer_group():
     assert parse_boxes("{<10><20><30><40><50><60>}", SIZE, "geochat") == []
     assert parse_boxes("{<10><20><30><40><50><60>}", SIZE) == []
+    assert parse_boxes("<10><20><30><40><50><60><70><80>", SIZE, "geochat") == [BOX, BOX2]  # two boxes back to back
 
 
 def test_swapped_corners_and_clamping():
