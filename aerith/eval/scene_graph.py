@@ -177,7 +177,7 @@ NOMINAL_ATTRIBUTES: Mapping[str, str] = MappingProxyType({"square": "plaza"})
 
 _NEGATIONS = ("no", "not", "without", "none of", "nor", "neither")
 # words after which a negation no longer holds (NegEx's termination terms): "no features except a river"
-_NEGATION_ENDS = ("but", "except", "however", "although", "though", "yet", "apart from", "aside from", "other than")
+_NEGATION_ENDS = ("but", "except", "however", "although", "though", "yet", "aside from", "other than", "not only")
 _COPULAS = ("is", "are", "was", "were", "be", "being", "been", "looks", "look", "seems", "seem",
             "appears", "appear")
 _SENTENCE_END = frozenset({".", "!", "?", ";"})
@@ -241,7 +241,7 @@ def _plural_phrase(surface: str) -> str:
 
 @dataclass(frozen=True)
 class _Chunk:
-    kind: str  # object | attr | rel | inv | neg | stop | cop | and | comma | end
+    kind: str  # object | attr | rel | inv | neg | stop | any | cop | and | comma | end
     value: str
     start: int
     end: int
@@ -279,6 +279,7 @@ class RuleParser:
             add("inv", canonical, surfaces)
         add("neg", "not", _NEGATIONS)
         add("stop", "stop", _NEGATION_ENDS)
+        add("any", "any", ("any",))
         add("cop", "is", _COPULAS)
         add("and", "and", ("and",))
         add("and", "or", ("or",))
@@ -290,9 +291,15 @@ class RuleParser:
         return _Builder().build(self._chunks(_TOKEN.findall(caption.lower())))
 
     def head_object(self, phrase: str) -> str | None:
-        """The canonical object a noun phrase is about: its last lexicon noun (``tree-lined road`` -> road)."""
-        objects = [c.value for c in self._chunks(_TOKEN.findall(phrase.lower())) if c.kind == "object"]
-        return objects[-1] if objects else None
+        """The canonical object a noun phrase is about: its last lexicon noun before any relation
+        (``tree-lined road`` -> road, ``road with trees`` -> road, ``cars on the road`` -> vehicle)."""
+        head = None
+        for chunk in self._chunks(_TOKEN.findall(phrase.lower())):
+            if chunk.kind in ("rel", "inv") and head is not None:
+                break
+            if chunk.kind == "object":
+                head = chunk.value
+        return head
 
     def _chunks(self, tokens: list[str]) -> list[_Chunk]:
         chunks: list[_Chunk] = []
@@ -374,6 +381,10 @@ class _Builder:
     def _on_neg(self, value: str) -> None:
         self.negated = True
         self.neg_end = self.at.end
+
+    def _on_any(self, value: str) -> None:
+        if self.relation_negated and not self.rel_objects:
+            self.negated = True  # "not next to any buildings": there are none
 
     def _on_stop(self, value: str) -> None:
         self._flush_predicate()

@@ -84,6 +84,8 @@ def test_negated_objects_are_left_out():
         ("The image has no obvious features except a river.", {"river"}, set(), set()),  # "except" ends it
         ("The road is not next to the river.", {"road", "river"}, set(), set()),  # the relation is what is denied
         ("There are 1,000 cars.", {"vehicle"}, {("vehicle", "1000")}, set()),
+        ("There are not only buildings but also trees.", {"building", "tree"}, set(), set()),  # no negation
+        ("A lake, which is not next to any buildings.", {"lake"}, set(), set()),  # "any": there are none
     ],
 )
 def test_negation_reaches_what_it_negates_and_no_further(caption, objects, attributes, relations):
@@ -158,3 +160,6 @@ def test_a_factual_entity_is_its_head_noun():
 
     g = FactualParser.to_scene_graph({"entities": [{"head": "tree-lined road", "attributes": ["long"]}], "relations": []})
     assert g.objects == {"road"} and g.attributes == {("road", "long")}  # not tree, the alphabetically last
+    from aerith.eval.scene_graph import DEFAULT_PARSER
+
+    assert [DEFAULT_PARSER.head_object(p) for p in ("road with trees", "cars on the road")] == ["road", "vehicle"]
