@@ -27,6 +27,7 @@ Choices, stated once:
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -98,7 +99,8 @@ def _mask_nodata(arr: np.ndarray, tag: Any, path: Path) -> np.ndarray:
     try:
         nodata = float(text)
     except ValueError:
-        raise ImageReadError(path, f"GDAL_NODATA tag {text!r} is not a number") from None
+        warnings.warn(f"{path}: GDAL_NODATA tag {text!r} is not a number; every pixel is read as data", stacklevel=3)
+        return arr
     out = arr.astype(np.float32)
     if not np.isnan(nodata):  # NaN nodata is NaN already
         out[arr == nodata] = np.nan
@@ -113,11 +115,12 @@ def _reason(err: Exception) -> str:
 
 
 def read_array(path: str | Path) -> np.ndarray:
-    """Read an image file into an ``(H, W, C)`` array of its stored dtype.
+    """Read an image file into an ``(H, W, C)`` array of its stored dtype, except:
 
-    A GeoTIFF's declared nodata value (its ``GDAL_NODATA`` tag) becomes NaN in a float32
-    array, unless the image is 8-bit (shown as stored), so that the contrast stretch of
-    :func:`array_to_rgb` is computed on the valid pixels only (as ``aerith scan`` masks nodata).
+    a GeoTIFF that declares a nodata value (its ``GDAL_NODATA`` tag) and is not 8-bit is
+    returned as float32 with NaN there (twice a 16-bit image's memory), so that the contrast
+    stretch of :func:`array_to_rgb` is computed on the valid pixels only (as ``aerith scan``
+    masks nodata); an 8-bit one is returned as stored.
 
     Raises:
         ImageReadError: the file is missing, truncated or not an image.

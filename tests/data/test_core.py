@@ -158,5 +158,12 @@ def test_a_geotiffs_nodata_is_left_out_of_the_stretch(tmp_path):
     assert valid.min() == 0 and valid.max() == 255 and len(np.unique(valid)) > 200  # not one blown-out value
     assert (np.asarray(load_rgb(path))[:, :10] == 0).all()  # nodata shown black
     tifffile.imwrite(path, reflectance, extratags=[(42113, "s", 0, "none", True)])
-    with pytest.raises(ImageReadError, match="GDAL_NODATA tag 'none' is not a number"):
+    with pytest.warns(UserWarning, match="GDAL_NODATA tag 'none' is not a number; every pixel is read as data"):
         load_rgb(path)
+    counts = rng.integers(100, 4000, (40, 40, 3)).astype(np.uint16)
+    counts[:, :10] = 0  # a 16-bit image whose nodata is 0
+    tifffile.imwrite(path, counts, extratags=[(42113, "s", 0, "0", True)])
+    assert len(np.unique(np.asarray(load_rgb(path))[:, 10:])) > 200
+    rgb = rng.integers(0, 256, (40, 40, 3)).astype(np.uint8)
+    tifffile.imwrite(path, rgb, extratags=[(42113, "s", 0, "0", True)])
+    assert (np.asarray(load_rgb(path)) == rgb).all()  # 8-bit: as stored
