@@ -116,7 +116,7 @@ def scene_graph_scores(
         if none is); ``hallucination_rate``: hallucinated objects / objects mentioned,
         over all captions (CHAIR-i style; ``None`` when no caption names an object);
         ``hallucinated_caption_rate``: fraction of captions with at least one
-        hallucinated object (CHAIR-s style); ``missing_rate``: missing objects / salient
+        hallucinated object (CHAIR-s style; ``None`` likewise); ``missing_rate``: missing objects / salient
         reference objects, over all images (``None`` when the references name none).
     """
     _check_inputs(predictions, references)
@@ -148,7 +148,7 @@ def scene_graph_scores(
         out[f"SG-F1-{kind}"] = sum(values) / len(values) if values else None
     out.update(
         hallucination_rate=n_halluc / n_objects if n_objects else None,  # no object named: no rate, not a perfect one
-        hallucinated_caption_rate=halluc_captions / n,
+        hallucinated_caption_rate=halluc_captions / n if n_objects else None,
         missing_rate=n_missing / n_salient if n_salient else None,
     )
     return out

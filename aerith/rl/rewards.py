@@ -19,7 +19,9 @@ CIDEr-D uses document frequencies fitted once on the training references
 scores against them. SG-F1 and the object errors come from the one
 scene-graph module the evaluation harness also uses
 (:mod:`aerith.eval.scene_graph`). ``hallucination_rate`` is the share of the
-caption's objects that no reference mentions; ``missing_rate`` the share of
+caption's objects that no reference mentions (0 for a caption that names none: as a
+reward term it costs nothing, while CIDEr-D, SG-F1 and the missing rate still score the
+caption; the evaluation reports such a rate as undefined); ``missing_rate`` the share of
 objects named by at least half the references that the caption leaves out.
 """
 

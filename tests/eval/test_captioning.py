@@ -103,7 +103,7 @@ def test_scene_graph_scores_hand_computed():
     assert s["hallucination_rate"] == 0.5 and s["hallucinated_caption_rate"] == 1.0
     # no caption names an object, no reference names one: no rate, rather than a perfect one
     s = scene_graph_scores({1: "", 2: "a nice image"}, {1: ["a ship"], 2: ["a road"]})
-    assert s["hallucination_rate"] is None and s["missing_rate"] == 1.0
+    assert s["hallucination_rate"] is None and s["hallucinated_caption_rate"] is None and s["missing_rate"] == 1.0
     assert scene_graph_scores({1: "a ship"}, {1: ["it is a nice image"]})["missing_rate"] is None
 
 
