@@ -60,9 +60,15 @@ def _load(path: Path):
 
 def split_sections(text: str) -> tuple[str, list[list[str]]]:
     """An existing RESULTS.md as its text before the first ``## `` heading and its ``[heading, body]`` sections,
-    in order: hand-written sections and notes are kept as they are when a benchmark's own is replaced."""
-    parts = re.split(r"^## (.+)\n", text, flags=re.M)
-    return parts[0], [[parts[i].strip(), parts[i + 1].strip()] for i in range(1, len(parts), 2)]
+    in order (a ``## `` line inside a fenced code block is text): hand-written sections and notes are kept as
+    they are when a benchmark's own is replaced."""
+    fences = [m.span() for m in re.finditer(r"^```.*?^```", text, flags=re.M | re.S)]
+    starts = [m for m in re.finditer(r"^## (.+?)[ \t]*\r?$", text, flags=re.M) if not any(a < m.start() < b for a, b in fences)]
+    if not starts:
+        return text, []
+    bounds = [m.start() for m in starts] + [len(text)]
+    sections = [[m.group(1).strip(), text[m.end() : bounds[i + 1]].strip()] for i, m in enumerate(starts)]
+    return text[: starts[0].start()], sections
 
 
 def _render(preamble: str, sections: Sequence[Sequence[str]]) -> str:

@@ -6,7 +6,7 @@ lower case; punctuation dropped except inside numbers (``1,000`` -> ``1000``,
 ``twenty-one`` -> ``21``, ``a hundred`` -> ``100``); a yes/no synonym as the whole
 answer or its first word becomes ``yes``/``no`` (``"Yes, there is."`` -> ``yes``,
 ``true``/``yep``/``correct`` -> ``yes``, ``false``/``nope`` -> ``no``), except in a
-hedge (``no idea``, ``not sure``, ``yes and no``). Adjacent number words that cannot
+hedge (``no idea``, ``yes and no``, ``no and yes``). Adjacent number words that cannot
 form one number stay apart (``three and four``, ``five six``).
 
 Count and area questions are compared as numbers: the first number in each answer
@@ -37,7 +37,7 @@ BUCKETS: tuple[str, ...] = ("0", "1-10", "11-100", "101-1000", ">1000")
 _YES = frozenset({"yes", "yeah", "yep", "yup", "true", "correct", "affirmative"})
 _NO = frozenset({"no", "nope", "false", "incorrect", "negative"})
 # answers that start like yes or no and are neither
-_HEDGES = (("no", "idea"), ("not", "sure"), ("yes", "and", "no"), ("yes", "or", "no"), ("no", "or", "yes"))
+_HEDGES = (("no", "idea"), ("yes", "and", "no"), ("yes", "or", "no"), ("no", "and", "yes"), ("no", "or", "yes"))
 _ARTICLES = frozenset({"a", "an", "the"})
 _UNITS = {
     w: i

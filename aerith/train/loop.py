@@ -226,7 +226,8 @@ def setup(
     from accelerate.utils import set_seed
 
     stage = get_stage(config.stage)
-    stage.check_config(config)
+    if not resume:  # a run resumes with the recipe it recorded, as it was accepted then
+        stage.check_config(config)
     accelerator = _accelerator(config)
     rank, world = accelerator.process_index, accelerator.num_processes
     start = _on_every_process(accelerator, lambda: open_run(config, resume=resume, rank=rank, world=world))

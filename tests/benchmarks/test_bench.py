@@ -28,3 +28,8 @@ def test_bench_runs_scripts_and_keeps_other_sections(tmp_path):
     assert "stale" not in sections["fast"] and "other" not in sections
     r = CliRunner().invoke(app, ["bench", "--dir", str(tmp_path), "--only", "nope"])
     assert r.exit_code == 2 and "available" in r.output
+
+
+def test_a_heading_inside_a_code_block_is_text_and_headings_are_stripped():
+    preamble, sections = split_sections("# T\n\n## fast  \r\nx\n```\n## not a heading\n```\n## b\ny\n")
+    assert preamble == "# T\n\n" and [h for h, _ in sections] == ["fast", "b"] and "## not a heading" in sections[0][1]

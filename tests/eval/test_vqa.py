@@ -21,6 +21,7 @@ from aerith.eval.vqa import bucket, normalize_answer, parse_number
         ("1,200m2", "1200 m2"),
         ("No idea.", "no idea"),  # hedges are neither yes nor no
         ("yes and no", "yes and no"),
+        ("no and yes", "no and yes"),
         ("N/A", "n a"),  # one letter is not an answer word
         ("three and four", "3 and 4"),  # two numbers, not seven
         ("five six", "5 6"),
