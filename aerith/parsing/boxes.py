@@ -41,11 +41,7 @@ FORMATS: tuple[str, ...] = ("auto", "aerith", "geochat", "vhm", "lhrs-nova", "qw
 _NUM = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)"
 _SEP = r"(?:\s*[,;]\s*|\s+)"
 _LIST = re.compile(rf"\[\s*({_NUM}){_SEP}({_NUM}){_SEP}({_NUM}){_SEP}({_NUM})\s*\]")
-# four numbers and an optional |<angle>, followed by no fifth number (see _geochat_groups for the start)
-_GEOCHAT = re.compile(
-    rf"<\s*({_NUM})\s*>\s*<\s*({_NUM})\s*>\s*<\s*({_NUM})\s*>\s*<\s*({_NUM})\s*>"
-    rf"(?!\s*<\s*{_NUM}\s*>)(?:\s*\|\s*<\s*{_NUM}\s*>)?"
-)
+# GeoChat: <x1><y1><x2><y2>, optionally |<angle>; boxes back to back (see _geochat_groups)
 _GEOCHAT_RUN = re.compile(rf"(?:<\s*{_NUM}\s*>\s*)+")
 _GEOCHAT_NUMBER = re.compile(rf"<\s*({_NUM})\s*>")
 _QWEN_PAIRS = re.compile(
@@ -109,7 +105,7 @@ def auto_boxes(text: str | None) -> list[tuple[str, tuple[float, float, float, f
 def _auto(text: str) -> list[tuple[_Raw, str]]:
     """The boxes ``auto`` reads, each with the format it reads it in (first matching kind wins)."""
     for raws, fmt in (
-        (list(_groups(_GEOCHAT, text)), "geochat"),
+        (list(_geochat_groups(text)), "geochat"),
         (list(_tagged(_QWEN_TAG, _QWEN_PAIRS, text)), "qwen"),
         (list(_tagged(_BBOX_TAG, _LIST, text)), "lhrs-nova"),
     ):
@@ -122,14 +118,12 @@ def _find(text: str, fmt: str) -> list[tuple[_Raw, float | None]]:
     """The raw number strings of each box and the scale to read them on."""
     if fmt == "auto":
         return [(r, _SCALES[f]) for r, f in _auto(text)]
-    pattern = {"geochat": _GEOCHAT, "qwen": _QWEN_PAIRS}.get(fmt, _LIST)
-    return [(r, _SCALES[fmt]) for r in _groups(pattern, text)]
+    if fmt == "geochat":
+        return [(r, _SCALES[fmt]) for r in _geochat_groups(text)]
+    return [(r, _SCALES[fmt]) for r in _groups(_QWEN_PAIRS if fmt == "qwen" else _LIST, text)]
 
 
 def _groups(pattern: re.Pattern[str], text: str) -> Iterator[_Raw]:
-    if pattern is _GEOCHAT:
-        yield from _geochat_groups(text)
-        return
     for m in pattern.finditer(text):
         yield m.group(1), m.group(2), m.group(3), m.group(4)
 
