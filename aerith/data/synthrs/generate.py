@@ -111,7 +111,9 @@ def _scenes(jobs: list[tuple[int, str, str, int, int, int]], workers: int) -> It
 
 
 def _check_out_dir(out_dir: Path, overwrite: bool) -> None:
-    if not out_dir.exists() or (out_dir.is_dir() and not any(out_dir.iterdir())):
+    if out_dir.exists() and not out_dir.is_dir():
+        raise FileExistsError(f"--out {out_dir} is a file, not a folder; SynthRS writes a folder of scenes (choose another --out)")
+    if not out_dir.exists() or not any(out_dir.iterdir()):
         return
     if not overwrite:
         raise FileExistsError(

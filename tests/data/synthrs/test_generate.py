@@ -222,3 +222,16 @@ def test_cli_writes_a_set_and_refuses_to_clobber(tmp_path):
     assert again.exit_code == 2 and "--overwrite" in again.output
     assert runner.invoke(app, [*args, "--overwrite"]).exit_code == 0
     assert len(load_dataset("synthrs", out, "train", task="vqa")) == 10 * 6
+
+
+@pytest.mark.parametrize("content", [b"", b"my notes"])
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_cli_out_that_is_a_file_is_named_a_file(tmp_path, content, overwrite):
+    target = tmp_path / "notes.txt"
+    target.write_bytes(content)
+    args = ["data", "synth", "--out", str(target), "--n", "2", "--size", "48"] + (["--overwrite"] if overwrite else [])
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert "is a file, not a folder" in result.output
+    assert "not empty" not in result.output and "Traceback" not in result.output
+    assert target.read_bytes() == content
