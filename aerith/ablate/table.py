@@ -33,7 +33,8 @@ PLOT = "ablation.png"
 def summarise(runs: Sequence[Mapping[str, Any]], variants: Sequence[Variant]) -> list[dict[str, Any]]:
     """Per variant (grid order): ``{"variant", "factor", "seeds", "metrics": {key: (mean, std, n)}, "seconds"}``.
 
-    The spread is the sample standard deviation over seeds (0 for one seed).
+    The spread is the sample standard deviation over the ``n`` seeds where the metric is defined (0 for one seed);
+    a metric measured but undefined on every seed is ``None``, one never measured is absent.
     """
     out = []
     for v in variants:
@@ -45,6 +46,8 @@ def summarise(runs: Sequence[Mapping[str, Any]], variants: Sequence[Variant]) ->
             values = [r["scores"][key] for r in mine if r["scores"].get(key) is not None]  # None: undefined there
             if values:
                 metrics[key] = (float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0, len(values))
+            elif any(key in r["scores"] for r in mine):
+                metrics[key] = None
         out.append({
             "variant": v.name, "factor": v.factor, "seeds": sorted(r["seed"] for r in mine), "metrics": metrics,
             "seconds": float(np.mean([r["train_seconds"] for r in mine])),
@@ -52,11 +55,21 @@ def summarise(runs: Sequence[Mapping[str, Any]], variants: Sequence[Variant]) ->
     return out
 
 
-def _cell(stat: tuple[float, float, int] | None) -> str:
+NOT_MEASURED = "–"
+UNDEFINED = "n/a"
+
+
+def _cell(row: Mapping[str, Any], key: str) -> str:
+    """``mean ± std``; ``(n of m seeds)`` where the metric is undefined on some seeds; n/a where on all; – never measured."""
+    if key not in row["metrics"]:
+        return NOT_MEASURED
+    stat = row["metrics"][key]
     if stat is None:  # undefined on every seed (e.g. a hallucination rate where no caption names an object)
-        return "n/a"
+        return UNDEFINED
     mean, std, n = stat
-    return f"{100 * mean:.1f}" if n == 1 else f"{100 * mean:.1f} ± {100 * std:.1f}"
+    text = f"{100 * mean:.1f}" if n == 1 else f"{100 * mean:.1f} ± {100 * std:.1f}"
+    seeds = len(row["seeds"])
+    return text if n == seeds else f"{text} ({n} of {seeds} seeds)"
 
 
 def table_markdown(rows: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -69,7 +82,7 @@ def table_markdown(rows: Sequence[Mapping[str, Any]]) -> list[str]:
         lines += ["| factor | variant | " + " | ".join(METRICS[k] for k in keys) + " | train s |",
                   "|---|---|" + "---|" * len(keys) + "---|"]
         for r in sft_rows:
-            cells = " | ".join(_cell(r["metrics"].get(k)) for k in keys)
+            cells = " | ".join(_cell(r, k) for k in keys)
             lines.append(f"| {r['factor']} | {r['variant']} | {cells} | {r['seconds']:.0f} |")
     if scst_rows:
         keys = ["cider", "sg_f1", "hallucination", "well_formed"]
@@ -77,9 +90,9 @@ def table_markdown(rows: Sequence[Mapping[str, Any]]) -> list[str]:
         lines += ["", "| SCST reward (from the baseline's SFT model) | " + " | ".join(METRICS[k] for k in keys) + " | train s |",
                   "|---|" + "---|" * len(keys) + "---|"]
         if base is not None:
-            lines.append("| none (the SFT model) | " + " | ".join(_cell(base["metrics"].get(k)) for k in keys) + " | |")
+            lines.append("| none (the SFT model) | " + " | ".join(_cell(base, k) for k in keys) + " | |")
         for r in scst_rows:
-            lines.append(f"| {r['variant'].removeprefix('SCST: ')} | " + " | ".join(_cell(r["metrics"].get(k)) for k in keys)
+            lines.append(f"| {r['variant'].removeprefix('SCST: ')} | " + " | ".join(_cell(r, k) for k in keys)
                          + f" | {r['seconds']:.0f} |")
     return lines
 
@@ -94,7 +107,7 @@ def plot_png(rows: Sequence[Mapping[str, Any]]) -> bytes:
     fig, axes = plt.subplots(1, len(PLOTTED), figsize=(3.3 * len(PLOTTED), 0.32 * len(rows) + 1.6), sharey=True, squeeze=False)
     names = [r["variant"] for r in rows]
     for ax, key in zip(axes[0], PLOTTED):
-        stats = [r["metrics"].get(key) for r in rows]
+        stats = [r["metrics"].get(key) for r in rows]  # None: undefined or never measured, no bar
         ys = [i for i, s in enumerate(stats) if s is not None]
         means, spreads = [100 * stats[i][0] for i in ys], [100 * stats[i][1] for i in ys]
         top = float("inf") if key == "cider" else 100.0  # the others are shares: a bar's spread stops at 0 and 100
@@ -126,7 +139,9 @@ def write_outputs(out: Path, info: Mapping[str, Any], runs: Sequence[Mapping[str
         f"for the same steps (align {s['align_steps']}, SFT {s['sft_steps']}, SCST {s['scst_steps']}) on "
         f"{s['scenes']} SynthRS scenes of {s['size']} px, over seeds {seeds}; test split"
         + (f" (first {s['eval_limit']} samples per task)" if s["eval_limit"] else "")
-        + ". Mean ± sample standard deviation over seeds, percentages (CIDEr-D x100). Random-initialised tiny towers "
+        + ". Mean ± sample standard deviation over seeds, percentages (CIDEr-D x100); "
+        "\"(n of m seeds)\": the metric is undefined on the other seeds (e.g. a hallucination rate where no caption "
+        "names an object), n/a: undefined on every seed, –: not measured. Random-initialised tiny towers "
         "on synthetic scenes rank training recipes and connectors, not pretrained encoders.",
         "",
         *table_markdown(rows),

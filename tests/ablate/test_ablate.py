@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from aerith.ablate.grid import BASELINE, CIDER_ONLY, Variant, check_grid, full_grid, quick_grid
 from aerith.ablate.runner import AblationSettings, grid_for
-from aerith.ablate.table import summarise, table_markdown
+from aerith.ablate.table import METRICS, summarise, table_markdown
 from aerith.cli import app
 
 
@@ -105,6 +105,23 @@ def test_summary_is_mean_and_sample_spread_over_seeds():
     md = "\n".join(table_markdown(rows))
     assert "| baseline | quickstart recipe |" in md and "20.0 ± 10.0" in md
     assert "| none (the SFT model) | 50.0 ± 0.0 |" in md and "| x | 70.0 |" in md
+
+
+def test_cells_tell_undefined_partly_undefined_and_unmeasured_apart():
+    variants = [Variant(BASELINE, "baseline")]
+    halluc = [0.2, None, 0.4]  # a captioner that names no object on seed 1: its rate is undefined there
+    runs = [
+        {"variant": BASELINE, "seed": s, "train_seconds": 1.0,
+         "scores": {"hallucination": h, "cider": 0.5, "sg_f1": None}}
+        for s, h in enumerate(halluc)
+    ]
+    rows = summarise(runs, variants)
+    assert rows[0]["metrics"]["sg_f1"] is None and "vg_acc50" not in rows[0]["metrics"]
+    line = next(l for l in table_markdown(rows) if l.startswith("| baseline"))
+    cells = dict(zip(["factor", "variant", *METRICS.values(), "train s"], [c.strip() for c in line.strip("|").split("|")]))
+    assert cells["halluc."] == "30.0 ± 14.1 (2 of 3 seeds)"
+    assert cells["CIDEr-D"] == "50.0 ± 0.0"
+    assert cells["SG-F1"] == "n/a" and cells["VG Acc@0.5"] == "–"
 
 
 def test_grid_checks():
