@@ -179,3 +179,17 @@ def test_render_sample_uses_the_sample_bands_and_keeps_large_images_bounded(tmp_
     tifffile.imwrite(tif, grey)
     shown = render_sample(Sample(tif, "cls", targets=("River",), meta={"bands": (3, 2, 1)}))
     assert shown.size[0] >= 256
+
+
+def test_convert_writes_image_paths_relative_to_a_root_given_with_tilde(tmp_path: Path, monkeypatch) -> None:
+    home = tmp_path / "home"
+    fake_ucm(home / "ucm")
+    elsewhere = tmp_path / "a" / "b" / "c"
+    elsewhere.mkdir(parents=True)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(elsewhere)
+    out = convert("ucm", "~/ucm", "test", tmp_path / "ucm.json")
+    records = json.loads(out.read_text())
+    assert records[0]["image"].startswith("UCMerced_LandUse/Images/"), records[0]["image"]
+    back = from_llava(out, home / "ucm")
+    assert [s.image.resolve() for s in back] == [s.image.resolve() for s in load_dataset("ucm", home / "ucm", "test")]
