@@ -63,7 +63,7 @@ def write_json(data: Any, path: str | Path) -> Path:
 def _image_ref(image: Path, base: str | Path | None) -> str:
     if base is None:
         return image.as_posix()
-    return Path(os.path.relpath(image, base)).as_posix()
+    return Path(os.path.relpath(image, Path(base).expanduser())).as_posix()
 
 
 def to_llava(instructions: Iterable[Instruction], *, image_base: str | Path | None = None) -> list[dict[str, Any]]:
@@ -130,7 +130,7 @@ def to_lhrs(
 
 def _load_source(source: str | Path | Sequence[Any] | Mapping[str, Any]) -> tuple[Any, Path]:
     if isinstance(source, (str, Path)):
-        path = Path(source)
+        path = Path(source).expanduser()
         if not path.is_file():
             raise FileNotFoundError(f"{path}: not found; expected a JSON file of instructions")
         try:
@@ -223,7 +223,7 @@ def from_llava(
     Raises:
         RecordError: naming the file, record index and field.
     """
-    root = Path(image_root)
+    root = Path(image_root).expanduser()
     cache: dict[Path, tuple[int, int]] = {}
 
     def unwrap(data: Any, path: Path) -> list[Any]:
@@ -305,7 +305,7 @@ def from_lhrs(
     """
     if box_format not in ("auto", "norm", "pixel"):
         raise ValueError(f"box_format must be 'auto', 'norm' or 'pixel', got {box_format!r}")
-    root = Path(image_root)
+    root = Path(image_root).expanduser()
     cache: dict[Path, tuple[int, int]] = {}
 
     def unwrap(data: Any, path: Path) -> list[Any]:

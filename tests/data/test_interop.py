@@ -237,3 +237,18 @@ def test_write_json_is_atomic(root: Path) -> None:
         write_json({"data": {1, 2}}, path)  # not serialisable: the old file stays whole
     assert json.loads(path.read_text()) == {"data": [1]}
     assert sorted(p.name for p in root.iterdir() if p.is_file()) == ["x.json"]
+
+
+@pytest.mark.parametrize("fmt", ["llava", "lhrs"])
+def test_paths_given_with_tilde_are_expanded(root: Path, fmt: str, monkeypatch) -> None:
+    monkeypatch.setenv("HOME", str(root))
+    elsewhere = root / "x" / "y"
+    elsewhere.mkdir(parents=True)
+    monkeypatch.chdir(elsewhere)
+    to_json, read = (to_llava, from_llava) if fmt == "llava" else (to_lhrs, from_lhrs)
+    data = to_json(_instructions(root), image_base="~")
+    first = data[0] if fmt == "llava" else data["data"][0]
+    assert (first.get("image") or first.get("img")) == "images/a.png"
+    write_json(data, root / "out.json")
+    back = read("~/out.json", "~")
+    assert [s.image for s in back] == [s.sample.image for s in _instructions(root)]
