@@ -36,12 +36,33 @@ class VOCObject:
     box: Box
 
 
+_XML_DECLARATION = re.compile(rb"^(?:\xef\xbb\xbf)?\s*<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._-]+)[\"'][^>]*\?>")
+
+
 def read_xml(path: Path) -> ET.Element:
-    """Parse an annotation file; a malformed one raises :class:`RecordError` naming it."""
+    """Parse an annotation file; a malformed one raises :class:`RecordError` naming it.
+
+    A file that declares a multi-byte encoding expat cannot read itself (``gb2312``,
+    ``GBK``, ``Shift_JIS`` ..., as tools on Chinese or Japanese systems write) is decoded
+    with Python's codec first.
+    """
     try:
         return ET.parse(path).getroot()
     except (ET.ParseError, LookupError) as err:  # LookupError: an encoding Python does not know
         raise RecordError(path, None, None, f"malformed XML ({err})") from err
+    except ValueError as err:  # "multi-byte encodings are not supported" (expat)
+        raw = path.read_bytes()
+        declared = _XML_DECLARATION.match(raw)
+        if declared is None:
+            raise RecordError(path, None, None, f"malformed XML ({err})") from err
+        encoding = declared.group(1).decode("ascii")
+        try:
+            text = raw[declared.end() :].decode(encoding)
+            return ET.fromstring(text)
+        except (UnicodeDecodeError, LookupError) as decode_err:
+            raise RecordError(path, None, None, f"malformed XML: not {encoding} text as it declares ({decode_err})") from err
+        except ET.ParseError as parse_err:
+            raise RecordError(path, None, None, f"malformed XML ({parse_err})") from err
 
 
 def count_object_tags(path: Path) -> int:

@@ -84,6 +84,21 @@ def test_malformed_xml_keeps_later_indices_aligned(root):
         load_dataset("dior-rsvg", root, "train")
 
 
+@pytest.mark.parametrize("encoding", ["gb2312", "GBK", "shift_jis"])
+def test_xml_declaring_a_multi_byte_encoding_is_read(root, encoding):
+    # expat refuses multi-byte declared encodings with a bare ValueError (no file named)
+    path = root / "Annotations" / "00002.xml"
+    text = path.read_text(encoding="utf-8").replace('encoding="UTF-8"', f'encoding="{encoding}"')
+    text = text.replace("the small white vehicle", "the small white vehicle \u8239")  # a CJK character
+    path.write_bytes(text.encode(encoding))
+    train = load_dataset("dior-rsvg", root, "train")
+    assert [s.meta["object_index"] for s in train] == [0, 2, 3, 5]
+    assert train[1].prompt == "the small white vehicle \u8239"
+    path.write_bytes(text.encode(encoding).replace(b"</annotation>", b"\xff\xfe"))
+    with pytest.raises(RecordError, match=rf"00002.xml: record 'objects 2-2'.*malformed XML"):
+        load_dataset("dior-rsvg", root, "train")
+
+
 def test_missing_image_is_reported_per_object_of_the_split(root):
     (root / "JPEGImages" / "00003.jpg").unlink()
     with pytest.raises(RecordError, match=r"00003.xml: record 'object 3', field 'filename': image .*00003.jpg not found"):
