@@ -134,7 +134,7 @@ def _load_source(source: str | Path | Sequence[Any] | Mapping[str, Any]) -> tupl
         if not path.is_file():
             raise FileNotFoundError(f"{path}: not found; expected a JSON file of instructions")
         try:
-            return json.loads(path.read_text(encoding="utf-8")), path
+            return json.loads(path.read_text(encoding="utf-8-sig")), path
         except (json.JSONDecodeError, UnicodeDecodeError) as err:
             raise RecordError(path, None, None, f"not valid JSON ({err})") from err
     return source, Path("<records>")

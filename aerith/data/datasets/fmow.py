@@ -180,7 +180,7 @@ class FMoW(ClassificationDataset):
         if not path.is_file():
             raise RecordError(path, record, None, "metadata JSON missing")
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = json.loads(path.read_text(encoding="utf-8-sig"))
         except (json.JSONDecodeError, UnicodeDecodeError) as err:
             raise RecordError(path, record, None, f"invalid JSON ({err})") from err
         if not isinstance(data, dict):
@@ -284,7 +284,7 @@ class FMoW(ClassificationDataset):
         assert self.fmow_dir is not None
         mapping_path, gt_root = self._find_ground_truth()
         try:
-            mapping = json.loads(mapping_path.read_text(encoding="utf-8"))
+            mapping = json.loads(mapping_path.read_text(encoding="utf-8-sig"))
         except (json.JSONDecodeError, UnicodeDecodeError) as err:
             raise DataError(f"{mapping_path}: invalid JSON ({err})") from err
         if not isinstance(mapping, list):

@@ -212,7 +212,7 @@ class KarpathyCaptions(RSDataset):
     def _read(ann_path: Path) -> Any:
         """The parsed file, or the :class:`RecordError` to raise should it be the one chosen."""
         try:
-            return json.loads(ann_path.read_text(encoding="utf-8"))
+            return json.loads(ann_path.read_text(encoding="utf-8-sig"))
         except (json.JSONDecodeError, UnicodeDecodeError) as err:
             return RecordError(ann_path, None, None, f"not valid JSON ({err})")
 

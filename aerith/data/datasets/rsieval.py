@@ -40,7 +40,7 @@ class RSGPTDataset(RSDataset):
         if not images.is_dir():
             raise DatasetNotFoundError(images, f"the {self.name} image folder beside {self.annotation_name}")
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = json.loads(path.read_text(encoding="utf-8-sig"))
         except (json.JSONDecodeError, UnicodeDecodeError) as err:
             raise RecordError(path, None, None, f"not valid JSON ({err})") from err
         if not isinstance(data, dict) or not isinstance(data.get("annotations"), list):

@@ -169,7 +169,7 @@ class VRSBench(RSDataset):
 
     def _read_file(self, path: Path, task: str, images: Path) -> list[Sample]:
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = json.loads(path.read_text(encoding="utf-8-sig"))
         except (json.JSONDecodeError, UnicodeDecodeError) as err:
             raise RecordError(path, None, None, f"not valid JSON ({err})") from err
         if not isinstance(data, list):
