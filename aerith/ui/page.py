@@ -134,7 +134,7 @@ def _scene_info(session: Session) -> str:
     if scene is None:
         return ""
     w, h = scene.size
-    text = f"**{scene.name}**: {w} x {h} px, {scene.band_count} band(s) of {scene.array.dtype}"
+    text = f"**{scene.name}**: {w} x {h} px, {scene.band_count} band(s) of {scene.stored_dtype}"
     if scene.band_count > 3 or scene.bands is not None:
         text += f", shown as RGB: bands {', '.join(map(str, scene.shown_bands))} (0-based)"
     if scene.georef is not None:

@@ -10,6 +10,10 @@ Default bands: a stack of 12 or more bands is read as Sentinel-2 and shown as 0-
 EuroSAT-MS stores (B01 ... B12, B8A) and the 12-band L2A order (B01 ... B8A, B09, B11,
 B12); anything else gets the library's default (the first three bands, alpha dropped).
 
+A GeoTIFF that declares a nodata value (its ``GDAL_NODATA`` tag) and is not 8-bit has those
+pixels left out of the contrast stretch and shown black, as :func:`aerith.imageio.read_array`
+reads files for ``aerith predict`` (a -9999 border would otherwise blow every valid pixel to white).
+
 A TIFF is georeferenced when rasterio (the ``geo`` extra) reads a CRS and a transform
 from it (ground control points give a fitted affine, as ``aerith scan`` does).
 """
@@ -17,6 +21,7 @@ from it (ground control points give a fitted affine, as ``aerith scan`` does).
 from __future__ import annotations
 
 import hashlib
+import io
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,6 +69,8 @@ class Scene:
         georef: map placement, ``None`` when the file has none (or rasterio is missing).
         sha256: checksum of the uploaded bytes.
         notes: what the page should say about the upload (e.g. why it is not georeferenced).
+        dtype: the file's stored data type (``array`` is float32 with NaN at nodata pixels when
+            the file declares nodata); ``""``: ``array``'s own.
     """
 
     name: str
@@ -74,6 +81,12 @@ class Scene:
     sha256: str = ""
     band_names: tuple[str, ...] = ()
     notes: list[str] = field(default_factory=list)
+    dtype: str = ""
+
+    @property
+    def stored_dtype(self) -> str:
+        """The data type the file stores its pixels in."""
+        return self.dtype or str(self.array.dtype)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -96,7 +109,7 @@ class Scene:
             rgb = array_to_rgb(self.array, bands, source=self.name)
         except ImageReadError as err:
             raise SceneError(str(err)) from err
-        return Scene(self.name, self.array, bands, rgb, self.georef, self.sha256, self.band_names, list(self.notes))
+        return Scene(self.name, self.array, bands, rgb, self.georef, self.sha256, self.band_names, list(self.notes), self.dtype)
 
     def describe(self) -> dict[str, Any]:
         """The scene's facts for the answers' JSON."""
@@ -108,7 +121,7 @@ class Scene:
             "height": h,
             "bands_total": self.band_count,
             "bands_shown": list(self.shown_bands),
-            "dtype": str(self.array.dtype),
+            "dtype": self.stored_dtype,
             "georeferenced": self.georef is not None,
             "crs": self.georef.crs_name if self.georef else None,
             "transform": list(self.georef.transform) if self.georef else None,
@@ -161,17 +174,52 @@ def load_scene(path: str | Path, name: str | None = None, max_pixels: int = 25_0
         array = decode_image_bytes(raw, name, max_pixels)
     except ImageInputError as err:
         raise SceneError(str(err)) from err
+    stored = str(array.dtype)
+    notes = []
+    if raw[:4] in _TIFF_MAGIC:
+        array, note = mask_nodata(raw, array, name)
+        if note:
+            notes.append(note)
     bands = default_bands(array.shape[2])
     try:
         rgb = array_to_rgb(array, bands, source=name)
     except ImageReadError as err:
         raise SceneError(str(err)) from err
-    scene = Scene(name, array, bands, rgb, sha256=hashlib.sha256(raw).hexdigest())
+    scene = Scene(name, array, bands, rgb, sha256=hashlib.sha256(raw).hexdigest(), notes=notes, dtype=stored)
     if raw[:4] in _TIFF_MAGIC:
         scene.georef, scene.band_names, note = read_georeference(path)
         if note:
             scene.notes.append(note)
     return scene
+
+
+def mask_nodata(raw: bytes, array: np.ndarray, name: str) -> tuple[np.ndarray, str | None]:
+    """``(array, note)``: a TIFF's declared nodata (``GDAL_NODATA``) as NaN in a float32 copy.
+
+    As :func:`aerith.imageio.read_array`: 8-bit (and boolean) data is kept as stored; a tag that
+    is not a number leaves every pixel as data, and the note says so.
+    """
+    if array.dtype in (np.uint8, np.bool_):
+        return array, None
+    try:
+        import tifffile
+
+        with tifffile.TiffFile(io.BytesIO(raw)) as tif:
+            tag = tif.pages[0].tags.get("GDAL_NODATA")
+            text = None if tag is None else str(tag.value).strip().rstrip("\x00")
+    except Exception:  # noqa: BLE001 - the pixels were decoded; a tag that cannot be read declares nothing
+        return array, None
+    if text is None:
+        return array, None
+    try:
+        nodata = float(text)
+    except ValueError:
+        return array, f"the GDAL_NODATA tag {text!r} is not a number: every pixel is read as data"
+    out = array.astype(np.float32)
+    count = int(np.isnan(out).sum()) if np.isnan(nodata) else int((array == nodata).sum())
+    if not np.isnan(nodata):
+        out[array == nodata] = np.nan
+    return out, f"nodata {text}: {count:,} value(s) left out of the contrast stretch and shown black"
 
 
 def read_georeference(path: Path) -> tuple[Georeference | None, tuple[str, ...], str | None]:
@@ -194,5 +242,5 @@ def read_georeference(path: Path) -> tuple[Georeference | None, tuple[str, ...],
 
 __all__ = [
     "DISPLAY_MAX", "DISPLAY_MIN", "SENTINEL2_RGB", "Georeference", "Scene", "SceneError",
-    "default_bands", "library_bands", "load_scene", "read_georeference",
+    "default_bands", "library_bands", "load_scene", "mask_nodata", "read_georeference",
 ]

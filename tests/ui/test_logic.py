@@ -72,6 +72,29 @@ def test_a_plain_multiband_tiff_uses_the_library_default_and_no_georeference(tmp
     assert scene.size == (30, 40) and scene.georef is None
 
 
+def test_a_geotiff_nodata_value_is_left_out_of_the_stretch_as_predict_reads_it(tmp_path):
+    tifffile = pytest.importorskip("tifffile")
+    from aerith.imageio import read_array
+
+    arr = np.full((3, 60, 80), -9999, np.int16)  # a nodata border around valid data
+    arr[:, 10:50, 10:70] = np.random.default_rng(0).integers(100, 3000, size=(3, 40, 60))
+    path = tmp_path / "border.tif"
+    tifffile.imwrite(path, arr, photometric="minisblack", planarconfig="separate", extratags=[(42113, "s", 0, "-9999", True)])
+    scene = load_scene(path)
+    rgb = np.asarray(scene.rgb)
+    assert np.array_equal(rgb, np.asarray(array_to_rgb(read_array(path))))  # as aerith predict reads the file
+    assert 100 < rgb[10:50, 10:70].mean() < 160 and (rgb[:10] == 0).all()  # was: ~228, valid pixels blown to white
+    assert scene.stored_dtype == "int16" and scene.describe()["dtype"] == "int16"
+    assert any("nodata -9999" in note for note in scene.notes)
+    other = scene.with_bands((2, 1, 0))  # another band choice keeps nodata out too
+    assert (np.asarray(other.rgb)[:10] == 0).all() and other.stored_dtype == "int16"
+
+    path = tmp_path / "odd-tag.tif"
+    tifffile.imwrite(path, arr, photometric="minisblack", planarconfig="separate", extratags=[(42113, "s", 0, "none", True)])
+    scene = load_scene(path)
+    assert scene.array.dtype == np.int16 and any("'none' is not a number" in note for note in scene.notes)
+
+
 def test_bad_uploads_are_scene_errors_naming_the_file(tmp_path):
     corrupt = tmp_path / "cut.png"
     corrupt.write_bytes(png_bytes()[:50])
