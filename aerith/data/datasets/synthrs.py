@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -42,7 +43,7 @@ from aerith.data.datasets.dior_rsvg import DIORRSVG
 from aerith.data.datasets.karpathy import RSICD
 from aerith.data.datasets.rsvqa import RSVQALR
 from aerith.data.datasets.ucm import UCMerced
-from aerith.data.errors import DatasetNotFoundError, OnBad, RecordError
+from aerith.data.errors import DatasetNotFoundError, OnBad, RecordError, SkippedRecordsWarning
 from aerith.data.sample import Sample
 from aerith.data.synthrs.layout import CLASS_NAMES
 from aerith.data.synthrs.scene import SceneGraph
@@ -135,29 +136,45 @@ class SynthRS(RSDataset):
         meta = {**sample.meta, "scene_id": scene_id, "scene_class": self._scenes[scene_id]["class"], **extra}
         return dataclasses.replace(sample, meta=meta)
 
+    def _read_part(self, loader: type[RSDataset]) -> RSDataset:
+        """One format's samples through its loader; the records it skips count as this dataset's.
+
+        The part's own "skipped N bad record(s)" warning is folded into the one this
+        dataset gives (so ``skipped`` and the warning count every task's records);
+        its other warnings pass through.
+        """
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            part = loader(self.root, self.split, on_bad=self.bad.on_bad, verify_images=False)
+        summary = f"{part.bad.source}: skipped {part.bad.count} bad record(s)"
+        for w in caught:
+            if not (issubclass(w.category, SkippedRecordsWarning) and part.bad.count and str(w.message).startswith(summary)):
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        self.bad.skipped.extend(part.bad.skipped)
+        return part
+
     def _load(self) -> list[Sample]:
         self._read_scenes()
-        on_bad = self.bad.on_bad
         by_name = {
             fmt: {Path(s["files"][fmt]).name: sid for sid, s in self._scenes.items()} for fmt in ("ucm", "dior", "rsicd")
         }
         tagged: list[Sample | None] = []
         if self.task in ("all", "cls"):
-            for s in SynthRSScenes(self.root, self.split, on_bad=on_bad, verify_images=False):
+            for s in self._read_part(SynthRSScenes):
                 tagged.append(self._tag(s, by_name["ucm"].get(s.image.name), s.image))
         if self.task in ("all", "vqa"):
-            for s in RSVQALR(self.root, self.split, on_bad=on_bad, verify_images=False):
+            for s in self._read_part(RSVQALR):
                 tagged.append(self._tag(s, s.meta.get("image_id"), s.image))
         if self.task in ("all", "cap"):
             graphs = str(self.scene_graphs_path)
-            for s in RSICD(self.root, self.split, on_bad=on_bad, verify_images=False):
+            for s in self._read_part(RSICD):
                 sid = by_name["rsicd"].get(s.image.name)
                 tagged.append(self._tag(s, sid, s.image, scene_graph_id=sid, scene_graphs=graphs))
         if self.task in ("all", "vg"):
             targets = {
                 (sid, e["text"]): e["object"] for sid, scene in self._scenes.items() for e in scene["expressions"]
             }
-            for s in DIORRSVG(self.root, self.split, on_bad=on_bad, verify_images=False):
+            for s in self._read_part(DIORRSVG):
                 sid = by_name["dior"].get(s.image.name)
                 oid = targets.get((sid, s.prompt))
                 if sid is not None and oid is None:

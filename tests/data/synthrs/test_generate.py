@@ -142,6 +142,27 @@ def test_missing_ground_truth_and_bad_task_are_reported(synth_root, tmp_path):
         load_dataset("synthrs", synth_root, "train", task="seg")
 
 
+def test_records_skipped_in_a_format_count_as_the_sets_own(tmp_path):
+    import warnings
+
+    from aerith.data import SkippedRecordsWarning
+    from aerith.data.commands import stats
+
+    root = generate(tmp_path / "s", 12, 48, seed=4).out_dir
+    path = root / "RSVQA_LR" / "LR_split_train_questions.json"
+    data = json.loads(path.read_text())
+    del next(q for q in data["questions"] if q.get("active"))["question"]
+    path.write_text(json.dumps(data))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ds = load_dataset("synthrs", root, "train", on_bad="skip")
+    assert ds.skipped == 1  # was 0: the RSVQA part's skip was not counted
+    skips = [str(w.message) for w in caught if issubclass(w.category, SkippedRecordsWarning)]
+    assert len(skips) == 1 and skips[0].startswith("synthrs (train): skipped 1 bad record") and "field 'question'" in skips[0]
+    assert stats("synthrs", root, options={"task": "vqa"})["splits"]["train"]["skipped"] == 1
+    assert len(load_dataset("synthrs", root, "train", task="vqa", on_bad="skip")) == 10 * 6 - 1
+
+
 # -- boxes and pixels ----------------------------------------------------------------
 
 
