@@ -355,7 +355,8 @@ def build_page(get_service: ServiceGetter, settings: PageSettings) -> gr.Blocks:
                 yield {status: _error(f"internal error: {type(err).__name__}: {err}"), chatbot: _chat_rows(session)}
 
         async def _ask(name: str, text: str, class_text: str, longest: int, session: Session) -> AsyncIterator[dict]:
-            if session.scene is None:
+            scene, epoch = session.scene, session.epoch  # what is asked about; both may change while the model answers
+            if scene is None:
                 raise TurnError("upload a scene (or click an example) first")
             service = current_service(get_service)
             turn = make_turn(name, text, class_text, session.region)
@@ -366,14 +367,25 @@ def build_page(get_service: ServiceGetter, settings: PageSettings) -> gr.Blocks:
             tic = time.perf_counter()
             partial = ""
             completion: Completion | None = None
-            async for item in stream_answer(service, messages, [session.scene.rgb], longest, every=STREAM_EVERY):
+            async for item in stream_answer(service, messages, [scene.rgb], longest, every=STREAM_EVERY):
                 if isinstance(item, Completion):
                     completion = item
                     break
                 partial += item
-                yield {chatbot: rows + [{"role": "assistant", "content": _text(partial)}]}
+                if session.epoch == epoch:  # else the chat shows another conversation now
+                    yield {chatbot: rows + [{"role": "assistant", "content": _text(partial)}]}
             assert completion is not None
-            turn.finish(completion.text, session.scene.size)
+            if session.epoch != epoch:  # a new scene, new bands or Clear while the model answered
+                what = "scene" if session.scene is not scene else "conversation"
+                yield {
+                    status: _info(
+                        f"The answer to \"{turn.shown_question}\" (asked about {scene.name}) came after the {what} "
+                        "changed; it is not part of this conversation."
+                    ),
+                    chatbot: _chat_rows(session),
+                }
+                return
+            turn.finish(completion.text, scene.size)
             turn.finish_reason = completion.finish_reason
             turn.prompt_tokens, turn.completion_tokens = completion.prompt_tokens, completion.completion_tokens
             turn.seconds = round(time.perf_counter() - tic, 3)
@@ -404,7 +416,7 @@ def build_page(get_service: ServiceGetter, settings: PageSettings) -> gr.Blocks:
 
         def on_clear(session: Session | None) -> dict:
             session = session or Session()
-            session.turns = []
+            session.clear_turns()
             return {
                 session_state: session,
                 chatbot: [],

@@ -41,6 +41,8 @@ class Session:
         corner: the first corner of a region being drawn (grid), until the second click.
         region: the last region drawn (grid ``[x1, y1, x2, y2]``).
         id: names this session's download files.
+        epoch: counts the times the conversation started over (a new scene or bands, Clear): an
+            answer asked in an earlier epoch arrives too late to join the conversation shown.
     """
 
     scene: Scene | None = None
@@ -49,6 +51,7 @@ class Session:
     corner: tuple[int, int] | None = None
     region: list[int] | None = None
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    epoch: int = 0
 
     def load(self, scene: Scene) -> None:
         """Show a new scene: the conversation and region start over."""
@@ -63,9 +66,14 @@ class Session:
 
     def reset(self) -> None:
         """Forget the conversation and the region (the scene stays)."""
-        self.turns = []
+        self.clear_turns()
         self.corner = None
         self.region = None
+
+    def clear_turns(self) -> None:
+        """Forget the conversation (the scene and region stay); answers still coming will not join it."""
+        self.turns = []
+        self.epoch += 1
 
     def click(self, x: float, y: float) -> str | None:
         """A click at display pixel ``(x, y)``: the first sets a corner, the second closes the region.

@@ -63,9 +63,15 @@ def png_bytes(size: tuple[int, int] = (64, 48), seed: int = 0) -> bytes:
 
 # -- the scripted model ------------------------------------------------------------------------------
 GROUND_ANSWER = "[250, 300, 500, 700]"
+HELD = "hold:"  # a turn starting so waits in the engine until the test releases it
+HELD_ANSWER = "held [100, 100, 300, 300]"
+
+
 def scripted_answer(prompt: str) -> str:
     """What the script answers to a chat-template prompt (it reads the last user turn)."""
     turn = prompt.rsplit("[INST]", 1)[-1].strip().removesuffix("[/INST]").replace("<image>", "").strip()
+    if turn.startswith(HELD):
+        return HELD_ANSWER
     if turn.startswith("[VG]"):
         return GROUND_ANSWER
     if turn.startswith("[CLS]"):
@@ -92,22 +98,33 @@ def gradio_module():
 
 @pytest.fixture(scope="session")
 def scripted_service(tiny_vlm, gradio_module):
+    import threading
+
     from aerith.serve.batcher import Batcher
     from aerith.serve.engine import AerithEngine, Completion
     from aerith.serve.service import ModelService
 
     class ScriptedEngine(AerithEngine):
-        """Prepares as the tiny model does; answers from :func:`scripted_answer`, streamed in two pieces."""
+        """Prepares as the tiny model does; answers from :func:`scripted_answer`, streamed in two pieces.
+
+        A turn starting with :data:`HELD` sets ``held`` and waits for ``release`` (set by the test)
+        before it is answered: the page can be changed while the model is answering.
+        """
 
         def __init__(self, vlm) -> None:
             super().__init__(vlm)
             self.prompts: list[str] = []
+            self.held = threading.Event()
+            self.release = threading.Event()
 
         def generate(self, rows):
             out = []
             for row in rows:
                 self.prompts.append(row.prepared.prompt)
                 text = scripted_answer(row.prepared.prompt)
+                if text == HELD_ANSWER:
+                    self.held.set()
+                    self.release.wait(120)  # a bound, so that a failing test cannot hang the queue forever
                 if row.sink is not None:
                     half = len(text) // 2
                     row.sink(text[:half])

@@ -27,6 +27,7 @@ from aerith.ui.draw import turn_colour
 from aerith.ui.examples import ASSETS, S2_CRS, S2_ORIGIN
 from tests.ui.conftest import (
     GROUND_ANSWER,
+    HELD,
     SCRIPTED_MAX_MB,
     SCRIPTED_MAX_PIXELS,
     png_bytes,
@@ -241,6 +242,57 @@ def test_a_region_drawn_with_two_clicks_reaches_the_prompt_and_history_the_next_
     # the first turn and its answer come first, then the new question (Llama-2 chat format)
     assert prompt.index(f"What is in {match.group(1)} [/INST] echo: What is in") < prompt.index("And next to it? [/INST]")
     assert prompt.count("<image>") == 1
+
+
+def wait_status(page, expected: str) -> str:
+    """Wait for the status line to say ``expected``; the status line."""
+    page.wait_for_function("(expected) => document.querySelector('#aerith-status').innerText.includes(expected)", arg=expected)
+    return page.locator("#aerith-status").inner_text()
+
+
+def held_question(page, engine, text: str) -> None:
+    """Ask ``text`` (a held turn) and wait until the engine holds it."""
+    engine.held.clear()
+    engine.release.clear()
+    page.fill("#aerith-message textarea", f"{HELD} {text}")
+    page.click("#aerith-send")
+    assert engine.held.wait(60), "the held question did not reach the engine"
+
+
+def test_an_answer_arriving_after_the_scene_or_conversation_changed_is_not_added(page, scripted_ui, scripted_service, tmp_path):
+    engine = scripted_service.engine
+    open_page(page, scripted_ui.url + "/")
+    upload(page, HARBOR)
+    try:
+        held_question(page, engine, "what is here?")
+        page.locator("#aerith-upload button[aria-label='Clear']").click()  # another scene while the model answers
+        page.wait_for_function("document.querySelector('#aerith-scene-info').innerText.trim() === ''")
+        upload(page, ASSETS / "ui-airport.jpg")
+    finally:
+        engine.release.set()
+    status = wait_status(page, "not part of this conversation")
+    page.screenshot(path=tmp_path / "late-answer.png", full_page=True)
+    assert "(asked about ui-harbor.png) came after the scene changed" in status, status
+    assert page.locator("#aerith-chat").inner_text().strip() == "Conversation"  # was: the harbour's answer, boxes on the airport
+    assert not page.locator("#aerith-json").is_visible()
+    status = ask(page, 1, "And here?")
+    assert "Answer 1:" in status, status
+    assert HELD not in engine.prompts[-1]
+    saved = json.loads(download(page, "#aerith-json"))
+    assert saved["scene"]["file"] == "ui-airport.jpg" and [t["text"] for t in saved["turns"]] == ["And here?"]
+
+    try:  # Clear conversation while the model answers
+        held_question(page, engine, "and now?")
+        page.click("#aerith-clear")
+        page.wait_for_function("document.querySelector('#aerith-chat').innerText.trim() === 'Conversation'")
+    finally:
+        engine.release.set()
+    status = wait_status(page, "not part of this conversation")
+    assert "came after the conversation changed" in status, status
+    assert page.locator("#aerith-chat").inner_text().strip() == "Conversation"
+    status = ask(page, 1, "Once more?")
+    assert "Answer 1:" in status, status
+    assert HELD not in engine.prompts[-1] and "And here?" not in engine.prompts[-1]
 
 
 def test_a_corrupt_upload_shows_a_message_not_a_traceback(page, scripted_ui, tmp_path):
