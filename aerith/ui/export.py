@@ -37,8 +37,10 @@ def write_answers(path: Path, model: Mapping[str, Any], scene: Scene, turns: Seq
     return atomic_write_text(path, json.dumps(doc, ensure_ascii=False, indent=2) + "\n")
 
 
-def write_boxes_geojson(path: Path, scene: Scene, turns: Sequence[Turn]) -> Path:
-    """Every box of every turn as a WGS84 polygon (properties: turn, task, label, answer, pixel and grid box).
+def write_boxes_geojson(path: Path, scene: Scene, turns: Sequence[Turn], model: Mapping[str, Any] | None = None) -> Path:
+    """Every box of every turn as a WGS84 polygon (properties: turn, task, label, answer, pixel and grid box,
+    and with ``model`` the model's name and whether its weights are random, so that a layer opened
+    alone in a GIS still says where its boxes came from).
 
     Raises:
         ValueError: the scene is not georeferenced.
@@ -58,6 +60,9 @@ def write_boxes_geojson(path: Path, scene: Scene, turns: Sequence[Turn]) -> Path
             columns["answer"].append(t.answer)
             columns["box_pixel"].append(list(pixel))
             columns["box_grid"].append(list(grid))
+            if model is not None:
+                columns.setdefault("model", []).append(model.get("name"))
+                columns.setdefault("random_weights", []).append(bool(model.get("random_weights")))
     polygons = to_wgs84(pixel_polygons(boxes, scene.georef.transform), scene.georef.crs) if boxes else []
     return write_geojson(path, polygons, columns)
 

@@ -128,7 +128,7 @@ class Session:
         stem = Path(self.scene.name).stem or "scene"
         out = folder / self.id
         answers = write_answers(out / f"{stem}-answers.json", model, self.scene, self.turns)
-        geojson = write_boxes_geojson(out / f"{stem}-boxes.geojson", self.scene, self.turns) if self.scene.georef else None
+        geojson = write_boxes_geojson(out / f"{stem}-boxes.geojson", self.scene, self.turns, model) if self.scene.georef else None
         return answers, geojson
 
 

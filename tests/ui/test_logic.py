@@ -259,8 +259,13 @@ def test_session_downloads_write_geojson_only_for_georeferenced_scenes(tmp_path)
     answers, geojson = session.write_downloads(tmp_path, {"name": "m"})
     assert answers.name == "ui-harbor-answers.json" and geojson is None and answers.parent.name == session.id
     session.load(load_scene(S2))
-    answers, geojson = session.write_downloads(tmp_path, {"name": "m"})
+    turn = make_turn("ground", "the car")
+    turn.finish("[0, 0, 500, 500]", session.scene.size)
+    session.turns.append(turn)
+    answers, geojson = session.write_downloads(tmp_path, {"name": "aerith-tiny", "random_weights": True})
     assert geojson is not None and json.loads(geojson.read_text())["type"] == "FeatureCollection"
+    (feature,) = json.loads(geojson.read_text())["features"]  # the layer alone says its model's weights are random
+    assert feature["properties"]["model"] == "aerith-tiny" and feature["properties"]["random_weights"] is True
 
 
 # -- asking through the queue ------------------------------------------------------------------------------
