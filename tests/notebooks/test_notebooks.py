@@ -139,6 +139,8 @@ def test_runs_top_to_bottom_and_draws(runner, name):
 def test_the_chain_leaves_each_stage_behind(runner):
     runner.run(ORDER[-1])
     work = runner.work_dir
+    # 01 wrote LLaVA and LHRS-Bot JSON (README's notebook table: both written and read back)
+    assert list((work / "instructions").glob("*.llava.json")) and list((work / "instructions").glob("*.lhrs.json"))
     for stage in ("align", "sft", "scst"):
         assert (work / stage / "checkpoint-final" / "config.json").is_file(), stage
     assert (work / "sft-merged" / "config.json").is_file()
