@@ -139,7 +139,8 @@ def convert(
     if len(ds) == 0:
         raise ValueError(f"{name} ({root}, split {ds.split}) has no samples to convert")
     classes = getattr(ds, "classes", None) or None
-    instructions = [to_instruction(s, classes=classes, seed=seed, index=i) for i, s in enumerate(ds)]
+    names = getattr(ds, "class_names", None) or None
+    instructions = [to_instruction(s, classes=classes, seed=seed, index=i, names=names) for i, s in enumerate(ds)]
     base = ds.root  # the root as the loader resolved it (``~`` expanded), so that paths are relative to it
     data = to_llava(instructions, image_base=base) if fmt == "llava" else to_lhrs(instructions, image_base=base)
     return write_json(data, out)

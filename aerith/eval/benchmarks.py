@@ -49,12 +49,16 @@ class Parsed:
 
 @dataclass(frozen=True)
 class Context:
-    """What the parser and metric need beyond the sample: class names and the box format."""
+    """What the parser and metric need beyond the sample: class names and the box format.
+
+    ``class_names``: how prompts spell classes the humanising rules cannot split (the dataset's ``class_names``).
+    """
 
     classes: tuple[str, ...] = ()
     box_format: str = "aerith"
     count_types: tuple[str, ...] = ("count",)
     area_types: tuple[str, ...] = ("area",)
+    class_names: Mapping[str, str] = field(default_factory=dict)
 
 
 PromptFn = Callable[[Sample, Context], str]
@@ -78,7 +82,9 @@ def sample_image_size(sample: Sample) -> tuple[int, int]:
 def _prompt(sample: Sample, ctx: Context) -> str:
     from aerith.data.instructions import eval_prompt
 
-    return eval_prompt(sample.task, sample, list(ctx.classes) if sample.task == "cls" else None)
+    if sample.task != "cls":
+        return eval_prompt(sample.task, sample)
+    return eval_prompt("cls", sample, list(ctx.classes), names=ctx.class_names or None)
 
 
 # -- parsers -------------------------------------------------------------------------------------
@@ -222,8 +228,11 @@ class Benchmark:
 
     def context(self, dataset: Any, box_format: str = "aerith") -> Context:
         """The parser/metric context for a loaded dataset (its ``classes``) and a box format."""
-        classes = tuple(getattr(dataset, "classes", ()) or ()) if self.task == "cls" else ()
-        return Context(classes, box_format, self.count_types, self.area_types)
+        if self.task != "cls":
+            return Context((), box_format, self.count_types, self.area_types)
+        classes = tuple(getattr(dataset, "classes", ()) or ())
+        names = dict(getattr(dataset, "class_names", None) or {})
+        return Context(classes, box_format, self.count_types, self.area_types, names)
 
     def load(self, root: Any, split: str | None = None) -> Any:
         """The dataset split this benchmark reads (``split`` defaults to :attr:`split`)."""

@@ -127,8 +127,8 @@ def train(
     Args:
         config: the resolved recipe.
         resume: continue from the newest checkpoint of ``config.out_dir``.
-        instruction_fn: Sample -> Instruction for stages whose items are instructions
-            (default ``aerith.data.instructions.to_instruction``).
+        instruction_fn: Sample -> Instruction for stages whose items are instructions, called as
+            ``fn(sample, classes=, seed=, index=, names=)`` (default ``aerith.data.instructions.to_instruction``).
         objective_hook: optional ``(objective) -> module`` wrapper of the loss (tests use it to inject faults).
     Raises:
         FileExistsError: the run folder already has checkpoints and ``resume`` is false.
@@ -322,7 +322,9 @@ def _item_maker(config: TrainConfig, stage: Stage, instruction_fn: InstructionFn
     fn = instruction_fn or default_instruction_fn()
 
     def to_instruction(dataset: Any, sample: Any, index: int) -> Any:
-        return fn(sample, classes=getattr(dataset, "classes", None) or None, seed=config.seed, index=index)
+        classes = getattr(dataset, "classes", None) or None
+        names = getattr(dataset, "class_names", None) or None  # spellings humanise cannot find (UCM's glued names)
+        return fn(sample, classes=classes, seed=config.seed, index=index, names=names)
 
     return to_instruction
 

@@ -31,3 +31,18 @@ def test_labels_cover_answer_tokens_only(synthrs_root):
     assert torch.equal(mask[0, : int(mask[0].sum())], torch.ones(int(mask[0].sum()), dtype=torch.long))
 
 
+
+
+def test_sft_items_spell_class_names_as_the_dataset_says(tmp_path):
+    """A UCM class glued in its folder name ('denseresidential') is trained as the words eval asks with."""
+    from aerith.data.datasets.ucm import UCMerced
+    from aerith.data.sample import Sample
+    from aerith.train.config import TrainConfig
+    from aerith.train.loop import _item_maker
+    from aerith.train.sft import SFT
+
+    config = TrainConfig(data={"train": [{"name": "ucm", "root": str(tmp_path)}]}, logging={"tensorboard": False, "progress": False})
+    dataset = UCMerced.__new__(UCMerced)  # only its class attributes are read
+    sample = Sample(image=tmp_path / "a.tif", task="cls", targets=("denseresidential",))
+    item = _item_maker(config, SFT, None)(dataset, sample, 0)
+    assert item.target == "dense residential" and "tennis court" in item.prompt and "denseresidential" not in item.prompt

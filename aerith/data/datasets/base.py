@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from types import MappingProxyType
 from typing import ClassVar, Literal, overload
 
 from aerith.data.errors import (
@@ -170,7 +171,13 @@ class RSDataset(Sequence[Sample]):
 
 
 class ClassificationDataset(RSDataset):
-    """A scene-classification dataset; ``classes`` holds the canonical names in order."""
+    """A scene-classification dataset; ``classes`` holds the canonical names in order.
+
+    ``class_names`` spells, for prompts and targets, the names :func:`aerith.data.instructions.humanise`
+    cannot split (UCM's ``denseresidential`` -> ``dense residential``); labels, predictions and scores
+    keep the canonical names.
+    """
 
     task = "cls"
     classes: tuple[str, ...] = ()
+    class_names: ClassVar[Mapping[str, str]] = MappingProxyType({})

@@ -34,8 +34,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 from aerith.data.datasets.base import RSDataset, VerifyImages
@@ -57,6 +58,7 @@ class SynthRSScenes(UCMerced):
 
     name = "synthrs"
     classes: ClassVar[tuple[str, ...]] = CLASS_NAMES
+    class_names: ClassVar[Mapping[str, str]] = MappingProxyType({})  # SynthRS's names are words already
 
 
 class SynthRS(RSDataset):

@@ -6,7 +6,9 @@ Datasheet:
     Size: 2,100 images, 21 classes x 100; 0.3 m USGS orthophotos.
     Format: ``UCMerced_LandUse/Images/<class>/<class>NN.tif``, RGB TIFF,
         nominally 256x256 px.
-    Classes: the 21 lower-case folder names below, in alphabetical order.
+    Classes: the 21 lower-case folder names below, in alphabetical order;
+        prompts and targets spell the glued ones as words (``class_names``:
+        ``denseresidential`` -> ``dense residential``).
     Splits: none official. torchgeo's lists ``uc_merced-{train,val,test}.txt``
         (bare file names) are used when passed as ``split_file`` or found
         beside ``UCMerced_LandUse/`` (torchgeo's place), in it or in ``root``;
@@ -20,6 +22,8 @@ Datasheet:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import ClassVar
 
 from aerith.data.datasets.folder import FolderClassificationDataset
@@ -35,5 +39,10 @@ class UCMerced(FolderClassificationDataset):
         "mediumresidential", "mobilehomepark", "overpass", "parkinglot", "river", "runway",
         "sparseresidential", "storagetanks", "tenniscourt",
     )  # fmt: skip
+    class_names: ClassVar[Mapping[str, str]] = MappingProxyType({
+        "baseballdiamond": "baseball diamond", "denseresidential": "dense residential", "golfcourse": "golf course",
+        "mediumresidential": "medium residential", "mobilehomepark": "mobile home park", "parkinglot": "parking lot",
+        "sparseresidential": "sparse residential", "storagetanks": "storage tanks", "tenniscourt": "tennis court",
+    })  # fmt: skip
     layouts = ("UCMerced_LandUse/Images",)
     split_files = {"train": "uc_merced-train.txt", "val": "uc_merced-val.txt", "test": "uc_merced-test.txt"}

@@ -93,3 +93,22 @@ def test_split_file_naming_missing_image(tmp_path):
 def test_registry(root):
     ds = load_dataset("ucm", root, "test")
     assert isinstance(ds, UCMerced) and len(ds) == 21
+
+
+def test_prompts_and_targets_spell_glued_class_names_as_words(root):
+    from aerith.data.instructions import to_instruction
+    from aerith.eval.benchmarks import get_benchmark
+
+    ds = UCMerced(root, ratios=(1, 0, 0))
+    sample = next(s for s in ds if s.targets == ("denseresidential",))
+    inst = to_instruction(sample, classes=ds.classes, names=ds.class_names, phrasing=0)
+    assert inst.target == "dense residential"
+    assert "dense residential" in inst.prompt and "denseresidential" not in inst.prompt
+    assert "mobile home park" in inst.prompt and "airplane" in inst.prompt
+    bench = get_benchmark("ucm")
+    ctx = bench.context(ds)
+    prompt = bench.prompt(sample, ctx)
+    assert "baseball diamond" in prompt and "baseballdiamond" not in prompt
+    # labels and scores keep the canonical names; an answer in either spelling is that class
+    for answer in ("dense residential", "denseresidential"):
+        assert bench.parse(answer, sample, ctx).value == "denseresidential"
