@@ -94,6 +94,11 @@ def mount_ui(
         ssr_mode=False,
         css=CSS,
     )
+    # Gradio accepts, as an input file, only one a visitor uploaded (its upload folder) once the app
+    # "has launched", which launch() marks and mount_gradio_app does not (Gradio 6.31): mounted, a
+    # request naming any image on the server (/gradio_api/call/on_upload with {"path": "/home/..."})
+    # had it copied into the cache and shown back. Marked as launch() and Gradio's reload mark it.
+    page.has_launched = True
     if stopping is not None:
         _close_streams_when(app, app.routes[-1].app, stopping)
     return page

@@ -77,3 +77,47 @@ def test_a_shutdown_is_not_held_up_by_open_tabs(browser, tiny_vlm, gradio_module
         context.close()
         if server.thread.is_alive():
             server.stop(timeout=5)
+
+
+def _call(url: str, endpoint: str, data: list) -> tuple[str, str]:
+    """Gradio's HTTP API: start an event; ``(its last event type, the data sent with it)``."""
+    import json
+
+    body = json.dumps({"data": data}).encode()
+    request = urllib.request.Request(f"{url}/gradio_api/call/{endpoint}", body, {"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=60) as r:
+        event = json.load(r)["event_id"]
+    with urllib.request.urlopen(f"{url}/gradio_api/call/{endpoint}/{event}", timeout=60) as r:
+        lines = r.read().decode().splitlines()
+    kind = [line.split(":", 1)[1].strip() for line in lines if line.startswith("event:")][-1]
+    data = [line.split(":", 1)[1].strip() for line in lines if line.startswith("data:")][-1]
+    return kind, data
+
+
+@pytest.mark.parametrize("where", ["page alone", "beside the API"])
+def test_a_request_naming_a_server_file_is_refused_not_shown(where, scripted_ui, api_server, tmp_path):
+    from tests.ui.conftest import png_bytes
+
+    url = scripted_ui.url if where == "page alone" else api_server.url + "/ui"
+    private = tmp_path / "private.png"  # an image on the server that nobody uploaded
+    private.write_bytes(png_bytes((40, 30)))
+    kind, data = _call(url, "on_upload", [{"path": str(private), "meta": {"_type": "gradio.FileData"}}, None])
+    assert kind == "error", (kind, data[:300])  # was: complete, with the image copied into Gradio's cache and shown
+    assert "40 x 30 px" not in data and "Loaded" not in data
+    uploaded = _upload(url, png_bytes((40, 30)), "mine.png")  # an upload, as the browser sends it, still works
+    kind, data = _call(url, "on_upload", [{"path": uploaded, "meta": {"_type": "gradio.FileData"}}, None])
+    assert kind == "complete" and "40 x 30 px" in data and "Loaded mine.png" in data
+
+
+def _upload(url: str, raw: bytes, name: str) -> str:
+    """POST a file to Gradio's upload route as the browser does; its path on the server."""
+    import json
+
+    boundary = "aerith-test-boundary"
+    body = (
+        f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"{name}\"\r\n"
+        "Content-Type: image/png\r\n\r\n"
+    ).encode() + raw + f"\r\n--{boundary}--\r\n".encode()
+    request = urllib.request.Request(f"{url}/gradio_api/upload", body, {"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    with urllib.request.urlopen(request, timeout=60) as r:
+        return json.load(r)[0]
