@@ -103,10 +103,11 @@ class Turn:
     @property
     def shown_question(self) -> str:
         """The user's side of the turn as the chat shows it."""
-        if self.task == "classify":
-            return f"Classify: {', '.join(self.classes or [])}"
+        unused = f" (region {region_text(self.region)} not used)" if self.region and self.region_unused else ""
+        if self.task == "classify":  # the whole scene is classified, as caption describes it
+            return f"Classify: {', '.join(self.classes or [])}{unused}"
         if self.task == "caption":
-            return "Caption the scene." + (f" (region {region_text(self.region)} not used)" if self.region and self.region_unused else "")
+            return f"Caption the scene.{unused}"
         if self.task == "ground":
             return f"Locate: {self.text}"
         return self.text

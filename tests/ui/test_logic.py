@@ -154,6 +154,15 @@ def test_a_turn_missing_what_its_task_needs_says_what(task, text, classes, messa
         make_turn(task, text, classes)
 
 
+def test_a_region_the_task_cannot_read_is_said_to_be_unused():
+    region = [100, 200, 300, 400]
+    assert make_turn("caption", "", region=region).shown_question == "Caption the scene. (region [100, 200, 300, 400] not used)"
+    classify = make_turn("classify", "What is in [100, 200, 300, 400]?", "forest, harbor", region=region)
+    assert classify.shown_question == "Classify: forest, harbor (region [100, 200, 300, 400] not used)"  # was: said nothing
+    assert make_turn("classify", "", "forest, harbor").shown_question == "Classify: forest, harbor"
+    assert make_turn("question", "What is in [100, 200, 300, 400]?", region=region).shown_question == "What is in [100, 200, 300, 400]?"
+
+
 def test_history_puts_the_image_in_the_first_user_turn_and_answers_between():
     first = make_turn("caption", "")
     first.finish("A harbour.", (100, 100))
