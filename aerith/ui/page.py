@@ -54,6 +54,7 @@ MESSAGE_LABELS = {
     "classify": ("Message (not used by classify)", ""),
     "caption": ("Message (not used by caption)", ""),
 }
+NO_REGION = "No region drawn: click two opposite corners on the scene to mark one."
 STREAM_EVERY = 0.1  # seconds between streamed updates of the chat
 CSS = """
 #aerith-warning .aerith-random { background: #b91c1c; color: #fff; padding: 10px 14px; border-radius: 6px; font-weight: 600; }
@@ -210,16 +211,20 @@ def build_page(get_service: ServiceGetter, settings: PageSettings) -> gr.Blocks:
                         elem_id="aerith-examples",
                     )
             with gr.Column(scale=3):
+                # No label badge and no buttons: Gradio draws both over the image's top corners, where
+                # they hid the labels of boxes at the top left and took the clicks meant for a corner
+                # at the top right.
                 image = gr.Image(
-                    label="Scene: click two opposite corners to mark a region",
+                    label="Scene",
+                    show_label=False,
                     interactive=False,
                     type="pil",
                     format="png",
                     elem_id="aerith-scene",
-                    buttons=["download", "fullscreen"],
+                    buttons=[],
                 )
                 with gr.Row():
-                    region_md = gr.Markdown("No region drawn.", elem_id="aerith-region")
+                    region_md = gr.Markdown(NO_REGION, elem_id="aerith-region")
                     clear_region = gr.Button("Clear region", size="sm", elem_id="aerith-clear-region")
         status = gr.HTML("", elem_id="aerith-status")
         chatbot = gr.Chatbot(label="Conversation", elem_id="aerith-chat", height=360)
@@ -248,7 +253,7 @@ def build_page(get_service: ServiceGetter, settings: PageSettings) -> gr.Blocks:
                 session_state: session,
                 image: session.render(),
                 scene_md: _scene_info(session),
-                region_md: "No region drawn.",
+                region_md: NO_REGION,
                 chatbot: [],
                 status: _info(note) if note else "",
                 json_dl: gr.DownloadButton(visible=False, value=None),
@@ -327,7 +332,7 @@ def build_page(get_service: ServiceGetter, settings: PageSettings) -> gr.Blocks:
         def on_clear_region(session: Session | None) -> dict:
             session = session or Session()
             session.clear_region()
-            return {session_state: session, image: session.render(), region_md: "No region drawn."}
+            return {session_state: session, image: session.render(), region_md: NO_REGION}
 
         clear_region.click(on_clear_region, [session_state], [session_state, image, region_md], show_progress="hidden")
 

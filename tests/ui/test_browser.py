@@ -250,6 +250,47 @@ def wait_status(page, expected: str) -> str:
     return page.locator("#aerith-status").inner_text()
 
 
+def test_nothing_covers_the_scene_corners_where_box_labels_and_clicks_go(page, scripted_ui, tmp_path):
+    wide = tmp_path / "wide.png"
+    Image.new("RGB", (300, 100), (90, 90, 90)).save(wide)  # shown 1024 x 341: its top edge is the component's
+    open_page(page, scripted_ui.url + "/")
+    for scene in (HARBOR, wide):
+        if page.locator("#aerith-upload button[aria-label='Clear']").count():
+            page.locator("#aerith-upload button[aria-label='Clear']").click()
+            page.wait_for_function("document.querySelector('#aerith-scene-info').innerText.trim() === ''")
+        upload(page, scene)
+        covered = page.locator("#aerith-scene img").evaluate(
+            """img => {
+                const r = img.getBoundingClientRect();
+                const s = Math.min(r.width / img.naturalWidth, r.height / img.naturalHeight);
+                const w = img.naturalWidth * s, h = img.naturalHeight * s;
+                const left = r.left + (r.width - w) / 2, top = r.top + (r.height - h) / 2;
+                const points = [];
+                for (const fx of [0.01, 0.25, 0.5, 0.75, 0.99]) for (const fy of [0.01, 0.05, 0.95, 0.99])
+                    points.push([fx, fy, left + fx * w, top + fy * h]);
+                return points.filter(([fx, fy, x, y]) => document.elementFromPoint(x, y) !== img)
+                             .map(([fx, fy, x, y]) => [fx, fy, document.elementFromPoint(x, y).outerHTML.slice(0, 80)]);
+            }"""
+        )
+        assert covered == [], (scene.name, covered)  # was: the buttons at the top right took the clicks
+    img = page.locator("#aerith-scene img")
+    box = img.bounding_box()
+    nw, nh = img.evaluate("e => [e.naturalWidth, e.naturalHeight]")
+    scale = min(box["width"] / nw, box["height"] / nh)
+    x0, y0 = (box["width"] - nw * scale) / 2, (box["height"] - nh * scale) / 2
+    shot = np.asarray(Image.open(io.BytesIO(img.screenshot())).convert("RGB")).astype(int)
+    inset = 6  # the block's rounded corners
+    content = shot[round(y0) + inset : round(y0 + nh * scale) - inset, round(x0) + inset : round(x0 + nw * scale) - inset]
+    drawn_over = np.abs(content - 90).max(axis=2) > 8  # the grey scene as the browser paints it
+    assert not drawn_over.any(), np.argwhere(drawn_over)[:5]  # was: the label badge hid the top left (a box's label)
+    click_scene(page, 0.99, 0.02)  # the top-right corner takes a click
+    page.wait_for_function("document.querySelector('#aerith-region').innerText.includes('First corner')")
+    click_scene(page, 0.5, 0.5)
+    page.wait_for_function("document.querySelector('#aerith-region').innerText.includes('Region [')")
+    region = [int(v) for v in re.findall(r"\d+", page.locator("#aerith-message textarea").input_value())]
+    assert np.allclose(region, [500, 20, 990, 500], atol=6), region
+
+
 def held_question(page, engine, text: str) -> None:
     """Ask ``text`` (a held turn) and wait until the engine holds it."""
     engine.held.clear()
