@@ -60,6 +60,7 @@ CSS = """
 #aerith-warning .aerith-random { background: #b91c1c; color: #fff; padding: 10px 14px; border-radius: 6px; font-weight: 600; }
 #aerith-status .aerith-error { background: #fee2e2; color: #7f1d1d; border: 1px solid #b91c1c; padding: 8px 12px; border-radius: 6px; }
 #aerith-status .aerith-info { color: #374151; padding: 4px 2px; }
+#aerith-chat .message-content { white-space: pre-wrap; }
 """
 
 
@@ -119,7 +120,7 @@ def warning_html(model: dict[str, Any]) -> str:
 
 
 def _text(text: str) -> str:
-    """Model and user text for the chat (Markdown): HTML-like parts shown as written, not interpreted."""
+    """Model and user text for the chat (shown as written, not as Markdown): HTML-like parts shown, not interpreted."""
     return html.escape(text, quote=False)
 
 
@@ -227,7 +228,9 @@ def build_page(get_service: ServiceGetter, settings: PageSettings) -> gr.Blocks:
                     region_md = gr.Markdown(NO_REGION, elem_id="aerith-region")
                     clear_region = gr.Button("Clear region", size="sm", elem_id="aerith-clear-region")
         status = gr.HTML("", elem_id="aerith-status")
-        chatbot = gr.Chatbot(label="Conversation", elem_id="aerith-chat", height=360)
+        # The turns as written, not as Markdown: a caption's '*' or '#', or '<b>' in backticks, is the model's
+        # text (html-escaped by _text, which Markdown undid inside code spans: '&lt;b&gt;' was shown).
+        chatbot = gr.Chatbot(label="Conversation", elem_id="aerith-chat", height=360, render_markdown=False, latex_delimiters=[])
         with gr.Row():
             json_dl = gr.DownloadButton("Download answers (JSON)", visible=False, elem_id="aerith-json")
             geojson_dl = gr.DownloadButton("Download boxes (GeoJSON)", visible=False, elem_id="aerith-geojson")

@@ -65,6 +65,8 @@ def png_bytes(size: tuple[int, int] = (64, 48), seed: int = 0) -> bytes:
 GROUND_ANSWER = "[250, 300, 500, 700]"
 HELD = "hold:"  # a turn starting so waits in the engine until the test releases it
 HELD_ANSWER = "held [100, 100, 300, 300]"
+MARKUP = "markup:"  # answered with text that Markdown or HTML would change
+MARKUP_ANSWER = '# Port\n`<b>ship</b>` and *two* <img src=x onerror="window.aerithInjected=1"> a &amp; b [0, 0, 500, 500]'
 
 
 def scripted_answer(prompt: str) -> str:
@@ -72,6 +74,8 @@ def scripted_answer(prompt: str) -> str:
     turn = prompt.rsplit("[INST]", 1)[-1].strip().removesuffix("[/INST]").replace("<image>", "").strip()
     if turn.startswith(HELD):
         return HELD_ANSWER
+    if turn.startswith(MARKUP):
+        return MARKUP_ANSWER
     if turn.startswith("[VG]"):
         return GROUND_ANSWER
     if turn.startswith("[CLS]"):

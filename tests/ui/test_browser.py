@@ -28,6 +28,8 @@ from aerith.ui.examples import ASSETS, S2_CRS, S2_ORIGIN
 from tests.ui.conftest import (
     GROUND_ANSWER,
     HELD,
+    MARKUP,
+    MARKUP_ANSWER,
     SCRIPTED_MAX_MB,
     SCRIPTED_MAX_PIXELS,
     png_bytes,
@@ -289,6 +291,20 @@ def test_nothing_covers_the_scene_corners_where_box_labels_and_clicks_go(page, s
     page.wait_for_function("document.querySelector('#aerith-region').innerText.includes('Region [')")
     region = [int(v) for v in re.findall(r"\d+", page.locator("#aerith-message textarea").input_value())]
     assert np.allclose(region, [500, 20, 990, 500], atol=6), region
+
+
+def test_the_chat_shows_the_models_text_as_written(page, scripted_ui, tmp_path):
+    open_page(page, scripted_ui.url + "/")
+    upload(page, HARBOR)
+    status = ask(page, 1, f"{MARKUP} <i>mine</i> **too**")
+    page.screenshot(path=tmp_path / "markup.png", full_page=True)
+    assert "Answer 1:" in status, status
+    bubbles = page.locator("#aerith-chat .message-content").all_inner_texts()
+    assert bubbles[0] == f"{MARKUP} <i>mine</i> **too**"
+    assert bubbles[1] == MARKUP_ANSWER + "\n\n(1 box drawn on the scene)"  # was: a heading, italics, '&lt;b&gt;' in the code
+    chat = page.locator("#aerith-chat")
+    assert chat.locator("img, b, i, em, h1, code").count() == 0
+    assert page.evaluate("window.aerithInjected") is None
 
 
 def held_question(page, engine, text: str) -> None:
