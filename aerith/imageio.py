@@ -92,14 +92,19 @@ def _tiff_series(tif: object, path: Path):
     return series[0]
 
 
-def _mask_nodata(arr: np.ndarray, tag: Any, path: Path) -> np.ndarray:
+def mask_nodata(arr: np.ndarray, tag: Any, source: str | Path) -> np.ndarray:
+    """A TIFF's pixels with its ``GDAL_NODATA`` tag (``tag``, tifffile's) applied: float32 with NaN there.
+
+    8-bit images and images without the tag are returned as they are; a tag that is not a number
+    is a warning naming ``source`` (the pixels are then read as data).
+    """
     if tag is None or arr.dtype in (np.uint8, np.bool_):
         return arr
     text = str(tag.value).strip().rstrip("\x00")
     try:
         nodata = float(text)
     except ValueError:
-        warnings.warn(f"{path}: GDAL_NODATA tag {text!r} is not a number; every pixel is read as data", stacklevel=3)
+        warnings.warn(f"{source}: GDAL_NODATA tag {text!r} is not a number; every pixel is read as data", stacklevel=3)
         return arr
     out = arr.astype(np.float32)
     if not np.isnan(nodata):  # NaN nodata is NaN already
@@ -136,7 +141,7 @@ def read_array(path: str | Path) -> np.ndarray:
                 axes = series.axes
                 _check_declared_size(path, series.shape, axes, series.dtype)  # before any large allocation
                 arr = series.asarray()
-                arr = _mask_nodata(arr, tif.pages[0].tags.get("GDAL_NODATA"), path)
+                arr = mask_nodata(arr, tif.pages[0].tags.get("GDAL_NODATA"), path)
             if arr.ndim == 3 and "Y" in axes and "X" in axes:
                 # bands stored planar (C, Y, X) or as pages: move them last
                 band_axis = next(i for i, a in enumerate(axes) if a not in "YX")
@@ -144,7 +149,7 @@ def read_array(path: str | Path) -> np.ndarray:
         else:
             with Image.open(path) as im:
                 im.load()
-                arr = _pil_array(im)
+                arr = pil_array(im)
     except ImageReadError:
         raise
     except Exception as err:  # Pillow, tifffile and the codecs raise many types (DecompressionBombError among them)
@@ -156,7 +161,7 @@ def read_array(path: str | Path) -> np.ndarray:
     return arr
 
 
-def _pil_array(im: Image.Image) -> np.ndarray:
+def pil_array(im: Image.Image) -> np.ndarray:
     """The pixels of a PIL image; palette and colour spaces other than RGB are converted to RGB(A) first."""
     if im.mode == "P":
         im = im.convert("RGBA" if "transparency" in im.info else "RGB")
@@ -216,7 +221,7 @@ def load_rgb(image: str | Path | Image.Image | np.ndarray, bands: Sequence[int] 
     if isinstance(image, Image.Image):
         if image.mode == "RGB" and bands is None:
             return image
-        return array_to_rgb(_pil_array(image), bands)
+        return array_to_rgb(pil_array(image), bands)
     if isinstance(image, np.ndarray):
         # a caller's (C, H, W) array, as rasterio and torch give them: bands fewer than both sides
         if image.ndim == 3 and image.shape[0] <= 32 and image.shape[0] < min(image.shape[1:]):

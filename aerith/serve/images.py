@@ -4,7 +4,7 @@ Every failure is an :class:`ImageInputError` naming where in the request the ima
 (``messages[0].content[1]``, ``images[3]``). Sizes are read from the header and checked
 against ``max_pixels`` before any pixel is decoded. Decoding follows
 :func:`aerith.imageio.read_array` (the file header decides the format; multi-band TIFF
-kept whole), so a data URL gives the same array as the same file read from disk.
+kept whole; a GeoTIFF's nodata is NaN), so a data URL gives the same array as the same file read from disk.
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import numpy as np
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from aerith.errors import ImageReadError
-from aerith.imageio import image_size, read_array
+from aerith.imageio import image_size, mask_nodata, pil_array, read_array
 
 _TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 BYTES_PER_PIXEL = 64  # decoded size allowed per pixel of --max-image-pixels: 32 bands of 16 bits
@@ -143,7 +143,7 @@ def decode_image_bytes(raw: bytes, where: str, max_pixels: int) -> np.ndarray:
                         where, f"the image would decode into {nbytes:,} bytes (shape {tuple(series.shape)}), over "
                         f"{BYTES_PER_PIXEL} bytes per allowed pixel (--max-image-pixels {max_pixels:,})"
                     )
-                arr = series.asarray()
+                arr = mask_nodata(series.asarray(), tif.pages[0].tags.get("GDAL_NODATA"), where)
             if arr.ndim == 3 and "Y" in axes and "X" in axes:
                 band_axis = next(i for i, a in enumerate(axes) if a not in "YX")
                 arr = np.moveaxis(arr, band_axis, -1)
@@ -153,13 +153,13 @@ def decode_image_bytes(raw: bytes, where: str, max_pixels: int) -> np.ndarray:
                 with Image.open(io.BytesIO(raw)) as im:
                     _check_pixels(*im.size, where, max_pixels)
                     im.load()
-                    if im.mode == "P":
-                        im = im.convert("RGBA" if "transparency" in im.info else "RGB")
-                    elif im.mode in ("CMYK", "YCbCr", "LAB", "HSV", "1"):
-                        im = im.convert("RGB")
-                    arr = np.asarray(im)
+                    arr = pil_array(im)
     except ImageInputError:
         raise
+    except UnidentifiedImageError as err:  # its message names an in-memory buffer, not the request
+        raise ImageInputError(
+            where, "not an image format the server reads (PNG, JPEG, TIFF/GeoTIFF, WebP, BMP, GIF)"
+        ) from err
     except Image.DecompressionBombError as err:  # Pillow's own limit, checked before ours can be
         raise ImageInputError(where, f"the image is too large to decode ({err})") from err
     except Exception as err:  # PIL and tifffile raise many types for corrupt data

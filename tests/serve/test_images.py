@@ -19,15 +19,27 @@ def test_data_urls_decode_like_the_files(tmp_path):
         "palette.png": lambda p: Image.fromarray(rng.integers(0, 255, size=(10, 12, 3), dtype=np.uint8)).convert("P").save(p),
         "rgba.png": lambda p: Image.fromarray(rng.integers(0, 255, size=(9, 7, 4), dtype=np.uint8)).save(p),
         "photo.jpg": lambda p: Image.fromarray(rng.integers(0, 255, size=(16, 16, 3), dtype=np.uint8)).save(p),
+        "nodata.tif": lambda p: tifffile.imwrite(  # a -9999 border: NaN, as read_array gives it
+            p, np.pad(rng.integers(0, 4000, size=(3, 8, 8)).astype(np.int16), ((0, 0), (2, 2), (2, 2)), constant_values=-9999),
+            photometric="minisblack", planarconfig="separate", extratags=[(42113, "s", 0, "-9999", True)]),
     }
     policy = ImagePolicy(max_pixels=10_000, allow_dir=tmp_path)
     for name, write in files.items():
         path = tmp_path / name
         write(path)
         expected = read_array(path)
-        assert np.array_equal(load_image(data_url(path), "x", policy), expected), name
-        assert np.array_equal(load_image(str(path), "x", policy), expected), name
-        assert np.array_equal(load_image(name, "x", policy), expected), name  # relative to --allow-dir
+        assert np.array_equal(load_image(data_url(path), "x", policy), expected, equal_nan=True), name
+        assert np.array_equal(load_image(str(path), "x", policy), expected, equal_nan=True), name
+        assert np.array_equal(load_image(name, "x", policy), expected, equal_nan=True), name  # relative to --allow-dir
+    assert np.isnan(read_array(tmp_path / "nodata.tif")).sum() == 3 * (12 * 12 - 8 * 8)
+
+
+def test_bytes_of_no_image_format_are_refused_naming_the_place_not_a_buffer():
+    url = "data:image/png;base64," + __import__("base64").b64encode(b"GIF-ish but not an image at all").decode()
+    with pytest.raises(ImageInputError) as info:
+        load_image(url, "messages[0].content[1]", ImagePolicy())
+    text = str(info.value)
+    assert text.startswith("messages[0].content[1]: not an image format") and "BytesIO" not in text and " at 0x" not in text
 
 
 def test_refusals_name_the_place(tmp_path):
