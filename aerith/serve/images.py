@@ -158,7 +158,7 @@ def decode_image_bytes(raw: bytes, where: str, max_pixels: int) -> np.ndarray:
         raise
     except UnidentifiedImageError as err:  # its message names an in-memory buffer, not the request
         raise ImageInputError(
-            where, "not an image format the server reads (PNG, JPEG, TIFF/GeoTIFF, WebP, BMP, GIF)"
+            where, "cannot decode the image: not in a format the server reads (PNG, JPEG, TIFF/GeoTIFF, WebP, BMP, GIF)"
         ) from err
     except Image.DecompressionBombError as err:  # Pillow's own limit, checked before ours can be
         raise ImageInputError(where, f"the image is too large to decode ({err})") from err

@@ -39,7 +39,7 @@ def test_bytes_of_no_image_format_are_refused_naming_the_place_not_a_buffer():
     with pytest.raises(ImageInputError) as info:
         load_image(url, "messages[0].content[1]", ImagePolicy())
     text = str(info.value)
-    assert text.startswith("messages[0].content[1]: not an image format") and "BytesIO" not in text and " at 0x" not in text
+    assert text.startswith("messages[0].content[1]: cannot decode the image: not in a format") and "BytesIO" not in text and " at 0x" not in text
 
 
 def test_refusals_name_the_place(tmp_path):
