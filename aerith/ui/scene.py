@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -171,13 +172,15 @@ def load_scene(path: str | Path, name: str | None = None, max_pixels: int = 25_0
     except OSError as err:
         raise SceneError(f"{name}: cannot read the upload ({err.strerror or err})") from err
     try:
-        array = decode_image_bytes(raw, name, max_pixels)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*GDAL_NODATA tag", category=UserWarning)  # a note below says it
+            array = decode_image_bytes(raw, name, max_pixels)  # nodata already NaN, as read_array gives it
     except ImageInputError as err:
         raise SceneError(str(err)) from err
     stored = str(array.dtype)
     notes = []
     if raw[:4] in _TIFF_MAGIC:
-        array, note = mask_nodata(raw, array, name)
+        stored, note = nodata_note(raw, array)
         if note:
             notes.append(note)
     bands = default_bands(array.shape[2])
@@ -193,33 +196,29 @@ def load_scene(path: str | Path, name: str | None = None, max_pixels: int = 25_0
     return scene
 
 
-def mask_nodata(raw: bytes, array: np.ndarray, name: str) -> tuple[np.ndarray, str | None]:
-    """``(array, note)``: a TIFF's declared nodata (``GDAL_NODATA``) as NaN in a float32 copy.
+def nodata_note(raw: bytes, array: np.ndarray) -> tuple[str, str | None]:
+    """``(stored dtype, note)`` of a TIFF whose declared nodata (``GDAL_NODATA``) the decoder made NaN.
 
     As :func:`aerith.imageio.read_array`: 8-bit (and boolean) data is kept as stored; a tag that
     is not a number leaves every pixel as data, and the note says so.
     """
-    if array.dtype in (np.uint8, np.bool_):
-        return array, None
     try:
         import tifffile
 
         with tifffile.TiffFile(io.BytesIO(raw)) as tif:
+            stored = str(tif.series[0].dtype)
             tag = tif.pages[0].tags.get("GDAL_NODATA")
             text = None if tag is None else str(tag.value).strip().rstrip("\x00")
-    except Exception:  # noqa: BLE001 - the pixels were decoded; a tag that cannot be read declares nothing
-        return array, None
-    if text is None:
-        return array, None
+    except Exception:  # noqa: BLE001 - the pixels were decoded; a header that cannot be read again declares nothing
+        return str(array.dtype), None
+    if text is None or stored in ("uint8", "bool"):
+        return stored, None
     try:
-        nodata = float(text)
+        float(text)
     except ValueError:
-        return array, f"the GDAL_NODATA tag {text!r} is not a number: every pixel is read as data"
-    out = array.astype(np.float32)
-    count = int(np.isnan(out).sum()) if np.isnan(nodata) else int((array == nodata).sum())
-    if not np.isnan(nodata):
-        out[array == nodata] = np.nan
-    return out, f"nodata {text}: {count:,} value(s) left out of the contrast stretch and shown black"
+        return stored, f"the GDAL_NODATA tag {text!r} is not a number: every pixel is read as data"
+    count = int(np.isnan(array).sum()) if array.dtype.kind == "f" else 0
+    return stored, f"nodata {text}: {count:,} value(s) left out of the contrast stretch and shown black"
 
 
 def read_georeference(path: Path) -> tuple[Georeference | None, tuple[str, ...], str | None]:
@@ -242,5 +241,5 @@ def read_georeference(path: Path) -> tuple[Georeference | None, tuple[str, ...],
 
 __all__ = [
     "DISPLAY_MAX", "DISPLAY_MIN", "SENTINEL2_RGB", "Georeference", "Scene", "SceneError",
-    "default_bands", "library_bands", "load_scene", "mask_nodata", "read_georeference",
+    "default_bands", "library_bands", "load_scene", "nodata_note", "read_georeference",
 ]
