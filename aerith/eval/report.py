@@ -104,7 +104,7 @@ def _protocols(results: Sequence[dict[str, Any]]) -> list[str]:
             lines.append(f"- **{r['benchmark']}**: boxes read as `{r['box_format']}`.")
     lines += [
         "- Values in %, CIDEr-D x100 as papers print it; counts are counts.",
-        f"- '{REPORTED_HEADER}': best published numbers (shared/DATASETS.md), measured under other "
+        f"- '{REPORTED_HEADER}': best published numbers, each cell naming the model whose paper reports it, measured under other "
         "prompts, splits and parsers; not a like-for-like comparison.",
     ]
     return lines
