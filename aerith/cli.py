@@ -20,6 +20,23 @@ app = typer.Typer(
 data_app = typer.Typer(help="Dataset tools.", no_args_is_help=True)
 
 
+def _path(value: str | Path) -> Path:
+    """A path given on the command line; an empty one (an unset shell variable) is refused, not read as ``.``."""
+    if isinstance(value, Path):  # a default
+        return value
+    if not value.strip():
+        raise typer.BadParameter("is empty: name a file or folder")
+    return Path(value)
+
+
+def _model(value: str) -> str:
+    """A model given on the command line (preset or folder); an empty one is refused, not read as ``.``."""
+    if not value.strip():
+        raise typer.BadParameter("is empty: name a preset (aerith-tiny, ...) or a saved model or run folder")
+    return value
+
+
+
 def _parse_bands(bands: str | None) -> list[int] | None:
     if bands is None:
         return None
@@ -31,8 +48,8 @@ def _parse_bands(bands: str | None) -> list[int] | None:
 
 @app.command()
 def predict(
-    model: Annotated[str, typer.Argument(help="A preset name (aerith-tiny, aerith-7b, ...) or a saved model folder.")],
-    image: Annotated[Path, typer.Argument(help="Image file: JPEG, PNG, TIFF or multi-band GeoTIFF.")],
+    model: Annotated[str, typer.Argument(parser=_model, help="A preset name (aerith-tiny, aerith-7b, ...) or a saved model folder.")],
+    image: Annotated[Path, typer.Argument(parser=_path, help="Image file: JPEG, PNG, TIFF or multi-band GeoTIFF.")],
     prompt: Annotated[str, typer.Argument(help='Instruction with its task token, e.g. "[CAP] Describe this image."')],
     max_new_tokens: Annotated[int, typer.Option(help="Longest answer, in tokens.")] = 64,
     bands: Annotated[str | None, typer.Option(help="Bands to show as RGB, 0-based, e.g. 3,2,1.")] = None,
@@ -57,7 +74,7 @@ def predict(
 
 @app.command()
 def quickstart(
-    out: Annotated[Path, typer.Option(help="Run folder (must be empty, or an earlier quickstart with --overwrite).")] = Path("quickstart"),
+    out: Annotated[Path, typer.Option(parser=_path, help="Run folder (must be empty, or an earlier quickstart with --overwrite).")] = Path("quickstart"),
     minutes: Annotated[float, typer.Option(help="Wall-clock budget; the training stages scale with it.")] = 10.0,
     seed: Annotated[int, typer.Option(help="Seeds the scenes, the model and the data order.")] = 0,
     overwrite: Annotated[bool, typer.Option(help="Replace an earlier quickstart run in --out.")] = False,
@@ -89,7 +106,7 @@ _ABLATION = AblationSettings()  # the CLI's defaults are the settings' own
 
 @app.command()
 def ablate(
-    out: Annotated[Path, typer.Option(help="Output folder; an earlier ablation there is continued.")] = Path("ablation"),
+    out: Annotated[Path, typer.Option(parser=_path, help="Output folder; an earlier ablation there is continued.")] = Path("ablation"),
     quick: Annotated[bool, typer.Option(help="The smallest grid at a few steps (plumbing only; takes no step, seed or scene option).")] = False,
     seeds: Annotated[str | None, typer.Option(help=f"Comma-separated seeds (default {','.join(map(str, _ABLATION.seeds))}).")] = None,
     scenes: Annotated[int | None, typer.Option(help=f"SynthRS scenes per seed (default {_ABLATION.scenes}).")] = None,
@@ -132,8 +149,8 @@ def ablate(
 @app.command()
 def bench(
     only: Annotated[list[str] | None, typer.Option("--only", help="Run only this benchmark (repeatable).")] = None,
-    bench_dir: Annotated[Path, typer.Option("--dir", help="Folder of bench_*.py scripts.")] = Path("benchmarks"),
-    out: Annotated[Path | None, typer.Option(help="Results file (default: DIR/RESULTS.md).")] = None,
+    bench_dir: Annotated[Path, typer.Option("--dir", parser=_path, help="Folder of bench_*.py scripts.")] = Path("benchmarks"),
+    out: Annotated[Path | None, typer.Option(parser=_path, help="Results file (default: DIR/RESULTS.md).")] = None,
 ) -> None:
     """Run the speed and memory benchmarks and rewrite benchmarks/RESULTS.md."""
     from aerith.bench import run_benchmarks
@@ -147,11 +164,11 @@ def bench(
 
 @app.command()
 def serve(
-    model: Annotated[str, typer.Argument(help="A preset (aerith-tiny, ...), a saved model folder or a run folder.")],
+    model: Annotated[str, typer.Argument(parser=_model, help="A preset (aerith-tiny, ...), a saved model folder or a run folder.")],
     host: Annotated[str, typer.Option(help="Address to listen on (127.0.0.1: this machine only).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     api_key: Annotated[str | None, typer.Option(envvar="AERITH_API_KEY", help="Require 'Authorization: Bearer KEY' (all but /health).")] = None,
-    allow_dir: Annotated[Path | None, typer.Option(help="Read local image paths under this folder (else only data URLs).")] = None,
+    allow_dir: Annotated[Path | None, typer.Option(parser=_path, help="Read local image paths under this folder (else only data URLs).")] = None,
     max_batch: Annotated[int, typer.Option(help="Most requests generated together.")] = 16,
     batch_window_ms: Annotated[float, typer.Option(help="Longest a request waits for others still being prepared, to batch with them.")] = 10.0,
     max_body_mb: Annotated[float, typer.Option(help="Larger request bodies get 413.")] = 20.0,
@@ -186,7 +203,7 @@ def serve(
 
 @app.command("ui")
 def ui_(
-    model: Annotated[str, typer.Argument(help="A preset (aerith-tiny, ...), a saved model folder or a run folder.")],
+    model: Annotated[str, typer.Argument(parser=_model, help="A preset (aerith-tiny, ...), a saved model folder or a run folder.")],
     host: Annotated[str, typer.Option(help="Address to listen on (127.0.0.1: this machine only).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 7860,
     password: Annotated[str | None, typer.Option(envvar="AERITH_UI_PASSWORD", help="Ask for this password on a login page.")] = None,
@@ -234,10 +251,10 @@ def _train_command(stage: str, recipe: Path, overrides, out_dir, init, max_steps
         typer.echo(f"{stage}: {result.steps} steps{last}; model in {result.final_dir}")
 
 
-_Recipe = Annotated[Path, typer.Argument(help="YAML recipe, e.g. configs/sft-aerith-tiny.yaml.")]
+_Recipe = Annotated[Path, typer.Argument(parser=_path, help="YAML recipe, e.g. configs/sft-aerith-tiny.yaml.")]
 _Set = Annotated[list[str] | None, typer.Option("--set", help="Override a recipe field: --set optim.lr=1e-4 (repeatable).")]
-_OutDir = Annotated[Path | None, typer.Option(help="Run folder (overrides out_dir).")]
-_Init = Annotated[str | None, typer.Option(help="Start from this preset or saved folder (overrides model.init).")]
+_OutDir = Annotated[Path | None, typer.Option(parser=_path, help="Run folder (overrides out_dir).")]
+_Init = Annotated[str | None, typer.Option(parser=_model, help="Start from this preset or saved folder (overrides model.init).")]
 _Steps = Annotated[int | None, typer.Option(help="Optimizer steps (overrides schedule.max_steps).")]
 _Resume = Annotated[bool, typer.Option("--resume", help="Continue from the newest checkpoint of the run folder.")]
 
@@ -268,8 +285,8 @@ for _stage in TRAIN_COMMANDS:
 
 @app.command("merge-lora")
 def merge_lora(
-    source: Annotated[Path, typer.Argument(help="A run folder (uses checkpoint-final) or a checkpoint folder.")],
-    out: Annotated[Path, typer.Option(help="Folder for the merged model (absent or empty).")],
+    source: Annotated[Path, typer.Argument(parser=_path, help="A run folder (uses checkpoint-final) or a checkpoint folder.")],
+    out: Annotated[Path, typer.Option(parser=_path, help="Folder for the merged model (absent or empty).")],
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a saved model already in --out.")] = False,
 ) -> None:
     """Fold LoRA adapters into the language model; the result loads with aerith.load_vlm."""
@@ -285,10 +302,10 @@ def merge_lora(
 
 @app.command("fit-box-head")
 def fit_box_head(
-    model: Annotated[str, typer.Argument(help="A saved model or run folder whose config has box_head: true (after sft/scst).")],
+    model: Annotated[str, typer.Argument(parser=_model, help="A saved model or run folder whose config has box_head: true (after sft/scst).")],
     dataset: Annotated[str, typer.Option(help="Grounding dataset, e.g. dior-rsvg, rsvg, synthrs.")],
-    root: Annotated[Path, typer.Option(help="The dataset's folder.")],
-    out: Annotated[Path, typer.Option(help="Run folder: checkpoint-final/ (the model) and box_fit.json (settings and log).")],
+    root: Annotated[Path, typer.Option(parser=_path, help="The dataset's folder.")],
+    out: Annotated[Path, typer.Option(parser=_path, help="Run folder: checkpoint-final/ (the model) and box_fit.json (settings and log).")],
     split: Annotated[str, typer.Option(help="Split to fit on.")] = "train",
     val_split: Annotated[str | None, typer.Option(help="Report Acc@0.5 on this split's expressions.")] = None,
     option: Annotated[list[str] | None, typer.Option(help="Dataset option KEY=VALUE (repeatable); synthrs needs task=vg.")] = None,
@@ -321,18 +338,18 @@ def fit_box_head(
 
 @app.command("eval")
 def eval_(
-    model: Annotated[str | None, typer.Argument(help="Preset name or saved model folder (omit with --predictions).")] = None,
+    model: Annotated[str | None, typer.Argument(parser=_model, help="Preset name or saved model folder (omit with --predictions).")] = None,
     benchmark: Annotated[str | None, typer.Option(help="Benchmark name (see --list), e.g. dior-rsvg, aid, rsvqa-lr.")] = None,
     suite: Annotated[str | None, typer.Option(help="A suite of benchmarks: 'seed' is the seed's results table.")] = None,
     root: Annotated[list[str] | None, typer.Option(help="Dataset folder: DIR with --benchmark, NAME=DIR per dataset with --suite (repeatable).")] = None,
-    out: Annotated[Path | None, typer.Option(help="Run folder; an interrupted run there is resumed. With --predictions default: FILE-eval/.")] = None,
+    out: Annotated[Path | None, typer.Option(parser=_path, help="Run folder; an interrupted run there is resumed. With --predictions default: FILE-eval/.")] = None,
     split: Annotated[str | None, typer.Option(help="Split (default: the benchmark's).")] = None,
     limit: Annotated[int | None, typer.Option(help="Only the first N samples.")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Images per generate call (default 16).")] = None,
     max_new_tokens: Annotated[int | None, typer.Option(help="Longest answer, in tokens (default 64).")] = None,
-    predictions: Annotated[Path | None, typer.Option(help='Score this JSONL of {"id", "answer"} lines from another model instead.')] = None,
+    predictions: Annotated[Path | None, typer.Option(parser=_path, help='Score this JSONL of {"id", "answer"} lines from another model instead.')] = None,
     box_format: Annotated[str | None, typer.Option(help="How --predictions boxes are written: auto (default), geochat, vhm, lhrs-nova, qwen, pixel, norm, aerith.")] = None,
-    write_prompts: Annotated[Path | None, typer.Option(help="Write the benchmark's ids and prompts as JSONL, for another model to answer.")] = None,
+    write_prompts: Annotated[Path | None, typer.Option(parser=_path, help="Write the benchmark's ids and prompts as JSONL, for another model to answer.")] = None,
     list_benchmarks: Annotated[bool, typer.Option("--list", help="List benchmarks and suites.")] = False,
     seed: Annotated[int | None, typer.Option(help="Seed of a random-weight preset (default 0).")] = None,
     device: Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1 ... (default: cuda if present; under accelerate launch each process's own).")] = None,
@@ -379,10 +396,10 @@ def eval_(
 
 @app.command("scan")
 def scan_(
-    model: Annotated[str, typer.Argument(help="A preset name (aerith-tiny, instructblip-tiny, ...), a saved model folder or a training run folder.")],
-    raster: Annotated[Path, typer.Argument(help="A raster GDAL reads: GeoTIFF (any size), or PNG/JPEG/TIFF (pixel coordinates).")],
+    model: Annotated[str, typer.Argument(parser=_model, help="A preset name (aerith-tiny, instructblip-tiny, ...), a saved model folder or a training run folder.")],
+    raster: Annotated[Path, typer.Argument(parser=_path, help="A raster GDAL reads: GeoTIFF (any size), or PNG/JPEG/TIFF (pixel coordinates).")],
     task: Annotated[str, typer.Option(help="vg: boxes of --query; cls: a class per tile from --classes; cap: a caption per tile.")],
-    out: Annotated[Path, typer.Option(help="Output folder; an interrupted scan there is resumed.")],
+    out: Annotated[Path, typer.Option(parser=_path, help="Output folder; an interrupted scan there is resumed.")],
     query: Annotated[str | None, typer.Option(help="What to find (vg), e.g. 'storage tank'.")] = None,
     classes: Annotated[str | None, typer.Option(help="Scene classes (cls), comma-separated: forest,farmland,harbor.")] = None,
     tile: Annotated[int, typer.Option(help="Tile side in raster pixels.")] = 512,
@@ -427,7 +444,7 @@ def scan_(
 
 
 _DataName = Annotated[str, typer.Argument(help="Dataset name: ucm, aid, dior-rsvg, rsvqa-lr, rsicd, ...")]
-_DataRoot = Annotated[Path, typer.Argument(help="The dataset folder as downloaded.")]
+_DataRoot = Annotated[Path, typer.Argument(parser=_path, help="The dataset folder as downloaded.")]
 _DATA_ERRORS = (KeyError, ValueError, OSError)  # DataError is a ValueError; OSError: an --out that cannot be written
 _OnBad = Annotated[
     str, typer.Option("--on-bad", help="raise: stop at the first bad record or unreadable image; skip: leave them out and count them.")
@@ -451,7 +468,7 @@ def _data_error(err: Exception) -> typer.Exit:
 
 @data_app.command("synth")
 def data_synth(
-    out: Annotated[Path, typer.Option(help="Output folder (absent or empty, or a SynthRS folder with --overwrite).")],
+    out: Annotated[Path, typer.Option(parser=_path, help="Output folder (absent or empty, or a SynthRS folder with --overwrite).")],
     n: Annotated[int, typer.Option(help="Number of scenes.")] = 1000,
     size: Annotated[int, typer.Option(help="Image side in pixels.")] = 128,
     seed: Annotated[int, typer.Option(help="Seed; the same seed gives byte-identical files.")] = 0,
@@ -478,7 +495,7 @@ def data_synth(
 def data_convert(
     name: _DataName,
     root: _DataRoot,
-    out: Annotated[Path, typer.Option(help="JSON file to write.")],
+    out: Annotated[Path, typer.Option(parser=_path, help="JSON file to write.")],
     split: Annotated[
         str | None, typer.Option(help="Split to convert (default: the dataset's: test for rsieval, else train).")
     ] = None,
@@ -533,7 +550,7 @@ def data_stats(
 def data_show(
     name: _DataName,
     root: _DataRoot,
-    out: Annotated[Path, typer.Option(help="PNG file to write.")],
+    out: Annotated[Path, typer.Option(parser=_path, help="PNG file to write.")],
     index: Annotated[int, typer.Option(help="Sample index in the split.")] = 0,
     split: Annotated[
         str | None, typer.Option(help="Split to read (default: the dataset's: test for rsieval, else train).")

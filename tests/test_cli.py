@@ -1,5 +1,6 @@
 """The command line: every command declared once, training commands one per registered stage."""
 
+import pytest
 from typer.testing import CliRunner
 
 from aerith.cli import TRAIN_COMMANDS, app
@@ -21,3 +22,52 @@ def test_a_recipe_for_another_stage_is_refused(tmp_path):
     recipe.write_text("stage: sft\nmodel: {init: aerith-tiny}\ndata: {train: [{name: synthrs, root: nowhere}]}\n")
     result = CliRunner().invoke(app, ["align", str(recipe)])
     assert result.exit_code == 2 and "not `aerith align`" in result.output, result.output
+
+
+def _callbacks():
+    yield from (info.callback for info in app.registered_commands)
+    for group in app.registered_groups:
+        yield from (info.callback for info in group.typer_instance.registered_commands)
+
+
+def test_every_path_and_model_argument_refuses_an_empty_value():
+    """An empty value (an unset shell variable) was read as the current folder: `merge-lora RUN --out ''`
+    swapped '.' (traceback, temp folder left behind), `scan`/`eval --out ''` wrote into it, `serve --allow-dir ''`
+    served it."""
+    import typing
+    from pathlib import Path
+
+    from aerith.cli import _model, _path
+
+    checked = 0
+    for callback in _callbacks():
+        for name, hint in typing.get_type_hints(callback, include_extras=True).items():
+            if typing.get_origin(hint) is not typing.Annotated:
+                continue
+            base, info = typing.get_args(hint)[:2]
+            if base in (Path, Path | None):
+                assert info.parser is _path, f"{callback.__name__}: {name}"
+                checked += 1
+            elif name in ("model", "init"):
+                assert info.parser is _model, f"{callback.__name__}: {name}"
+                checked += 1
+    assert checked >= 25
+
+
+@pytest.mark.parametrize(
+    "args, option",
+    [
+        (["merge-lora", "run", "--out", ""], "'--out'"),
+        (["sft", "r.yaml", "--out-dir", ""], "'--out-dir'"),
+        (["sft", "r.yaml", "--init", ""], "'--init'"),
+        (["eval", "aerith-tiny", "--benchmark", "synthrs-cls", "--root", "d", "--out", ""], "'--out'"),
+        (["scan", "aerith-tiny", "", "--task", "cap", "--out", "o"], "'raster'"),
+        (["predict", "", "x.png", "[CAP] Describe this image."], "'model'"),
+        (["data", "stats", "synthrs", ""], "'root'"),
+    ],
+)
+def test_an_empty_path_is_an_error_naming_the_option_and_writes_nothing(tmp_path, monkeypatch, args, option):
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2 and option in result.output and "is empty" in result.output, result.output
+    assert not any(tmp_path.iterdir())
