@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 from aerith.train.config import TrainConfig, load_config
@@ -23,8 +24,16 @@ def build_config(
     Everything is checked here, before any data or model loads: the recipe's syntax and
     types (:class:`aerith.train.config.RecipeError`) and the stage.
     """
-    typed = {"out_dir": None if out_dir is None else str(out_dir), "model.init": init, "schedule.max_steps": max_steps}
-    config = load_config(recipe, overrides, values={k: v for k, v in typed.items() if v is not None})
+    typed = {
+        "out_dir": ("--out-dir", None if out_dir is None else str(out_dir)),
+        "model.init": ("--init", init),
+        "schedule.max_steps": ("--max-steps", max_steps),
+    }
+    given = {key: (flag, value) for key, (flag, value) in typed.items() if value is not None}
+    config = load_config(
+        recipe, overrides, values={key: value for key, (_, value) in given.items()},
+        value_origins={key: f"{flag} {shlex.quote(str(value))}" for key, (flag, value) in given.items()},
+    )
     get_stage(config.stage)
     if config.stage != stage:
         raise ValueError(f"{recipe} is a recipe for `aerith {config.stage}`, not `aerith {stage}`")

@@ -618,22 +618,34 @@ def _child(node: Any, part: str, where: str, origin: str) -> Any:
 
 
 def load_config(
-    path: str | Path | None = None, overrides: list[str] | None = None, *, values: dict[str, Any] | None = None
+    path: str | Path | None = None,
+    overrides: list[str] | None = None,
+    *,
+    values: dict[str, Any] | None = None,
+    value_origins: dict[str, str] | None = None,
 ) -> TrainConfig:
     """Read a recipe (YAML), apply dotted ``--set`` overrides, then ``values`` (already typed: the CLI's options).
 
+    ``value_origins`` names where each of ``values`` came from (``{"model.init": "--init ''"}``), so that
+    an error in it names the option, not the recipe's line it replaced.
+
     Raises:
         FileNotFoundError: ``path`` does not exist.
-        RecipeError: anything else wrong, named by file and line or by key (and the ``--set`` it came from).
+        RecipeError: anything else wrong, named by file and line or by key (and the ``--set`` or option it came from).
     """
     where = str(path) if path is not None else "recipe"
     text = _recipe_text(path) if path is not None else ""
     tree = _parse_recipe(text, where) if path is not None else {}
     origins: dict[str, str] = {}
     for assignment in overrides or []:
-        origins[apply_override(tree, assignment)] = f"--set {assignment}"
+        key = apply_override(tree, assignment)
+        origins.pop(key, None)  # the later of two overrides of one key is the one that counts, and is named
+        origins[key] = f"--set {assignment}"
     for key, value in (values or {}).items():
-        set_value(tree, key, value, f"option {key}")
+        origin = (value_origins or {}).get(key, f"option {key}")
+        set_value(tree, key, value, origin)
+        origins.pop(key, None)
+        origins[key] = origin
     _check_size(tree, where)
     try:
         return build(TrainConfig, tree, "")
@@ -644,15 +656,19 @@ def load_config(
     except RecipeError:
         raise
     except (ValueError, TypeError) as err:
-        raise RecipeError(f"{where}: {err}") from None
+        # a section's own check ("optim: need lr > 0 ...", "out_dir is empty ..."): the key it starts with
+        # tells which overrides or options may have set the value
+        key = re.match(r"[A-Za-z_][\w.]*", str(err))
+        raise RecipeError(f"{where}: {err}{_origin(key.group(0) if key else '', origins)}") from None
 
 
 def _origin(path: str, origins: dict[str, str]) -> str:
-    """`` (from --set ...)`` when an override set ``path``, a field below it, or the section holding it."""
-    for key, origin in origins.items():
-        if path and (key == path or key.startswith(path + ".") or path.startswith(key + ".")):
-            return f" (from {origin})"
-    return ""
+    """`` (from --set ...)`` naming each override or option that set ``path``, a field below it, or the section holding it."""
+    found = [
+        origin for key, origin in origins.items()
+        if path and (key == path or key.startswith(path + ".") or path.startswith(key + "."))
+    ]
+    return f" (from {', '.join(found)})" if found else ""
 
 
 def dump_config(config: TrainConfig) -> str:

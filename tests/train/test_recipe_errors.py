@@ -7,6 +7,7 @@ fields and malformed ``--set`` assignments raise only :class:`RecipeError` (or
 
 import copy
 import random
+import re
 import string
 from pathlib import Path
 
@@ -113,6 +114,30 @@ def test_a_bad_value_in_a_list_of_sources_names_its_key_and_line(tmp_path):
         load_config(path, ["data.val.1.weight=1"])
     with pytest.raises(RecipeError, match=r"data\.train\.0\.root: is empty.*\(from --set data\.train\.0\.root=''\)"):
         load_config(path, ["model.dtype=float32", "data.val.1.weight=1", "data.train.0.root=''"])
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        # the options' values replace the recipe's lines: the error names the option, not the line it replaced
+        ({"init": ""}, r"model\.init: is empty: name a preset or a saved folder \(from --init ''\)$"),
+        ({"out_dir": ""}, r"out_dir is empty: name the run folder \(from --out-dir ''\)$"),
+        ({"max_steps": -1}, r"schedule: need max_steps >= 1.*got -1, .* \(from --max-steps -1\)$"),
+    ],
+)
+def test_a_bad_value_of_a_typed_option_names_the_option(options, message):
+    with pytest.raises(RecipeError) as err:
+        build_config("sft", SFT_RECIPE, **options)
+    assert re.search(message, str(err.value)) and ", line " not in str(err.value), str(err.value)
+
+
+def test_a_section_check_names_the_overrides_that_set_its_values():
+    with pytest.raises(RecipeError, match=r"optim: need lr > 0.* \(from --set optim\.lr=-1\)$"):
+        build_config("sft", SFT_RECIPE, ["optim.lr=-1"])
+    with pytest.raises(RecipeError, match=r"checkpoint: need every >= 0 and keep_last >= 1.* \(from --set checkpoint\.keep_last=0\)$"):
+        build_config("sft", SFT_RECIPE, ["checkpoint.keep_last=0"])
+    with pytest.raises(RecipeError, match=r"\(from --set optim\.lr=-1, --set optim\.eps=1\)$"):
+        build_config("sft", SFT_RECIPE, ["optim.lr=-1", "optim.eps=1"])
 
 
 def test_settings_the_stage_would_not_read_are_refused():
