@@ -109,6 +109,8 @@ def open_run(config: TrainConfig, *, resume: bool, rank: int, world: int) -> Run
         raise FileNotFoundError(f"--resume: {run_dir} has no {CHECKPOINT_PREFIX}N folder to resume from")
     if not resume and (existing or (run_dir / FINAL).exists()):
         raise FileExistsError(f"{run_dir} already holds a run; pass --resume to continue it or choose another out_dir")
+    if not resume:
+        check_no_foreign_files(run_dir)
     check_writable(run_dir)
     if not resume:
         return RunStart(run_dir)
@@ -134,6 +136,42 @@ _START_OVER = (
     "the run cannot continue exactly from {ckpt}. Delete it to resume from the checkpoint before it, or start a "
     "new run from its weights (--init {ckpt} --out-dir NEW), which does not continue the optimizer, schedule or RNG"
 )
+
+
+# What a run writes into its folder besides checkpoints (a run stopped before its first checkpoint leaves these).
+RUN_FILES = frozenset({CONFIG_FILE, "metrics.jsonl", "tensorboard", "cider_df.json"})
+
+
+def check_no_foreign_files(run_dir: Path) -> None:
+    """A new run starts in an absent or empty folder, or in one holding only what a run writes (one that stopped
+    before its first checkpoint): it would overwrite a ``config.yaml`` or ``metrics.jsonl`` of anything else.
+
+    Raises:
+        FileExistsError: naming the folder and what it holds.
+    """
+    if not run_dir.is_dir():
+        return
+    foreign = sorted(p.name for p in run_dir.iterdir() if not p.name.startswith(".") and p.name not in RUN_FILES)
+    config = run_dir / CONFIG_FILE
+    if config.exists() and not _is_recipe(config):
+        foreign.insert(0, CONFIG_FILE)
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+        raise FileExistsError(
+            f"out_dir {run_dir} holds files that are not a training run's ({shown}); a new run starts in a new or "
+            "empty folder: choose another out_dir"
+        )
+
+
+def _is_recipe(path: Path) -> bool:
+    """Whether ``path`` reads as the resolved recipe a run writes (a YAML mapping with a stage and an out_dir)."""
+    try:
+        import yaml
+
+        tree = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, yaml.YAMLError):
+        return False
+    return isinstance(tree, dict) and "stage" in tree and "out_dir" in tree
 
 
 def check_steps_left(config: TrainConfig, ckpt: Path, step: int) -> None:

@@ -178,6 +178,28 @@ def test_unwritable_out_dir_is_refused_before_data_and_model_load(tmp_path, wher
     assert code == 2 and f"out_dir {out_dir}" in out and expected in out and "Traceback" not in out, out
 
 
+@pytest.mark.parametrize("held", ["config.yaml", "notes.txt"])
+def test_a_new_run_never_writes_into_a_folder_of_other_files(tmp_path, held):
+    """A dataset or project folder given as out_dir had its config.yaml overwritten by the run's recipe."""
+    out_dir = tmp_path / "project"
+    out_dir.mkdir()
+    (out_dir / held).write_text("the user's own file\n")
+    code, out, _ = _cli("sft", str(SFT_RECIPE), "--out-dir", str(out_dir), "--init", str(tmp_path / "no-model"))
+    assert code == 2 and f"out_dir {out_dir} holds files that are not a training run's ({held})" in out, out
+    assert [p.name for p in out_dir.iterdir()] == [held] and (out_dir / held).read_text() == "the user's own file\n"
+
+
+def test_a_run_that_stopped_before_its_first_checkpoint_may_be_started_again(tmp_path):
+    from aerith.train.run_folder import check_no_foreign_files
+
+    run = tmp_path / "run"
+    (run / "tensorboard").mkdir(parents=True)
+    (run / "metrics.jsonl").write_text("")
+    (run / ".write-test-x").write_text("")
+    (run / "config.yaml").write_text(dump_config(load_config(SFT_RECIPE)))
+    check_no_foreign_files(run)  # nothing but what a run writes: accepted
+
+
 # -- fuzz ---------------------------------------------------------------------------------------------
 _VALUES = [
     None, True, False, 0, -1, 1, 2**70, -(2**70), 0.5, -0.5, 1e308, float("inf"), float("-inf"), float("nan"),
