@@ -242,7 +242,7 @@ def _train_command(stage: str, recipe: Path, overrides, out_dir, init, max_steps
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(3) from err
     except (DataError, FileNotFoundError, FileExistsError, KeyError, ValueError) as err:
-        typer.echo(f"error: {err}", err=True)
+        typer.echo(f"error: {err.args[0] if isinstance(err, KeyError) and err.args else err}", err=True)
         raise typer.Exit(2) from err
     if result is not None:
         last = f", val loss {result.val_loss[-1][1]:.4f}" if result.val_loss else ""

@@ -364,9 +364,14 @@ def run_box_fit(
     from aerith.infer.load import load_vlm
     from aerith.runs import saved_dtype
 
+    from aerith.data.commands import check_options
+    from aerith.data.registry import get_dataset_class
+
     config = config or BoxFitConfig()
     out = Path(out)
     check_out(out, overwrite)
+    get_dataset_class(dataset)  # an unknown dataset or loader option fails here, before the model loads
+    check_options(dataset, options or {})
     vlm = load_vlm(model)  # float32: the head is fitted in full precision and saved in the source's dtype
     dtype = saved_dtype(model)
     if vlm.kind != "aerith" or vlm.model.box_head is None:

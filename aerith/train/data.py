@@ -32,6 +32,27 @@ def default_instruction_fn() -> InstructionFn:
     return to_instruction
 
 
+def check_sources(sources: Sequence[DataSource], where: str) -> None:
+    """Each source names a registered dataset and only options its loader takes; checked before anything
+    loads or is written (an unknown option reached the loader as a ``TypeError``).
+
+    Raises:
+        ValueError: naming the source's key (``data.train.0.options``), the dataset and the valid names.
+    """
+    from aerith.data.commands import check_options
+    from aerith.data.registry import get_dataset_class
+
+    for i, src in enumerate(sources):
+        try:
+            get_dataset_class(src.name)
+        except KeyError as err:
+            raise ValueError(f"{where}.{i}.name: {err.args[0] if err.args else err}") from None
+        try:
+            check_options(src.name, src.options)
+        except ValueError as err:
+            raise ValueError(f"{where}.{i}.options: {err}") from None
+
+
 def load_sources(sources: Sequence[DataSource]) -> list[Any]:
     """Open each source through the dataset registry; empty ones are an error naming the source.
 

@@ -40,7 +40,7 @@ from aerith.atomic import atomic_dir, atomic_write_text
 from aerith.runs import CHECKPOINT_PREFIX, FINAL, STATE_FILE, checkpoints
 from aerith.train.backbones import Backbone, load_backbone, resolve_dtype
 from aerith.train.config import TrainConfig, dump_config
-from aerith.train.data import InstructionFn, MicroBatches, Mixture, default_instruction_fn, load_sources
+from aerith.train.data import InstructionFn, MicroBatches, Mixture, check_sources, default_instruction_fn, load_sources
 from aerith.train.run_folder import ACCELERATE_STATE, CONFIG_FILE, ResumeError, RunStart, check_rng_restored, open_run
 from aerith.train.stage import Stage, StageObjective, StageSetup
 from aerith.train.stages import get_stage
@@ -228,6 +228,8 @@ def setup(
     stage = get_stage(config.stage)
     if not resume:  # a run resumes with the recipe it recorded, as it was accepted then
         stage.check_config(config)
+    check_sources(config.data.train, "data.train")
+    check_sources(config.data.val, "data.val")
     accelerator = _accelerator(config)
     rank, world = accelerator.process_index, accelerator.num_processes
     start = _on_every_process(accelerator, lambda: open_run(config, resume=resume, rank=rank, world=world))

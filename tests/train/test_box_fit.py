@@ -293,3 +293,19 @@ def test_fits_on_dior_rsvg_as_downloaded(tmp_path):
     image = min(root.rglob("*.jpg"))
     boxes = load_vlm(out).ground(image, "the ship on the left")
     assert len(boxes) == 1 and len(boxes[0]) == 4  # the head always answers one box
+
+
+@pytest.mark.parametrize(
+    "dataset, options, message",
+    [
+        ("synthrs", {"task": "vg", "foo": 1}, "synthrs has no loader option 'foo'; its options: task, "),
+        ("nope", {}, "unknown dataset 'nope'; known datasets: "),
+    ],
+)
+def test_an_unknown_dataset_or_loader_option_is_one_line_before_the_model_loads(tmp_path, dataset, options, message):
+    """`--option foo=1` reached the loader as a TypeError (a traceback) after the model had loaded."""
+    args = ["fit-box-head", str(tmp_path / "no-model"), "--dataset", dataset, "--root", str(tmp_path), "--out", str(tmp_path / "fit")]
+    args += [arg for key, value in options.items() for arg in ("--option", f"{key}={value}")]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2 and result.output.startswith(f"error: {message}"), result.output
+    assert not (tmp_path / "fit").exists()

@@ -200,6 +200,22 @@ def test_a_run_that_stopped_before_its_first_checkpoint_may_be_started_again(tmp
     check_no_foreign_files(run)  # nothing but what a run writes: accepted
 
 
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("data.train.0.options.foo=1", "data.train.0.options: synthrs has no loader option 'foo'; its options: task, "),
+        ("data.val.1.options.foo=1", "data.val.1.options: synthrs has no loader option 'foo'"),
+        ("data.val.0.name=nope", "data.val.0.name: unknown dataset 'nope'; known datasets: "),
+    ],
+)
+def test_an_unknown_dataset_or_loader_option_is_one_line_before_anything_is_written(tmp_path, override, message):
+    """An unknown option reached the loader as a TypeError (a traceback); an unknown name was printed in quotes."""
+    code, out, _ = _cli("sft", str(SFT_RECIPE), "--set", override, "--init", str(tmp_path / "no-model"),
+                        "--out-dir", str(tmp_path / "run"))  # fmt: skip
+    assert code == 2 and out.startswith(f"error: {message}"), out
+    assert not (tmp_path / "run").exists()
+
+
 # -- fuzz ---------------------------------------------------------------------------------------------
 _VALUES = [
     None, True, False, 0, -1, 1, 2**70, -(2**70), 0.5, -0.5, 1e308, float("inf"), float("-inf"), float("nan"),
