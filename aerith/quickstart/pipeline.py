@@ -22,6 +22,7 @@ set from here (:mod:`aerith.quickstart.stages`).
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -60,14 +61,18 @@ class QuickstartSettings:
 
     def __post_init__(self) -> None:
         self.out = Path(self.out)
+        if not (math.isfinite(self.minutes) and self.minutes > 0):  # inf and nan crashed the scene count below
+            raise ValueError(f"--minutes must be a number > 0, got {self.minutes}")
         if self.scenes is None:
             self.scenes = max(200, round(100 * self.minutes))
         if self.size is None:
             from aerith.quickstart.stages import load_model_recipe
 
             self.size = load_model_recipe().image_size
-        if self.scenes < 50 or self.size < 32:
-            raise ValueError(f"need at least 50 scenes of at least 32 px, got {self.scenes} of {self.size} px")
+        if self.scenes < 50:
+            raise ValueError(f"--scenes must be at least 50, got {self.scenes}")
+        if self.size < 32:
+            raise ValueError(f"scenes must be at least 32 px, got {self.size} px")
 
 
 @dataclass

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -160,6 +161,21 @@ def test_output_folder_rules(tmp_path):
     (tmp_path / "link").symlink_to(old)  # a link to a run: not cleared through the link, said in one line
     linked = CliRunner().invoke(app, ["quickstart", "--out", str(tmp_path / "link"), "--overwrite"])
     assert linked.exit_code == 2 and linked.output.startswith("error:") and (old / MARKER).is_file(), linked.output
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--minutes", "inf"], "error: --minutes must be a number > 0, got inf"),  # was an OverflowError traceback
+        (["--minutes", "nan"], "error: --minutes must be a number > 0, got nan"),  # was "cannot convert float NaN to integer"
+        (["--minutes", "0"], "error: --minutes must be a number > 0, got 0.0"),
+        (["--scenes", "0"], "error: --scenes must be at least 50, got 0"),
+    ],
+)
+def test_a_bad_budget_names_its_option(tmp_path, args, message):
+    result = CliRunner().invoke(app, ["quickstart", "--out", str(tmp_path / "run"), *args])
+    assert result.exit_code == 2 and result.output.strip() == message, result.output
+    assert not (tmp_path / "run").exists()
 
 
 def test_an_interrupted_quickstart_leaves_no_report(tmp_path, monkeypatch):
