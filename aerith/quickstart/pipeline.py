@@ -102,7 +102,13 @@ def prepare_out_dir(out: Path, overwrite: bool) -> None:
                 f"{out} is not empty and holds no {MARKER}, so it is not a quickstart run; --overwrite only replaces "
                 "quickstart runs. Choose another --out"
             )
-        shutil.rmtree(out)
+        if out.is_symlink():
+            raise FileExistsError(f"{out} is a symbolic link; --overwrite does not clear a run through a link: give the folder itself")
+        for entry in out.iterdir():  # the contents, not the folder: `--out .` is cleared too (rmtree('.') fails after)
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
     out.mkdir(parents=True, exist_ok=True)
 
 

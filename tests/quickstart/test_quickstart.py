@@ -163,6 +163,15 @@ def test_output_folder_rules(tmp_path):
     assert linked.exit_code == 2 and linked.output.startswith("error:") and (old / MARKER).is_file(), linked.output
 
 
+def test_the_current_folder_holding_an_earlier_run_is_cleared_in_place(tmp_path, monkeypatch):
+    """`--out . --overwrite` deleted the earlier run, then failed ([Errno 22] Invalid argument: '.')."""
+    (tmp_path / MARKER).write_text("{}")
+    (tmp_path / "sft" / "checkpoint-final").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path)
+    prepare_out_dir(Path("."), overwrite=True)
+    assert tmp_path.is_dir() and not any(tmp_path.iterdir())
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
