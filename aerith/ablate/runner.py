@@ -67,11 +67,12 @@ class AblationSettings:
         if not self.seeds or len(set(self.seeds)) != len(self.seeds):
             raise ValueError(f"seeds must be distinct and at least one, got {list(self.seeds)}")
         if self.scenes < 50:
-            raise ValueError(f"scenes must be >= 50, got {self.scenes}")
-        if min(self.align_steps, self.sft_steps, self.scst_steps, self.box_fit_steps) < 1:
-            raise ValueError("align_steps, sft_steps, scst_steps and box_fit_steps must be >= 1")
+            raise ValueError(f"--scenes must be >= 50, got {self.scenes}")
+        for name in ("align_steps", "sft_steps", "scst_steps", "box_fit_steps"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
         if self.eval_limit is not None and self.eval_limit < 1:
-            raise ValueError(f"eval_limit must be >= 1, got {self.eval_limit}")
+            raise ValueError(f"--eval-limit must be >= 1, got {self.eval_limit}")
 
     @classmethod
     def quick_settings(cls, out: Path, *, only: tuple[str, ...] = (), eval_limit: int | None = None) -> AblationSettings:

@@ -153,3 +153,20 @@ def test_bad_settings_exit_2(tmp_path):
     unknown = CliRunner().invoke(app, ["ablate", "--quick", "--out", str(tmp_path / "q"), "--only", "nope"])
     assert unknown.exit_code == 2 and "unknown variant" in unknown.output, unknown.output  # --only reaches the quick grid
     assert AblationSettings.quick_settings(tmp_path, eval_limit=3).eval_limit == 3
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--sft-steps", "0"], "error: --sft-steps must be >= 1, got 0"),
+        (["--align-steps", "-1"], "error: --align-steps must be >= 1, got -1"),
+        (["--box-fit-steps", "0"], "error: --box-fit-steps must be >= 1, got 0"),
+        (["--scenes", "3"], "error: --scenes must be >= 50, got 3"),
+        (["--eval-limit", "0"], "error: --eval-limit must be >= 1, got 0"),
+    ],
+)
+def test_a_bad_budget_names_its_option_and_value(tmp_path, args, message):
+    """Was: 'align_steps, sft_steps, scst_steps and box_fit_steps must be >= 1' for any one of them, no value."""
+    result = CliRunner().invoke(app, ["ablate", "--out", str(tmp_path / "a"), *args])
+    assert result.exit_code == 2 and result.output.strip() == message, result.output
+
