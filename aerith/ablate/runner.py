@@ -204,12 +204,20 @@ def run_variant(
 BUDGET_SETTINGS = ("quick", "scenes", "size", "align_steps", "sft_steps", "scst_steps", "box_fit_steps", "eval_limit")
 
 
+ABLATION_ENTRIES = frozenset({"ablation.json", "ablation.md", "ablation.png", "data", "runs"})
+
+
 def check_continues(out: Path, settings: dict[str, Any]) -> None:
-    """Refuse an ``out`` that is not a folder, or that holds an ablation run with another budget."""
+    """Refuse an ``out`` that is not a folder, holds files of anything but an ablation, or holds an ablation
+    run with another budget."""
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out} is a file, not a folder")
     path = out / "ablation.json"
     if not path.is_file():
+        # an ablation stopped before its first run finished has only data/ and runs/; anything else is not one
+        foreign = sorted(p.name for p in out.iterdir() if not p.name.startswith(".") and p.name not in ABLATION_ENTRIES) if out.is_dir() else []
+        if foreign:
+            raise ValueError(f"--out {out} is not empty and holds no ablation (found {foreign[:5]}); choose a new or empty folder")
         return
     try:
         earlier = json.loads(path.read_text(encoding="utf-8"))["settings"]

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from aerith.ablate.grid import BASELINE, CIDER_ONLY, Variant, check_grid, full_grid, quick_grid
-from aerith.ablate.runner import AblationSettings, grid_for
+from aerith.ablate.runner import AblationSettings, check_continues, grid_for
 from aerith.ablate.table import METRICS, summarise, table_markdown
 from aerith.cli import app
 
@@ -170,3 +170,16 @@ def test_a_bad_budget_names_its_option_and_value(tmp_path, args, message):
     result = CliRunner().invoke(app, ["ablate", "--out", str(tmp_path / "a"), *args])
     assert result.exit_code == 2 and result.output.strip() == message, result.output
 
+
+def test_a_folder_of_other_files_is_never_an_ablation_out(tmp_path):
+    """A dataset or project folder given as --out got data/, runs/ and ablation.* written into it."""
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "thesis.tex").write_text("keep me")
+    result = CliRunner().invoke(app, ["ablate", "--quick", "--out", str(busy)])
+    assert result.exit_code == 2 and "holds no ablation (found ['thesis.tex'])" in result.output, result.output
+    assert [p.name for p in busy.iterdir()] == ["thesis.tex"]
+    stopped = tmp_path / "stopped"  # an ablation stopped before its first run finished: data/ and runs/ only
+    (stopped / "data").mkdir(parents=True)
+    (stopped / "runs").mkdir()
+    check_continues(stopped, {})
