@@ -153,11 +153,16 @@ def bench(
     out: Annotated[Path | None, typer.Option(parser=_path, help="Results file (default: DIR/RESULTS.md).")] = None,
 ) -> None:
     """Run the speed and memory benchmarks and rewrite benchmarks/RESULTS.md."""
-    from aerith.bench import run_benchmarks
+    from aerith.bench import discover, run_benchmarks
 
+    results = out or bench_dir / "RESULTS.md"
     try:
-        run_benchmarks(bench_dir, out or bench_dir / "RESULTS.md", only=only, echo=typer.echo)
-    except (FileNotFoundError, KeyError) as err:
+        if not discover(bench_dir):
+            raise FileNotFoundError(f"{bench_dir}: no bench_*.py scripts to run (pass --dir the benchmarks folder)")
+        if results.is_dir():
+            raise IsADirectoryError(f"--out {results} is a folder; give the results file, e.g. {results / 'RESULTS.md'}")
+        run_benchmarks(bench_dir, results, only=only, echo=typer.echo)
+    except (OSError, KeyError) as err:  # OSError: a results file that cannot be read or written
         typer.echo(f"error: {err.args[0] if isinstance(err, KeyError) and err.args else err}", err=True)
         raise typer.Exit(2) from err
 

@@ -71,3 +71,18 @@ def test_an_empty_path_is_an_error_naming_the_option_and_writes_nothing(tmp_path
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 2 and option in result.output and "is empty" in result.output, result.output
     assert not any(tmp_path.iterdir())
+
+
+def test_bench_refuses_a_folder_as_results_file_and_a_folder_without_scripts(tmp_path):
+    """--out DIR was an IsADirectoryError traceback; a --dir without bench_*.py scripts ran nothing, exit 0, silently."""
+    scripts = tmp_path / "benchmarks"
+    scripts.mkdir()
+    empty = CliRunner().invoke(app, ["bench", "--dir", str(scripts)])
+    assert empty.exit_code == 2 and empty.output.startswith(f"error: {scripts}: no bench_*.py scripts to run"), empty.output
+    (scripts / "bench_tiny.py").write_text('"""A tiny benchmark."""\n\n\ndef run():\n    return {"x": 1}\n')
+    (tmp_path / "results").mkdir()
+    result = CliRunner().invoke(app, ["bench", "--dir", str(scripts), "--out", str(tmp_path / "results")])
+    assert result.exit_code == 2 and result.output.startswith(f"error: --out {tmp_path / 'results'} is a folder"), result.output
+    assert not any((tmp_path / "results").iterdir())
+    done = CliRunner().invoke(app, ["bench", "--dir", str(scripts), "--out", str(tmp_path / "R.md")])
+    assert done.exit_code == 0 and "A tiny benchmark." in (tmp_path / "R.md").read_text(), done.output
