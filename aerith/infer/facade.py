@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
@@ -201,7 +202,10 @@ class VLM(ABC):
         empty, and ``overwrite`` is true; a file, or a folder of anything else, is never deleted.
         """
         path = Path(path)
-        with atomic_dir(path, overwrite=overwrite, replaceable=holds_saved_model, what="a saved model") as tmp:
+        # written by its absolute name: "." or ".." would put the temporary folder inside the one it replaces
+        # (a failed swap, a traceback and the temporary folder left behind)
+        target = Path(os.path.abspath(path))
+        with atomic_dir(target, overwrite=overwrite, replaceable=holds_saved_model, what="a saved model") as tmp:
             self.model.save_pretrained(tmp)
             self.processor.save_pretrained(tmp)
         return path

@@ -144,3 +144,16 @@ def test_untrained_weights_stay_labelled_after_merging_or_box_fitting(tmp_path):
     # aerith-7b built from its preset: pretrained towers and LLM, but the pooler, projector and LoRA are untrained
     seed = facade(PRESETS["aerith-7b"].make_config().training_state)
     assert seed.is_random_init and "pooler, projector and LoRA" in seed.random_weights_warning
+
+
+def test_a_model_saved_to_the_current_folder_is_written_there(tmp_path, monkeypatch):
+    """`merge-lora RUN --out .` in an empty folder: the temporary folder went inside '.', the swap failed
+    (OSError: Device or resource busy, a traceback) and the temporary folder was left behind."""
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    vlm = aerith.load_vlm("aerith-tiny", device="cpu")
+    vlm.save_pretrained(".")
+    assert sorted(p.name for p in here.iterdir() if p.name.startswith(".")) == []
+    assert (here / "config.json").is_file() and [p.name for p in tmp_path.iterdir()] == ["here"]
+    assert aerith.load_vlm(str(here), device="cpu").kind == "aerith"
