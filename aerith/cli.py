@@ -387,8 +387,10 @@ def eval_(
         Console().print(summary_table(results))
     for r in results:
         c = r["counts"]
+        # a --predictions file's lines that are not a record, and ids given twice: counted in results.json, said here too
+        bad = "".join(f", {c[k]} {what}" for k, what in (("bad_lines", "malformed line(s)"), ("duplicates", "duplicate id(s)")) if c.get(k))
         typer.echo(f"{r['benchmark']}: {c['samples']} samples, {c['missing']} missing, {c['extra']} extra, "
-                   f"{c['unparsable']} unparsable; results in {Path(r['run_dir']) / 'results.md'}")
+                   f"{c['unparsable']} unparsable{bad}; results in {Path(r['run_dir']) / 'results.md'}")
     if suite_summary is not None:
         for name, dataset in suite_summary["missing"].items():
             typer.echo(f"not run: {name} (no --root {dataset}=DIR)")

@@ -86,3 +86,14 @@ def test_bench_refuses_a_folder_as_results_file_and_a_folder_without_scripts(tmp
     assert not any((tmp_path / "results").iterdir())
     done = CliRunner().invoke(app, ["bench", "--dir", str(scripts), "--out", str(tmp_path / "R.md")])
     assert done.exit_code == 0 and "A tiny benchmark." in (tmp_path / "R.md").read_text(), done.output
+
+
+def test_eval_says_how_many_lines_of_a_predictions_file_were_not_records(tmp_path):
+    """They were counted in results.json only: the summary line read as if every line had been read."""
+    from aerith.data.synthrs import generate
+
+    generate(tmp_path / "syn", 12, 64, 0)
+    predictions = tmp_path / "p.jsonl"
+    predictions.write_text('{"id": "x", "answer": "a"}\n{"id": \n{"id": "x", "answer": "b"}\n')
+    result = CliRunner().invoke(app, ["eval", "--benchmark", "synthrs-cls", "--root", str(tmp_path / "syn"), "--predictions", str(predictions)])
+    assert result.exit_code == 0 and ", 1 malformed line(s), 1 duplicate id(s); results in" in result.output, result.output
