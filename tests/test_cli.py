@@ -97,3 +97,13 @@ def test_eval_says_how_many_lines_of_a_predictions_file_were_not_records(tmp_pat
     predictions.write_text('{"id": "x", "answer": "a"}\n{"id": \n{"id": "x", "answer": "b"}\n')
     result = CliRunner().invoke(app, ["eval", "--benchmark", "synthrs-cls", "--root", str(tmp_path / "syn"), "--predictions", str(predictions)])
     assert result.exit_code == 0 and ", 1 malformed line(s), 1 duplicate id(s); results in" in result.output, result.output
+
+
+@pytest.mark.parametrize("root", ["", "synthrs=", "synthrs-cls= "])
+def test_eval_refuses_a_root_that_names_no_folder(tmp_path, monkeypatch, root):
+    """--root '' was read as the current folder (then: 'scene_graphs.json: not found', after the model loaded)."""
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["eval", "aerith-tiny", "--benchmark", "synthrs-cls", "--root", root, "--out", "run"])
+    assert result.exit_code == 2 and result.output.strip() == f"error: --root {root!r} names no folder; give --root DIR or --root NAME=DIR", result.output
+    assert not any(tmp_path.iterdir())
+

@@ -29,6 +29,8 @@ def parse_roots(values: Sequence[str], benchmark: str | None) -> dict[str, Path]
             key, path = benchmark.lower(), Path(value)
         else:
             raise ValueError(f"--root {value!r}: give NAME=DIR (NAME one of the suite's benchmarks or datasets)")
+        if not str(folder if sep and name.lower() in names else value).strip():  # Path("") is the current folder
+            raise ValueError(f"--root {value!r} names no folder; give --root DIR or --root NAME=DIR")
         if key in roots:
             raise ValueError(f"--root given twice for {key!r}")
         roots[key] = path
