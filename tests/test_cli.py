@@ -107,3 +107,7 @@ def test_eval_refuses_a_root_that_names_no_folder(tmp_path, monkeypatch, root):
     assert result.exit_code == 2 and result.output.strip() == f"error: --root {root!r} names no folder; give --root DIR or --root NAME=DIR", result.output
     assert not any(tmp_path.iterdir())
 
+
+def test_predict_names_the_option_of_a_bad_answer_length():
+    result = CliRunner().invoke(app, ["predict", "aerith-tiny", "no-image.png", "[CAP] Describe this image.", "--max-new-tokens", "0"])
+    assert result.exit_code == 2 and result.output.strip() == "error: --max-new-tokens must be >= 1, got 0", result.output
