@@ -316,7 +316,7 @@ def check_out(out: Path, overwrite: bool) -> None:
         return
     if "box_fit.json" in entries and set(entries) <= FIT_FILES:
         if not overwrite:
-            raise FileExistsError(f"{out} already holds a box fit (box_fit.json); pass overwrite to replace it")
+            raise FileExistsError(f"{out} already holds a box fit (box_fit.json); pass --overwrite (overwrite=True) to replace it, or choose another --out")
         return
     run = "another run" if {"checkpoint-final", "metrics.jsonl", "config.yaml"} & set(entries) else "other files"
     shown = ", ".join(entries[:5]) + (f" and {len(entries) - 5} more" if len(entries) > 5 else "")

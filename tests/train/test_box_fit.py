@@ -241,7 +241,7 @@ def test_the_fits_folder_may_be_new_empty_or_an_earlier_fit(tmp_path):
     (earlier / "config.yaml").unlink()  # a fit writes checkpoint-final, metrics.jsonl and box_fit.json
     (earlier / "box_fit.json").write_text("{}")
     check_out(earlier, overwrite=True)
-    with pytest.raises(FileExistsError, match="already holds a box fit"):
+    with pytest.raises(FileExistsError, match=r"already holds a box fit \(box_fit.json\); pass --overwrite"):  # the option's name
         check_out(earlier, overwrite=False)
     (earlier / "eval").mkdir()  # something of the user's beside the fit: replacing the folder would delete it
     with pytest.raises(FileExistsError, match=r"holds another run \(box_fit.json, checkpoint-final, eval, metrics.jsonl\)"):
