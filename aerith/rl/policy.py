@@ -7,7 +7,9 @@ One SCST step for a batch of images:
 2. sample ``k`` captions per image autoregressively (KV cache, temperature,
    repeated-trigram blocking within the caption, bad-ending blocking);
 3. recompute the samples' log-probabilities in one teacher-forced pass, with
-   everything after the first end-of-sequence masked;
+   everything after the first end-of-sequence masked: the model's own at the sampling
+   temperature, over the whole vocabulary (see :func:`sequence_logprobs` for how they
+   differ from those of the blocked sampler);
 4. weight them by reward minus baseline: the leave-one-out mean of the other
    samples of the same image (Luo 2020, default) or the greedy caption's reward.
 
@@ -41,6 +43,7 @@ class BadEndingLogitsProcessor(LogitsProcessor):
         if self.bad.numel() == 0:
             return scores
         last_is_bad = torch.isin(input_ids[:, -1], self.bad.to(input_ids.device))
+        scores = scores.clone()  # not in place: generate reports the unprocessed logits (output_logits) from it
         scores[last_is_bad, self.eos] = float("-inf")
         return scores
 
@@ -64,6 +67,7 @@ class NoRepeatTrigramLogitsProcessor(LogitsProcessor):
         # earlier positions i whose bigram (i, i+1) equals the last one: token i+2 would repeat a trigram
         seen = (generated[:, :-2] == first) & (generated[:, 1:-1] == second)
         rows, cols = seen.nonzero(as_tuple=True)
+        scores = scores.clone()  # not in place (see BadEndingLogitsProcessor)
         scores[rows, generated[rows, cols + 2]] = float("-inf")
         return scores
 
@@ -75,6 +79,7 @@ class BanTokensLogitsProcessor(LogitsProcessor):
         self.ids = torch.tensor(sorted(set(token_ids)), dtype=torch.long)
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        scores = scores.clone()  # not in place (see BadEndingLogitsProcessor)
         scores[:, self.ids.to(scores.device)] = float("-inf")
         return scores
 
@@ -172,7 +177,12 @@ def sample_captions(
 def sequence_logprobs(model, batch: SampledBatch, temperature: float = 1.0) -> torch.Tensor:
     """Per-token log-probabilities ``(B*k, L)`` of the samples, in one teacher-forced pass (masked to 0).
 
-    ``temperature``: that of the sampling, so the gradient is that of the policy that sampled.
+    They are ``log_softmax(logits / temperature)`` over the whole vocabulary, with ``temperature`` that of
+    the sampling. The sampler drew from that distribution renormalised over the tokens its processors
+    left (banned ids, repeated trigrams, bad endings), so where blocking removed probability mass its
+    log-probability of the token is higher by ``-log(kept mass)``; elsewhere the two agree (to the
+    negligible mass of the banned ids). The loss thus takes the gradient of the model's own distribution,
+    not of the blocked sampler's.
     """
     ids = torch.cat([batch.prompt_ids, batch.sample_ids], dim=1)
     mask = torch.cat([batch.prompt_mask, batch.sample_mask], dim=1)

@@ -6,6 +6,9 @@ from PIL import Image
 from aerith.infer.vlm import AerithVLM
 from aerith.rl.policy import (
     BadEndingLogitsProcessor,
+    BanTokensLogitsProcessor,
+    CausalPolicy,
+    NoRepeatTrigramLogitsProcessor,
     bad_ending_token_ids,
     generation_mask,
     loo_baseline,
@@ -94,3 +97,71 @@ def test_shared_features_match_re_encoding_and_teacher_forcing(tiny):
     ref = ref.gather(-1, greedy.sample_ids[:, : ref.shape[1]].unsqueeze(-1)).squeeze(-1) * greedy.sample_mask[:, : ref.shape[1]]
     finite = torch.isfinite(ref)
     torch.testing.assert_close(logp[:, : ref.shape[1]][finite], ref[finite], atol=1e-4, rtol=1e-4)
+
+
+def test_processors_leave_the_logits_they_are_given():
+    """generate reports its unprocessed logits (output_logits) from the tensor it hands the processors."""
+    ids = torch.tensor([[7, 8, 7, 8], [1, 7, 7, 7]])
+    for proc in (BadEndingLogitsProcessor([8], eos_token_id=2), NoRepeatTrigramLogitsProcessor(0), BanTokensLogitsProcessor([3])):
+        scores = torch.zeros(2, 10)
+        assert torch.isinf(proc(ids, scores)).any() and not torch.isinf(scores).any(), type(proc).__name__
+
+
+def test_teacher_forced_logprobs_are_the_models_at_the_sampling_temperature(tiny):
+    """Token by token, first token and end-of-sequence included, prompts of three lengths left-padded together:
+    the loss's log-probabilities are log_softmax(logits / T) of the logits the sampler saw; the sampler's own
+    (renormalised over what blocking left) are never lower, and equal where blocking removed nothing."""
+    import copy
+
+    model, tok = copy.deepcopy(tiny.model).eval(), tiny.processor.tokenizer
+    policy = CausalPolicy(model, tok)
+    images = [Image.fromarray(np.random.default_rng(i).integers(0, 255, (32, 32, 3), dtype=np.uint8)) for i in range(3)]
+    prompts = ["[CAP] Describe this image.", "[CAP] Describe this image in great detail now please.", "[CAP] Hi."]
+    inputs = tiny.processor(images=images, text=[tiny.processor.format_prompt(p) for p in prompts], padding_side="left")
+    assert len(set(inputs["attention_mask"].sum(1).tolist())) == 3
+    feats = policy.encode(inputs)
+    with torch.no_grad():  # peaked distributions, with the end-of-sequence as likely as the commonest greedy token
+        head = model.language_model.lm_head.weight
+        head.mul_(20)
+        greedy, _ = policy.sample(inputs, feats, k=1, do_sample=False, max_new_tokens=6)
+        head[tok.eos_token_id] = head[torch.mode(greedy.flatten()).values]
+    k, temperature = 4, 0.7
+    kwargs = dict(k=k, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, max_new_tokens=12, temperature=temperature,
+                  bad_ending_ids=bad_ending_token_ids(tok), banned_ids=policy.banned_ids)  # fmt: skip
+    with torch.random.fork_rng():
+        torch.manual_seed(1)
+        batch = sample_captions(model, inputs["input_ids"], inputs["attention_mask"], feats, **kwargs)
+    # the same draw, keeping what generate saw: its raw logits and the processed scores it sampled from
+    processors = [BanTokensLogitsProcessor(policy.banned_ids), NoRepeatTrigramLogitsProcessor(batch.prompt_ids.shape[1]),
+                  BadEndingLogitsProcessor(kwargs["bad_ending_ids"], tok.eos_token_id)]  # fmt: skip
+    with torch.random.fork_rng(), torch.no_grad():
+        torch.manual_seed(1)
+        gen = model.generate(
+            input_ids=batch.prompt_ids, attention_mask=batch.prompt_mask, image_features=feats.repeat_interleave(k, 0),
+            max_new_tokens=12, do_sample=True, temperature=temperature, top_k=0, top_p=1.0, logits_processor=processors,
+            eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, return_dict_in_generate=True, output_logits=True,
+            output_scores=True,
+        )  # fmt: skip
+    assert torch.equal(gen.sequences[:, batch.prompt_ids.shape[1] :], batch.sample_ids)
+    ids, mask = batch.sample_ids, batch.sample_mask.bool()
+    ends = (ids == tok.eos_token_id) & mask
+    assert ends[:, 0].any() and ends[:, 1:].any() and (~mask).any()  # captions ending at once, later, and padding
+
+    def picked(steps, scale=1.0):
+        return torch.stack([torch.log_softmax(x.float() / scale, -1) for x in steps], 1).gather(-1, ids.unsqueeze(-1)).squeeze(-1)
+
+    with torch.no_grad():
+        logprobs = sequence_logprobs(model, batch, temperature)
+    model_lp, sampler_lp = picked(gen.logits, temperature), picked(gen.scores)
+    torch.testing.assert_close(logprobs[mask], model_lp[mask], atol=1e-4, rtol=1e-4)
+    assert bool((logprobs[~mask] == 0).all())
+    assert bool((sampler_lp[mask] >= logprobs[mask] - 1e-4).all())
+    blocked = torch.stack([torch.isinf(x).sum(-1) > len(policy.banned_ids) for x in gen.scores], 1)
+    assert (blocked & mask).any() and (~blocked & mask).any()
+    torch.testing.assert_close(sampler_lp[~blocked & mask], logprobs[~blocked & mask], atol=1e-3, rtol=0)
+    # each image's captions score the same alone (no left padding)
+    for i in range(3):
+        alone = tiny.processor(images=[images[i]], text=[tiny.processor.format_prompt(prompts[i])])
+        with torch.no_grad():
+            single = policy.logprobs(alone, policy.encode(alone), ids[i * k : (i + 1) * k], batch.sample_mask[i * k : (i + 1) * k], k, temperature)
+        torch.testing.assert_close(single, logprobs[i * k : (i + 1) * k], atol=1e-4, rtol=1e-4)
