@@ -510,13 +510,16 @@ def data_convert(
     seed: Annotated[int, typer.Option(help="Seed of the phrasing choice.")] = 0,
     on_bad: _OnBad = "raise",
     option: _Options = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing --out (never a file under ROOT).")] = False,
 ) -> None:
     """Write a split as instruction JSON; image paths are relative to ROOT."""
     from aerith.data.commands import collect_warnings, convert, parse_options
 
     try:
         options = parse_options(option or [])
-        path, skips = collect_warnings(convert, name, root, split, out, fmt=fmt, seed=seed, options=options, on_bad=on_bad)  # type: ignore[arg-type]
+        path, skips = collect_warnings(
+            convert, name, root, split, out, fmt=fmt, seed=seed, options=options, on_bad=on_bad, overwrite=overwrite
+        )  # type: ignore[arg-type]
     except _DATA_ERRORS as err:
         raise _data_error(err) from err
     _echo_skips(skips)
@@ -564,12 +567,15 @@ def data_show(
     ] = None,
     on_bad: _OnBad = "raise",
     option: _Options = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing --out (never a file under ROOT).")] = False,
 ) -> None:
     """Draw one sample: the image with its box in red, its class, question and answer, or captions below."""
     from aerith.data.commands import collect_warnings, parse_options, show
 
     try:
-        path, skips = collect_warnings(show, name, root, split, index, out, options=parse_options(option or []), on_bad=on_bad)  # type: ignore[arg-type]
+        path, skips = collect_warnings(
+            show, name, root, split, index, out, options=parse_options(option or []), on_bad=on_bad, overwrite=overwrite
+        )  # type: ignore[arg-type]
     except _DATA_ERRORS as err:
         raise _data_error(err) from err
     _echo_skips(skips)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import inspect
 import io
+import os
 import warnings
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -100,6 +101,22 @@ def collect_warnings(fn: Callable[..., T], *args: Any, **kwargs: Any) -> tuple[T
     return result, messages
 
 
+def check_out_file(out: str | Path, root: str | Path, overwrite: bool, option: str = "--out") -> Path:
+    """Refuse an output file that would destroy something: a folder, an existing file without
+    ``overwrite``, or an existing file under the dataset's ``root`` (its own annotations) at all.
+    """
+    out = Path(out).expanduser()
+    if out.is_dir():
+        raise ValueError(f"{option} {out} is a folder, not a file")
+    if out.exists() or out.is_symlink():
+        inside = Path(os.path.abspath(out)).is_relative_to(Path(os.path.abspath(Path(root).expanduser())))
+        if inside:
+            raise ValueError(f"{option} {out} is a file of the dataset under {root}; write elsewhere")
+        if not overwrite:
+            raise ValueError(f"{option} {out} exists; pass --overwrite to replace it")
+    return out
+
+
 def convert(
     name: str,
     root: str | Path,
@@ -110,6 +127,7 @@ def convert(
     *,
     options: Mapping[str, Any] | None = None,
     on_bad: OnBad = "raise",
+    overwrite: bool = False,
 ) -> Path:
     """Write one split of a dataset as LLaVA or LHRS-Bot instruction JSON.
 
@@ -127,14 +145,18 @@ def convert(
         options: more keyword arguments for the loader.
         on_bad: ``"skip"`` leaves out (and counts, in one warning) bad records and
             unreadable images instead of stopping at the first.
+        overwrite: replace an existing ``out`` (never one under ``root``).
     Returns:
         ``out`` as a Path.
+    Raises:
+        ValueError: ``out`` is a folder, exists without ``overwrite``, or is a file under ``root``.
     """
     from aerith.data.instructions import to_instruction
     from aerith.data.interop import to_lhrs, to_llava, write_json
 
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; formats: {', '.join(FORMATS)}")
+    out = check_out_file(out, root, overwrite)
     ds = _load(name, root, split, options, on_bad=on_bad)
     if len(ds) == 0:
         raise ValueError(f"{name} ({root}, split {ds.split}) has no samples to convert")
@@ -362,13 +384,16 @@ def show(
     *,
     options: Mapping[str, Any] | None = None,
     on_bad: OnBad = "raise",
+    overwrite: bool = False,
 ) -> Path:
     """Draw sample ``index`` of a split (see :func:`render_sample`) into the PNG ``out``, atomically.
 
     ``split=None`` reads the dataset's default split (:func:`aerith.data.load_dataset`);
     with ``on_bad="skip"`` the index counts the samples left after bad records and
-    unreadable images are skipped.
+    unreadable images are skipped. An existing ``out`` is replaced only with ``overwrite``,
+    and never one under ``root`` (see :func:`check_out_file`).
     """
+    out = check_out_file(out, root, overwrite)
     ds = _load(name, root, split, options, on_bad=on_bad)
     if not -len(ds) <= index < len(ds):
         raise ValueError(f"index {index} out of range: {name} split {ds.split} has {len(ds)} samples")

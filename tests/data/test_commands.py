@@ -74,7 +74,33 @@ def test_convert_errors_exit_2(tmp_path: Path) -> None:
     assert not (tmp_path / "x.json").exists()
     (tmp_path / "folder.json").mkdir()
     into_folder = _cli("data", "convert", "rsvqa-lr", str(root), "--out", str(tmp_path / "folder.json"))
-    assert into_folder.exit_code == 2 and "is a folder; refusing to replace it" in into_folder.output
+    assert into_folder.exit_code == 2 and "is a folder, not a file" in into_folder.output
+
+
+def test_convert_and_show_never_replace_a_file_unasked_nor_one_of_the_dataset(tmp_path: Path) -> None:
+    from aerith.data.synthrs import generate
+
+    root = tmp_path / "syn"
+    generate(root, n=12, size=32, seed=0)
+    truth = (root / "scene_graphs.json").read_bytes()
+    for command, out in (("convert", root / "scene_graphs.json"), ("show", root / "uc_merced-train.txt")):
+        before = out.read_bytes()
+        result = _cli("data", command, "synthrs", str(root), "--out", str(out), "--overwrite")
+        assert result.exit_code == 2 and "is a file of the dataset" in result.output, result.output
+        assert out.read_bytes() == before
+    assert (root / "scene_graphs.json").read_bytes() == truth
+    mine = tmp_path / "mine.json"
+    mine.write_text("my notes")
+    result = _cli("data", "convert", "synthrs", str(root), "--out", str(mine))
+    assert result.exit_code == 2 and "exists; pass --overwrite" in result.output and mine.read_text() == "my notes"
+    assert _cli("data", "convert", "synthrs", str(root), "--out", str(mine), "--overwrite").exit_code == 0
+    assert json.loads(mine.read_text())
+    picture = tmp_path / "mine.png"
+    picture.write_bytes(b"keep")
+    result = _cli("data", "show", "synthrs", str(root), "--out", str(picture))
+    assert result.exit_code == 2 and picture.read_bytes() == b"keep"
+    assert _cli("data", "show", "synthrs", str(root), "--out", str(picture), "--overwrite").exit_code == 0
+    assert picture.read_bytes()[:4] == b"\x89PNG"
 
 
 def test_stats_counts_classes_types_and_captions(tmp_path: Path) -> None:
