@@ -19,7 +19,8 @@ The loop then counts the sampled tokens of the global batch (:meth:`SCSTObjectiv
 and calls the objective,
 whose forward encodes each image once WITH gradients (pooler, projector, Q-Former ...
 train), repeats the encoding ``k`` times, recomputes the samples' log-probabilities in
-one teacher-forced pass (padding after the first EOS masked) and returns the summed
+one teacher-forced pass (padding after the first EOS masked; in the rollout's eval mode,
+so dropout does not change them, while activation checkpointing stays on) and returns the summed
 ``-advantage * log p``; the loop's normalisation by the global token count makes it the
 token mean. With ``scst.kl > 0`` the rollout also scores the samples under a frozen copy of
 the starting model, and the loss adds ``kl`` times the per-token KL estimate to it. Every
@@ -45,6 +46,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from transformers.modeling_layers import GradientCheckpointingLayer
 
 from aerith.infer.facade import RANDOM_INIT
 from aerith.rl.policy import CausalPolicy, Seq2SeqPolicy, bad_ending_token_ids, decode_samples, loo_baseline
@@ -182,6 +184,18 @@ class SCSTObjective(StageObjective):
         self.model.eval()
         return modes
 
+    def _policy_mode(self) -> None:
+        """Put the model in the mode the rollout sampled in, for the loss pass: eval (no dropout, no training-time jitter).
+
+        Layers that checkpoint activations stay in training mode, since that flag is what turns checkpointing
+        on; they hold no dropout of their own (their attention and MLP submodules do, and go to eval). The
+        flags are not restored here: a checkpointed layer re-runs its forward in the backward pass and must
+        find them as they were; the loop sets training mode again after validation.
+        """
+        for module in self.model.modules():
+            if not (isinstance(module, GradientCheckpointingLayer) and module.gradient_checkpointing and module.training):
+                module.training = False
+
     def _add(self, name: str, total: float, n: int) -> None:
         self._stats[name] = self._stats.get(name, 0.0) + total
         self._counts[name] = self._counts.get(name, 0) + n
@@ -255,7 +269,12 @@ class SCSTObjective(StageObjective):
 
     # -- loss ------------------------------------------------------------------------------------------
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Summed ``-advantage * log p(token)`` over the sampled tokens (one encoding per image, with grad)."""
+        """Summed ``-advantage * log p(token)`` over the sampled tokens (one encoding per image, with grad).
+
+        The model runs in the mode the rollout sampled in, eval (:meth:`_policy_mode`), so dropout neither
+        perturbs the log-probabilities nor makes the KL penalty non-zero at the start.
+        """
+        self._policy_mode()
         encoded = self.policy.encode(batch)
         s = self.settings
         logprobs = self.policy.logprobs(batch, encoded, batch["sample_ids"], batch["sample_mask"], s.k, s.temperature)

@@ -223,3 +223,79 @@ def test_scst_warns_when_its_start_is_random_however_it_got_there():
     for state in ("random-init", "random-init; LoRA merged", "random-init; align: 9 steps on synthrs/train"):
         assert "RANDOM" in random_start_warning("x", state)
     assert random_start_warning("x", "sft: 9 steps on synthrs/train (from random-init)") is None
+
+
+class _LengthReward:
+    """Reward = caption length in characters (a stand-in: these tests look at the loss, not the reward)."""
+
+    def terms(self, texts, references):
+        from aerith.rl.rewards import REWARDS
+
+        return {**{t: [0.0] * len(texts) for t in REWARDS}, "total": [float(len(t)) for t in texts]}
+
+
+def _instructblip_objective(kl, checkpointing=False):
+    import copy
+    from types import SimpleNamespace
+
+    import numpy as np
+    from PIL import Image
+
+    from aerith.train.backbones import load_backbone
+    from aerith.train.scst import POLICIES, SCSTObjective, collate_scst
+
+    backbone = load_backbone("instructblip-tiny", seed=SEED)
+    start = copy.deepcopy(backbone.model).requires_grad_(False).eval()
+    backbone.set_trainable(PRESETS["instructblip-tiny"]["scst"])
+    if checkpointing:
+        backbone.enable_gradient_checkpointing()
+    tok = backbone.processor.tokenizer
+    settings = SimpleNamespace(k=3, temperature=1.0, max_new_tokens=6, baseline="loo", block_trigrams=True, bad_endings=True, kl=kl)
+    reference = POLICIES["instructblip"](start, tok) if kl else None
+    objective = SCSTObjective(backbone.model, POLICIES["instructblip"](backbone.model, tok), _LengthReward(), settings, reference)
+    rng = np.random.default_rng(SEED)
+    images = [Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)) for _ in range(2)]
+    samples = [SimpleNamespace(image=im, task="cap", targets=("a road",)) for im in images]
+    return backbone, objective, collate_scst(backbone, samples, 512)
+
+
+def test_loss_pass_scores_the_policy_that_sampled_without_dropout():
+    """InstructBLIP's T5 and Q-Former hold dropout (0.1). The rollout samples in eval mode; the loop calls the loss in
+    training mode, where dropout changed the log-probabilities (by up to 22 nats on the tiny model) and made the KL
+    penalty to the unchanged start 6,548 per token instead of 0."""
+    backbone, objective, batch = _instructblip_objective(kl=1.0)
+    backbone.train_mode()  # as the loop leaves it
+    torch.manual_seed(SEED)
+    prepared = objective.prepare(batch)
+    objective(prepared).backward()
+    assert objective.pop_stats()["kl"] < 1e-6
+    policy, mask = objective.policy, prepared["sample_mask"]
+    with torch.no_grad():
+        logprobs = policy.logprobs(prepared, policy.encode(prepared), prepared["sample_ids"], mask, 3)
+    assert torch.equal(logprobs, objective.reference_logprobs(prepared, prepared["sample_ids"], mask))
+
+
+def test_loss_pass_without_dropout_keeps_activation_checkpointing():
+    """Checkpointed layers still checkpoint, and recompute in the backward pass what the forward computed."""
+    grads = {}
+    for checkpointing in (False, True):
+        backbone, objective, batch = _instructblip_objective(kl=0.0, checkpointing=checkpointing)
+        backbone.train_mode()
+        calls = []
+        if checkpointing:
+            from transformers.modeling_layers import GradientCheckpointingLayer
+
+            layers = [m for m in backbone.model.modules() if isinstance(m, GradientCheckpointingLayer) and m.gradient_checkpointing]
+            assert layers
+            for layer in layers:
+                func = layer._gradient_checkpointing_func
+                layer._gradient_checkpointing_func = lambda *a, _f=func, **kw: calls.append(1) or _f(*a, **kw)
+        torch.manual_seed(SEED)
+        objective(objective.prepare(batch)).backward()
+        assert bool(calls) == checkpointing
+        grads[checkpointing] = {n: p.grad for n, p in backbone.model.named_parameters() if p.grad is not None}
+    assert grads[True].keys() == grads[False].keys()
+    # the same up to float rounding (the checkpointed layers run without their cache); dropout in the
+    # recomputation would change them by far more
+    plain, checkpointed = (torch.cat([g.flatten() for g in grads[c].values()]) for c in (False, True))
+    assert (checkpointed - plain).norm() <= 1e-4 * plain.norm()
