@@ -103,7 +103,11 @@ def _put_in_place(tmp: Path, path: Path) -> None:
         return
     old = path.with_name(f".{path.name}.old-{os.getpid()}")
     os.replace(path, old)
-    os.replace(tmp, path)  # a crash before this line leaves `old`, which recover() puts back
+    try:
+        os.replace(tmp, path)  # a crash before this line leaves `old`, which recover() puts back
+    except BaseException:
+        os.replace(old, path)
+        raise
     _remove(old)
 
 
@@ -142,9 +146,10 @@ def atomic_dir(
     Raises:
         FileExistsError: ``path`` is a file, or a folder that may not be replaced.
 
-    On an exception the temporary folder is removed and ``path`` is left as it was.
+    On an exception, or when the final swap fails, the temporary folder is removed and ``path`` is
+    left as it was.
     """
-    path = Path(path)
+    path = Path(os.path.abspath(Path(path).expanduser()))  # '.' has itself as parent: the temp folder would be inside
     path.parent.mkdir(parents=True, exist_ok=True)
     recover(path)
     check_replaceable(path, overwrite, replaceable, what)
@@ -155,7 +160,12 @@ def atomic_dir(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    _put_in_place(tmp, path)
+    try:
+        _put_in_place(tmp, path)
+    except BaseException:
+        if tmp.exists():  # the swap did not happen: tmp still holds the new content, path the old
+            shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 def _umask() -> int:
