@@ -161,6 +161,8 @@ class RasterSource:
         from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 
         path = Path(path)
+        if path.is_dir():
+            raise ScanError(f"{path} is a folder; give the raster file (a GeoTIFF) to scan")
         if not path.is_file():
             raise RasterNotFoundError(path)
         try:

@@ -61,6 +61,7 @@ def test_bad_input_exits_2_with_a_message_naming_it(mosaic, tmp_path):
     text.write_text("this is text, not a raster")
     cases = [
         ([str(tmp_path / "nope.tif"), "--task", "cap"], "nope.tif: raster file not found"),
+        ([str(tmp_path), "--task", "cap"], f"{tmp_path} is a folder; give the raster file"),
         ([str(text), "--task", "cap"], "readme.tif: not a raster GDAL can read"),
         ([str(mosaic.path), "--task", "cap", "--bands", "2,1,3"], "band index 3 out of range: the raster has 3 band(s)"),
         ([str(mosaic.path), "--task", "cap", "--tile", "1024"], "tile 1024 px is larger than the raster (384 x 384 px)"),
