@@ -14,6 +14,7 @@ line. Numbers written ``1e-4`` (a string in YAML 1.1) are read as numbers.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import math
 import os
 import re
@@ -401,6 +402,11 @@ class SCSTConfig:
             )
         if self.parser not in ("rule", "factual"):
             raise ValueError(f"scst.parser must be 'rule' or 'factual', got {self.parser!r}")
+        if self.parser == "factual" and importlib.util.find_spec("factual_scene_graph") is None:
+            raise FieldError(  # here, before any model loads or file is written
+                "parser", "'factual' needs the optional FACTUAL parser, which is not installed: "
+                "pip install factualscenegraph (the default parser 'rule' needs nothing)"
+            )
         try:
             self.rewards = check_weights(self.rewards)
         except ValueError as err:

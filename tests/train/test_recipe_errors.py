@@ -304,3 +304,15 @@ def test_recipe_loader_fuzz_raises_only_clear_errors(tmp_path):
         except Exception as err:  # noqa: BLE001 - anything else is the bug this test looks for
             pytest.fail(f"case {case}: {type(err).__name__}: {err}\noverrides={overrides}\nfile={path.read_bytes()[:300]!r}")
     assert outcomes["loaded"] > 20 and outcomes["refused"] > 300, outcomes  # both paths were exercised
+
+
+def test_the_factual_parser_missing_is_a_recipe_error_before_anything_loads(tmp_path, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "factual_scene_graph" else real(name, *a))
+    out = tmp_path / "run"
+    code, text, _ = _cli("scst", str(REPO / "configs" / "scst-aerith-tiny.yaml"), "--init", "aerith-tiny",
+                         "--out-dir", str(out), "--set", "scst.parser=factual")
+    assert code == 2 and "scst.parser: 'factual' needs the optional FACTUAL parser" in text, text
+    assert "pip install factualscenegraph" in text and "Traceback" not in text and not out.exists()
