@@ -268,6 +268,11 @@ class Seq2SeqPolicy:
     """
 
     def __init__(self, model, tokenizer) -> None:
+        if getattr(model.config, "use_decoder_only_language_model", False):
+            raise ValueError(
+                f"SCST on InstructBLIP needs an encoder-decoder (T5) language model; this model's is decoder-only "
+                f"({model.config.text_config.model_type}, e.g. InstructBLIP-Vicuna), which the SCST policy does not support"
+            )
         self.model = model
         self.tokenizer = tokenizer
         self.eos_token_id = tokenizer.eos_token_id

@@ -165,3 +165,24 @@ def test_teacher_forced_logprobs_are_the_models_at_the_sampling_temperature(tiny
         with torch.no_grad():
             single = policy.logprobs(alone, policy.encode(alone), ids[i * k : (i + 1) * k], batch.sample_mask[i * k : (i + 1) * k], k, temperature)
         torch.testing.assert_close(single, logprobs[i * k : (i + 1) * k], atol=1e-4, rtol=1e-4)
+
+
+def test_seq2seq_policy_refuses_a_decoder_only_instructblip():
+    """InstructBLIP-Vicuna loads like any InstructBLIP; its SCST was an AttributeError (no decoder start token)."""
+    from types import SimpleNamespace
+
+    from transformers import InstructBlipConfig, InstructBlipForConditionalGeneration
+
+    from aerith.models.instructblip import tiny_instructblip_config
+    from aerith.rl.policy import Seq2SeqPolicy
+
+    tiny = tiny_instructblip_config(64, 4)
+    text = dict(model_type="llama", vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                num_attention_heads=2, num_key_value_heads=2, pad_token_id=0, eos_token_id=2)  # fmt: skip
+    config = InstructBlipConfig(
+        vision_config=tiny.vision_config.to_dict(), qformer_config=tiny.qformer_config.to_dict(), text_config=text,
+        num_query_tokens=tiny.num_query_tokens, image_token_index=4,
+    )  # fmt: skip
+    model = InstructBlipForConditionalGeneration(config)
+    with pytest.raises(ValueError, match="needs an encoder-decoder .T5. language model; this model's is decoder-only .llama"):
+        Seq2SeqPolicy(model, SimpleNamespace(eos_token_id=2, pad_token_id=0))

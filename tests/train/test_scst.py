@@ -289,7 +289,7 @@ def test_loss_pass_without_dropout_keeps_activation_checkpointing():
             assert layers
             for layer in layers:
                 func = layer._gradient_checkpointing_func
-                layer._gradient_checkpointing_func = lambda *a, _f=func, **kw: calls.append(1) or _f(*a, **kw)
+                layer._gradient_checkpointing_func = lambda *a, _f=func, _c=calls, **kw: _c.append(1) or _f(*a, **kw)
         torch.manual_seed(SEED)
         objective(objective.prepare(batch)).backward()
         assert bool(calls) == checkpointing
