@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Annotated
 
@@ -587,7 +588,21 @@ if data_app.registered_commands:
     app.add_typer(data_app, name="data")
 
 
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def _format_warning(message, category, filename, lineno, line=None) -> str:  # noqa: ANN001 - warnings' own hook
+    """Aerith's own warnings (a counted skip, a random-init model) as one line; others as Python writes them."""
+    if os.path.abspath(filename).startswith(_PACKAGE_DIR + os.sep) or category.__module__.startswith("aerith"):
+        return f"warning: {message}\n"
+    return _PYTHON_FORMAT(message, category, filename, lineno, line)
+
+
+_PYTHON_FORMAT = warnings.formatwarning
+
+
 def main() -> None:
+    warnings.formatwarning = _format_warning  # the command line's process only; importing aerith changes nothing
     app()
 
 

@@ -111,3 +111,24 @@ def test_eval_refuses_a_root_that_names_no_folder(tmp_path, monkeypatch, root):
 def test_predict_names_the_option_of_a_bad_answer_length():
     result = CliRunner().invoke(app, ["predict", "aerith-tiny", "no-image.png", "[CAP] Describe this image.", "--max-new-tokens", "0"])
     assert result.exit_code == 2 and result.output.strip() == "error: --max-new-tokens must be >= 1, got 0", result.output
+
+
+def test_the_command_line_prints_aerith_warnings_as_one_line(tmp_path):
+    """A counted skip while training (warnings.warn deep in a loader) reads like the data commands' lines."""
+    import subprocess
+    import sys
+
+    script = (
+        "import warnings, aerith.cli as cli\n"
+        "from aerith.data.errors import SkippedRecordsWarning\n"
+        "cli.app.command('warn-twice')(lambda: (warnings.warn('rsicd: 2 bad record(s) skipped', SkippedRecordsWarning),"
+        " warnings.warn_explicit('old API', DeprecationWarning, 'elsewhere.py', 7)))\n"
+        "warnings.simplefilter('always')\n"
+        "cli.main()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script, "warn-twice"], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.splitlines()
+    assert "warning: rsicd: 2 bad record(s) skipped" in lines  # one line, no source path or code line
+    assert not any("SkippedRecordsWarning" in line for line in lines)
+    assert any(line.startswith("elsewhere.py:7: DeprecationWarning: old API") for line in lines)  # others as Python writes them
