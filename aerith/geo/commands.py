@@ -55,11 +55,14 @@ def scan_command(
     state = distributed_state()
     if state is not None and device is None:
         device = str(state.device)
+    from aerith.eval.distributed import Processes
     from aerith.eval.fingerprint import model_fingerprint
     from aerith.geo.journal import Journal
     from aerith.infer.load import load_vlm
 
-    fingerprint = model_fingerprint(model, seed=seed)  # as aerith eval records it: a preset's seed, a folder's files
+    # as aerith eval records it (a preset's seed, a folder's files), hashed once: a 7B folder is read by one process
+    procs = Processes() if state is None else Processes(rank=state.process_index, world=state.num_processes, state=state)
+    fingerprint = procs.on_main(lambda: model_fingerprint(model, seed=seed))
     if not overwrite:
         Journal(out, {}).check_model(fingerprint)  # another model's scan is refused before this one loads
     vlm = load_vlm(model, seed=seed, device=device)
