@@ -250,7 +250,7 @@ def _train_command(stage: str, recipe: Path, overrides, out_dir, init, max_steps
     except (DataError, FileNotFoundError, FileExistsError, KeyError, ValueError) as err:
         typer.echo(f"error: {err.args[0] if isinstance(err, KeyError) and err.args else err}", err=True)
         raise typer.Exit(2) from err
-    if result is not None:
+    if result is not None and result.main_process:  # once under accelerate launch
         last = f", val loss {result.val_loss[-1][1]:.4f}" if result.val_loss else ""
         if result.val_metrics:
             last = ", " + ", ".join(f"{k} {v:.4f}" for k, v in result.val_metrics[-1][1].items())

@@ -68,6 +68,7 @@ class TrainResult:
     val_loss: list[tuple[int, float]] = field(default_factory=list)
     val_metrics: list[tuple[int, dict[str, float]]] = field(default_factory=list)
     samples_per_s: float = 0.0
+    main_process: bool = True  # False on the other processes of `accelerate launch` (they report nothing)
 
 
 # -- helpers ------------------------------------------------------------------------------------------
@@ -402,7 +403,7 @@ def fit(run: Run, log: MetricsLog) -> TrainResult:
     """Optimizer steps from the start step to ``max_steps`` (or the time limit), with logging,
     validation and step checkpoints; the caller saves the final checkpoint."""
     config, sched = run.config, run.config.schedule
-    result = TrainResult(run_dir=run.run_dir, final_dir=run.run_dir / FINAL, steps=run.start.step)
+    result = TrainResult(run_dir=run.run_dir, final_dir=run.run_dir / FINAL, steps=run.start.step, main_process=run.main)
     if run.val_batches and run.start.checkpoint is None:  # the starting point, so the curve shows what training changed
         _validate(run, 0, result, log)
     batches = iter(run.loader)

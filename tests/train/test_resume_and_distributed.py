@@ -64,6 +64,7 @@ def test_two_gloo_processes_match_one_process(synthrs_root, tmp_path):
                 "--mixed_precision", "no", "--dynamo_backend", "no"]  # fmt: skip
     out = run_command(["sft", str(two)], launcher=launcher, threads=1, env={"ACCELERATE_USE_CPU": "1"}, timeout=240)
     assert out.returncode == 0, out.stdout + out.stderr
+    assert out.stdout.count("; model in ") == 1, out.stdout  # the main process reports, once
     state = json.loads((tmp_path / "two" / "checkpoint-final" / "trainer_state.json").read_text())
     assert state["world_size"] == 2 and state["global_batch"] == 4
 
