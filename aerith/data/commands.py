@@ -227,7 +227,8 @@ def stats(name: str, root: str | Path, *, options: Mapping[str, Any] | None = No
         "expressions"?}}, "missing_splits": [...], "warnings": n, "problems": [str, ...]}``
     Raises:
         KeyError: unknown dataset name.
-        DatasetNotFoundError: the root folder itself is missing.
+        DatasetNotFoundError: the root folder itself is missing, or no split of the dataset is in it
+            (the first split's error: a wrong root is an error, not a table of missing splits).
     """
     from aerith.data.datasets.base import check_root
 
@@ -239,12 +240,16 @@ def stats(name: str, root: str | Path, *, options: Mapping[str, Any] | None = No
     result: dict[str, Any] = {"dataset": name, "root": str(root), "splits": {}, "missing_splits": [], "warnings": 0}
     problems: list[str] = []
     images: dict[str, set[Path]] = {}
+    not_found: list[DatasetNotFoundError] = []
     for split in cls.splits:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
                 ds = load_dataset(name, root, split=split, **{**dict(options or {}), "on_bad": "skip"})
             except DatasetNotFoundError as err:
+                not_found.append(err)
+                if len(not_found) == len(cls.splits):
+                    raise not_found[0] from None  # no split at all: the root is wrong, and the first reason says how
                 result["missing_splits"].append(split)
                 problems.append(f"{split}: split not found ({err})")
                 continue

@@ -11,7 +11,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from aerith.cli import app
-from aerith.data import load_dataset
+from aerith.data import DatasetNotFoundError, load_dataset
 from aerith.data.commands import convert, render_sample, show, stats
 from aerith.data.interop import from_lhrs, from_llava
 from aerith.data.sample import Sample
@@ -219,3 +219,11 @@ def test_convert_writes_image_paths_relative_to_a_root_given_with_tilde(tmp_path
     assert records[0]["image"].startswith("UCMerced_LandUse/Images/"), records[0]["image"]
     back = from_llava(out, home / "ucm")
     assert [s.image.resolve() for s in back] == [s.image.resolve() for s in load_dataset("ucm", home / "ucm", "test")]
+
+
+def test_stats_of_a_folder_holding_no_split_is_an_error_naming_what_was_expected(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    result = _cli("data", "stats", "ucm", str(tmp_path / "empty"))
+    assert result.exit_code == 2 and "expected the ucm class folders" in result.output, result.output
+    with pytest.raises(DatasetNotFoundError, match="scene_graphs.json: not found"):
+        stats("synthrs", tmp_path / "empty")
