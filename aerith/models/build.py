@@ -76,6 +76,27 @@ def config_with_overrides(config: AerithConfig, overrides: Mapping[str, Any]) ->
     return AerithConfig.from_dict(tree)
 
 
+def cast_keeping_float32_buffers(model: torch.nn.Module, device, dtype: torch.dtype | None) -> torch.nn.Module:
+    """``model.to(device, dtype)`` that leaves the float non-persistent buffers (RoPE's ``inv_freq``) in float32.
+
+    transformers builds those buffers in float32 whatever the weights' dtype, and ``from_pretrained``
+    keeps them so; a plain ``.to(bfloat16)`` would round them (RoPE angles off by up to 0.4% of the
+    position), and a bfloat16 model built here would no longer give the logits of itself saved and reloaded.
+    """
+    if dtype is None:
+        return model.to(device)
+    kept = [
+        (module, name, buf)
+        for module in model.modules()
+        for name, buf in module._buffers.items()
+        if buf is not None and name in module._non_persistent_buffers_set and buf.is_floating_point()
+    ]
+    model = model.to(device=device, dtype=dtype)
+    for module, name, buf in kept:
+        module._buffers[name] = buf.to(device)
+    return model
+
+
 def build_from_preset(
     name: str,
     *,
@@ -123,7 +144,7 @@ def build_from_preset(
             model = AerithForConditionalGeneration(config)
         if coordinate_init == "fourier":  # every grid integer is one token here: start them ordered
             init_coordinate_embeddings(model, tokenizer, torch.Generator().manual_seed(seed))
-        model = model.to(device=device, dtype=dtype) if dtype is not None else model.to(device)
+        model = cast_keeping_float32_buffers(model, device, dtype)
         return model.eval(), build_processor(config, tokenizer)
     return _from_hub(preset, seed=seed, device=device, dtype=dtype, load_in_4bit=load_in_4bit)
 

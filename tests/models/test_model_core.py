@@ -245,3 +245,22 @@ def test_a_checkpoint_with_0_dim_locality_strengths_loads_on_both_paths(tmp_path
     save_file({**old, "pooler.layers.0.locality": torch.ones(3)}, weights, metadata={"format": "pt"})
     with pytest.raises(ModelFolderError, match="weights do not load"):  # a wrong size is refused, not reshaped
         load_vlm(tmp_path / "old", device="cpu")
+
+
+def test_bfloat16_preset_gives_the_logits_of_itself_saved_and_reloaded(tmp_path):
+    # build_from_preset(dtype=bfloat16) rounded RoPE's float32 inv_freq buffers to bfloat16 (a plain
+    # model.to(dtype)); from_pretrained keeps them float32, so the reloaded model answered differently
+    vlm = AerithVLM.from_preset("aerith-tiny", seed=0, device="cpu", dtype=torch.bfloat16)
+    assert vlm.model.dtype == torch.bfloat16
+    assert vlm.model.language_model.model.rotary_emb.inv_freq.dtype == torch.float32
+    inputs = _inputs(vlm, _images(2), ["[CAP] Describe this image.", "[VQA] Is there a ship?"])
+    for key in ("pixel_values", "dino_pixel_values"):
+        inputs[key] = inputs[key].to(torch.bfloat16)
+    with torch.no_grad():
+        before = vlm.model(**inputs).logits
+    vlm.save_pretrained(tmp_path / "bf16")
+    loaded = AerithVLM.from_pretrained(tmp_path / "bf16", device="cpu", dtype=torch.bfloat16)
+    assert loaded.model.dtype == torch.bfloat16
+    with torch.no_grad():
+        after = loaded.model(**inputs).logits
+    torch.testing.assert_close(before, after, rtol=0, atol=0)
