@@ -244,9 +244,28 @@ class AerithProcessor(ProcessorMixin):
         if padding_side is not None:
             tok_kwargs["padding_side"] = padding_side
         data = dict(self.tokenizer(expanded, **tok_kwargs))
+        self._check_image_tokens(data["input_ids"], [t.count(IMAGE_TOKEN) for t in texts])
         if image_list:
             data.update(self.process_images(image_list, bands))
         return BatchFeature(data=data, tensor_type=return_tensors)
+
+    def _check_image_tokens(self, input_ids: Any, placeholders: list[int]) -> None:
+        """Each row holds ``num_image_tokens`` image tokens per placeholder of its text, else ``ValueError``.
+
+        Truncation (``truncation=True, max_length=...``) can cut some of them off; the row would then
+        no longer match its image's features.
+        """
+        rows = input_ids.tolist() if hasattr(input_ids, "tolist") else input_ids
+        if rows and isinstance(rows[0], int):  # one text, no batch dimension (return_tensors=None)
+            rows = [rows]
+        for i, (row, n) in enumerate(zip(rows, placeholders)):
+            found = sum(1 for t in row if t == self.image_token_id)
+            if found != n * self.num_image_tokens:
+                raise ValueError(
+                    f"text {i}: {found} image tokens after tokenisation, expected {n * self.num_image_tokens} "
+                    f"({n} {IMAGE_TOKEN} x {self.num_image_tokens}); truncation (max_length) cut them off: "
+                    "raise max_length or shorten the text"
+                )
 
     def _from_prompts(self, images: Any, prompts: Sequence[str], *, bands, padding_side, return_tensors) -> BatchFeature:
         image_list = list(images) if isinstance(images, (list, tuple)) else [images]

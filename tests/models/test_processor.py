@@ -98,3 +98,24 @@ def test_predict_command_says_weights_are_random(tmp_path):
     assert "RANDOM weights" in result.output
     missing = CliRunner().invoke(app, ["predict", "aerith-tiny", str(tmp_path / "none.png"), "[CAP] x"])
     assert missing.exit_code == 2 and "none.png" in missing.output
+
+
+@pytest.mark.parametrize("side", ["right", "left"])
+def test_truncation_that_cuts_image_tokens_is_an_error(processor, side):
+    # the processor used to return 7 of the 36 image tokens without a word; the model then failed
+    # later (or, in a batch, a row's text no longer matched its image)
+    image = Image.new("RGB", (9, 13))
+    text = processor.format_prompt("[CAP] Describe this image.")
+    processor.tokenizer.truncation_side = side
+    try:
+        with pytest.raises(ValueError, match="text 0: .* image tokens after tokenisation, expected 36"):
+            processor(images=[image], text=[text], truncation=True, max_length=10)
+        with pytest.raises(ValueError, match="truncation"):
+            processor(images=[image], text=text, truncation=True, max_length=10, return_tensors=None)
+        # truncation that keeps every image token is allowed
+        full = len(processor(images=[image], text=[text])["input_ids"][0])
+        kept = processor(images=[image], text=[text], truncation=True, max_length=full - 1)
+        assert kept["input_ids"].shape[1] == full - 1
+        assert int((kept["input_ids"] == processor.image_token_id).sum()) == processor.num_image_tokens
+    finally:
+        processor.tokenizer.truncation_side = "right"
