@@ -48,12 +48,23 @@ class InstructBlipVLM(VLM):
         self, images: list[Any], prompts: list[str], *, offset: int, max_new_tokens: int, do_sample: bool,
         bands: Sequence[int] | None, **generate_kwargs: Any,
     ) -> list[str]:
-        """One batch: query tokens + prompt to the T5 encoder, the decoder's answer decoded."""
-        inputs = encode_inputs(self.processor, self.model.config, images, prompts, bands)
+        """One batch: query tokens + prompt to the language model, its answer decoded.
+
+        A T5 language model reads them in its encoder (right-padded) and returns only the answer; a
+        decoder-only one (Vicuna) reads them left-padded and returns them before the answer, which is
+        cut off here.
+        """
+        decoder_only = bool(getattr(self.model.config, "use_decoder_only_language_model", False))
+        side = "left" if decoder_only else "right"
+        inputs = encode_inputs(self.processor, self.model.config, images, prompts, bands, padding_side=side)
         self._check_length(inputs["qformer_attention_mask"].sum(dim=1).tolist(), offset)
         inputs = {k: v.to(self.device) for k, v in inputs.items()}
         inputs["pixel_values"] = inputs["pixel_values"].to(self.model.dtype)
         out = self.model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=do_sample, **generate_kwargs)
+        if decoder_only and out.shape[1] >= inputs["input_ids"].shape[1] and torch.equal(
+            out[:, : inputs["input_ids"].shape[1]], inputs["input_ids"]
+        ):
+            out = out[:, inputs["input_ids"].shape[1] :]
         return [t.strip() for t in self.processor.tokenizer.batch_decode(out, skip_special_tokens=True)]
 
     def _check_length(self, lengths: list[int], offset: int) -> None:

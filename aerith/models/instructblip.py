@@ -109,22 +109,37 @@ def encode_inputs(
     images: Sequence[Any],
     prompts: Sequence[str],
     bands: Sequence[int] | None = None,
+    padding_side: str = "right",
 ) -> dict[str, torch.Tensor]:
-    """Images and prompts -> model inputs: ``num_query_tokens`` image tokens, then the prompt (right-padded).
+    """Images and prompts -> model inputs: ``num_query_tokens`` image tokens, then the prompt.
+
+    ``padding_side``: ``"right"`` (a T5 encoder's input, training) or ``"left"`` (batched generation
+    with a decoder-only language model such as Vicuna: the padding goes before the image tokens,
+    so that every row ends with its prompt's last token).
 
     Returns ``pixel_values (B, 3, H, W)``, ``input_ids``/``attention_mask (B, Q + T)`` and
     ``qformer_input_ids``/``qformer_attention_mask (B, T')``.
     """
+    if padding_side not in ("right", "left"):
+        raise ValueError(f"padding_side must be 'right' or 'left', got {padding_side!r}")
     rgb = [load_rgb(im, bands) for im in images]
     pixel_values = processor.image_processor(images=rgb, return_tensors="pt")["pixel_values"]
-    qformer = processor.qformer_tokenizer(list(prompts), padding=True, return_tensors="pt")
-    text = processor.tokenizer(list(prompts), padding=True, padding_side="right", return_tensors="pt")
+    qformer = processor.qformer_tokenizer(list(prompts), padding=True, padding_side="right", return_tensors="pt")
+    text = processor.tokenizer(list(prompts), padding=True, padding_side=padding_side, return_tensors="pt")
     batch, queries = len(rgb), config.num_query_tokens
     image_ids = torch.full((batch, queries), config.image_token_index, dtype=torch.long)
+    input_ids = torch.cat([image_ids, text["input_ids"]], dim=1)
+    attention_mask = torch.cat([torch.ones_like(image_ids), text["attention_mask"]], dim=1)
+    if padding_side == "left":  # [pad ... pad, image tokens, prompt]: move each row's padding to its front
+        for row in range(batch):
+            pads = int((text["attention_mask"][row] == 0).sum())
+            if pads:
+                input_ids[row] = torch.cat([input_ids[row, queries : queries + pads], input_ids[row, :queries], input_ids[row, queries + pads :]])
+                attention_mask[row] = torch.cat([torch.zeros(pads, dtype=attention_mask.dtype), torch.ones(queries, dtype=attention_mask.dtype), attention_mask[row, queries + pads :]])
     return {
         "pixel_values": pixel_values,
-        "input_ids": torch.cat([image_ids, text["input_ids"]], dim=1),
-        "attention_mask": torch.cat([torch.ones_like(image_ids), text["attention_mask"]], dim=1),
+        "input_ids": input_ids,
+        "attention_mask": attention_mask,
         "qformer_input_ids": qformer["input_ids"],
         "qformer_attention_mask": qformer["attention_mask"],
     }
