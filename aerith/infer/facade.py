@@ -238,6 +238,13 @@ class VLM(ABC):
         prompt_list = prompts_for(prompts, len(image_list))
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if generate_kwargs.get("num_return_sequences", 1) != 1:
+            # transformers would return that many answers per image, and the list would no longer hold
+            # one answer per image in input order (ground() would pair them with the wrong images)
+            raise ValueError(
+                f"num_return_sequences={generate_kwargs['num_return_sequences']}: generate answers once per image; "
+                "to get several answers for one image, pass it several times (with do_sample=True)"
+            )
         self.warn_if_random()
         outputs: list[str] = []
         for start in range(0, len(image_list), batch_size):

@@ -185,3 +185,16 @@ def test_atomic_outputs_get_ordinary_permissions(tmp_path):
         os.umask(mask)
     assert (tmp_path / "manifest.json").stat().st_mode & 0o777 == 0o644
     assert (tmp_path / "folder").stat().st_mode & 0o777 == 0o755
+
+
+@pytest.mark.parametrize("task", ["generate", "ground"])
+def test_several_answers_per_image_are_refused_not_misaligned(tiny, task):
+    # num_return_sequences=2 returned 2 answers per image in one flat list: generate's list no longer
+    # held one answer per image, and ground() paired image 0's second answer with image 1
+    images = [Image.new("RGB", (40, 20)), Image.new("RGB", (30, 60))]
+    with pytest.raises(ValueError, match="num_return_sequences=2: generate answers once per image"):
+        if task == "generate":
+            tiny.generate(images, "[CAP] Describe this image.", max_new_tokens=2, num_beams=2, num_return_sequences=2)
+        else:
+            tiny.ground(images, ["a", "b"], max_new_tokens=2, num_beams=2, num_return_sequences=2)
+    assert len(tiny.generate(images, "[CAP] Describe this image.", max_new_tokens=2, num_return_sequences=1)) == 2
