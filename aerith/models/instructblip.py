@@ -1,4 +1,4 @@
-"""The second backbone: transformers' InstructBLIP (Flan-T5), with Aerith's data, prompts and trainer.
+"""The second backbone: transformers' InstructBLIP (Flan-T5 or Vicuna), with Aerith's data, prompts and trainer.
 
 The facade (``generate``, ``classify`` ... ``save_pretrained``) is
 :class:`aerith.infer.instructblip.InstructBlipVLM`; load any kind with :func:`aerith.load_vlm`.
@@ -10,6 +10,9 @@ Presets:
 - ``instructblip-tiny``: the same classes at toy width (Flan-T5-style gated-GELU T5)
   with RANDOM weights and the offline tiny tokenizer (for both the T5 and the Q-Former
   tokenizers), for tests; its config says ``training_state="random-init"``.
+- ``instructblip-vicuna-tiny``: the same with a toy decoder-only (Llama-style, as Vicuna)
+  language model, RANDOM weights, ``training_state="random-init"``; for tests of the
+  decoder-only path (SFT labels over the whole sequence, SCST on left-padded prompts).
 
 The image processor resizes the whole image to a square without a centre crop, so
 boxes stay relative to the whole image.
@@ -38,6 +41,7 @@ class InstructBlipPreset:
     name: str
     description: str
     hub_id: str | None = None
+    language_model: str = "t5"  # the random tiny one's: "t5" (encoder-decoder) or "llama" (decoder-only, as Vicuna)
 
 
 INSTRUCTBLIP_PRESETS: dict[str, InstructBlipPreset] = {
@@ -48,6 +52,11 @@ INSTRUCTBLIP_PRESETS: dict[str, InstructBlipPreset] = {
     ),
     "instructblip-tiny": InstructBlipPreset(
         "instructblip-tiny", "toy-width InstructBLIP (T5) with RANDOM weights and an offline tokenizer (tests)"
+    ),
+    "instructblip-vicuna-tiny": InstructBlipPreset(
+        "instructblip-vicuna-tiny",
+        "toy-width InstructBLIP with a decoder-only (Vicuna-style Llama) language model, RANDOM weights, offline tokenizer (tests)",
+        language_model="llama",
     ),
 }
 
@@ -89,6 +98,35 @@ def tiny_instructblip_config(vocab_size: int, image_token_id: int) -> InstructBl
     )
 
 
+def tiny_instructblip_vicuna_config(vocab_size: int, image_token_id: int) -> InstructBlipConfig:
+    """Toy InstructBLIP-Vicuna: the vision model and Q-Former of :func:`tiny_instructblip_config`, a 2-layer Llama.
+
+    transformers' ``InstructBlipConfig`` sets ``use_decoder_only_language_model`` from the text config's
+    model type (a causal LM), which selects the decoder-only path of the model's forward and generate.
+    """
+    t5 = tiny_instructblip_config(vocab_size, image_token_id)
+    return InstructBlipConfig(
+        vision_config=t5.vision_config.to_dict(),
+        qformer_config=t5.qformer_config.to_dict(),
+        text_config=dict(
+            model_type="llama",
+            vocab_size=vocab_size,
+            hidden_size=128,
+            intermediate_size=256,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=4,
+            max_position_embeddings=512,
+            pad_token_id=0,
+            bos_token_id=1,
+            eos_token_id=2,
+            tie_word_embeddings=False,
+        ),
+        num_query_tokens=TINY_QUERIES,
+        image_token_index=image_token_id,
+    )
+
+
 def _tiny_processor() -> InstructBlipProcessor:
     from aerith.models.tokenizer import build_tiny_tokenizer
 
@@ -101,6 +139,11 @@ def _tiny_processor() -> InstructBlipProcessor:
         qformer_tokenizer=build_tiny_tokenizer(),
         num_query_tokens=TINY_QUERIES,
     )
+
+
+def is_decoder_only(config: InstructBlipConfig) -> bool:
+    """Whether the language model is decoder-only (Vicuna) rather than an encoder-decoder (Flan-T5)."""
+    return bool(getattr(config, "use_decoder_only_language_model", False))
 
 
 def encode_inputs(
@@ -148,14 +191,15 @@ def encode_inputs(
 def build_instructblip(
     name: str, *, seed: int = 0, device: str | torch.device = "cpu", dtype: torch.dtype | None = None
 ) -> tuple[InstructBlipForConditionalGeneration, InstructBlipProcessor]:
-    """Model and processor of preset ``name``: random and offline for ``instructblip-tiny``, hub weights otherwise."""
+    """Model and processor of preset ``name``: random and offline for the tiny ones, hub weights otherwise."""
     if name not in INSTRUCTBLIP_PRESETS:
         raise KeyError(f"unknown InstructBLIP preset {name!r}; known: {', '.join(sorted(INSTRUCTBLIP_PRESETS))}")
     preset = INSTRUCTBLIP_PRESETS[name]
     if preset.hub_id is None:
         processor = _tiny_processor()
         tok = processor.tokenizer
-        config = tiny_instructblip_config(len(tok), tok.convert_tokens_to_ids("<image>"))
+        make_config = tiny_instructblip_vicuna_config if preset.language_model == "llama" else tiny_instructblip_config
+        config = make_config(len(tok), tok.convert_tokens_to_ids("<image>"))
         config.training_state = "random-init"
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
@@ -172,4 +216,7 @@ def build_instructblip(
     return model.eval(), processor
 
 
-__all__ = ["INSTRUCTBLIP_PRESETS", "build_instructblip", "encode_inputs", "tiny_instructblip_config"]
+__all__ = [
+    "INSTRUCTBLIP_PRESETS", "build_instructblip", "encode_inputs", "is_decoder_only", "tiny_instructblip_config",
+    "tiny_instructblip_vicuna_config",
+]

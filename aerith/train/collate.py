@@ -5,8 +5,11 @@ tokenised with its image tokens expanded, the answer separately (``" " + target`
 and the end-of-sequence token), and the two are concatenated. Labels are -100 on
 the prompt, the image tokens and the padding; padding is on the right.
 
-InstructBLIP (encoder-decoder): the prompt goes to the encoder after the query
-tokens, the answer + end-of-sequence is the decoder's labels (-100 on padding).
+InstructBLIP with a T5 language model (encoder-decoder): the prompt goes to the
+encoder after the query tokens, the answer + end-of-sequence is the decoder's labels
+(-100 on padding). With a decoder-only language model (Vicuna) the sequence is the
+query tokens, the prompt, the answer and the end-of-sequence token, right-padded, and
+the labels are aligned with it: -100 on the query tokens, the prompt and the padding.
 """
 
 from __future__ import annotations
@@ -102,17 +105,23 @@ def grounding_box(ins: InstructionLike) -> torch.Tensor:
 
 
 def collate_instructblip_sft(processor, config, instructions: Sequence[InstructionLike], max_length: int) -> dict[str, torch.Tensor]:
-    """Batch for ``InstructBlipForConditionalGeneration`` with a T5 language model.
+    """Batch for ``InstructBlipForConditionalGeneration``, with a T5 or a decoder-only language model.
 
     Returns:
-        the model inputs of :func:`aerith.models.instructblip.encode_inputs` plus ``labels (B, L)``.
+        the model inputs of :func:`aerith.models.instructblip.encode_inputs` plus ``labels``: T5, ``(B, L)``
+        the decoder's targets; decoder-only, ``(B, T)`` aligned with ``input_ids`` (which then end with the
+        answer), to be shifted by one for next-token prediction.
+    Raises:
+        ValueError: a prompt (with its image tokens) is longer than ``max_length``.
     """
-    from aerith.models.instructblip import encode_inputs
+    from aerith.models.instructblip import encode_inputs, is_decoder_only
 
     batch = encode_inputs(processor, config, [i.sample.image for i in instructions], [i.prompt for i in instructions])
     if batch["input_ids"].shape[1] > max_length:
         raise ValueError(f"a prompt takes {batch['input_ids'].shape[1]} tokens, data.max_length is {max_length}")
     tokenizer = processor.tokenizer
+    if is_decoder_only(config):
+        return _decoder_only_sft(tokenizer, batch, instructions, max_length)
     answers = [tokenizer(i.target.strip(), add_special_tokens=False)["input_ids"][: max_length - 1] for i in instructions]
     answers = [a + [tokenizer.eos_token_id] for a in answers]
     labels = torch.full((len(answers), max(len(a) for a in answers)), IGNORE, dtype=torch.long)
@@ -120,6 +129,28 @@ def collate_instructblip_sft(processor, config, instructions: Sequence[Instructi
         labels[i, : len(a)] = torch.tensor(a)
     batch["labels"] = labels
     return batch
+
+
+def _decoder_only_sft(tokenizer, batch: dict[str, torch.Tensor], instructions: Sequence[InstructionLike], max_length: int) -> dict[str, torch.Tensor]:
+    """``[query tokens, prompt, answer, eos]`` right-padded, labels on the answer and eos only."""
+    lengths = batch["attention_mask"].sum(dim=1).tolist()  # query tokens + prompt (encode_inputs pads on the right)
+    rows = []
+    for row, (ins, n) in enumerate(zip(instructions, lengths, strict=True)):
+        if n >= max_length:
+            raise ValueError(f"{ins.sample.image}: the prompt takes {n} tokens with its image tokens, data.max_length is {max_length}")
+        answer = _answer_ids(tokenizer, ins.target)[: max_length - n]
+        prompt = batch["input_ids"][row, :n].tolist()
+        rows.append((prompt + answer, [IGNORE] * n + answer))
+    width = max(len(ids) for ids, _ in rows)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    input_ids = torch.full((len(rows), width), pad, dtype=torch.long)
+    labels = torch.full((len(rows), width), IGNORE, dtype=torch.long)
+    attention = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, (ids, lab) in enumerate(rows):
+        input_ids[i, : len(ids)] = torch.tensor(ids)
+        labels[i, : len(lab)] = torch.tensor(lab)
+        attention[i, : len(ids)] = 1
+    return {**batch, "input_ids": input_ids, "attention_mask": attention, "labels": labels}
 
 
 def collate_images(processor, images: Sequence[Any]) -> dict[str, torch.Tensor]:

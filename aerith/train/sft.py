@@ -2,7 +2,9 @@
 
 AerithVLM trains the pooler, the projector and LoRA on the language model (the
 recipe names the groups; ``aerith-tiny`` also trains its random towers).
-InstructBLIP trains the Q-Former, the query tokens and the language projection.
+InstructBLIP trains the Q-Former, the query tokens and the language projection, with
+a Flan-T5 (decoder labels) or a decoder-only Vicuna language model (labels aligned with
+the whole sequence, next-token loss as for AerithVLM).
 Both read the same datasets and the same instructions
 (``aerith.data.instructions.to_instruction``; the canonical prompts of
 :mod:`aerith.prompts` until that module is installed). The loss is normalised by
@@ -30,7 +32,7 @@ from aerith.train.stage import Batch, Stage, StageObjective, StageSetup
 
 
 class CausalSFTObjective(StageObjective):
-    """Summed next-token cross-entropy on the answer tokens of an AerithVLM batch.
+    """Summed next-token cross-entropy on the answer tokens of a decoder-only batch (AerithVLM, InstructBLIP-Vicuna).
 
     With a box head, plus ``config.box_loss_weight`` times the head's loss summed over the
     grounding rows (the loop divides the sum by the answer tokens, about ten per box).
@@ -73,7 +75,10 @@ def _collate(backbone: Any, instructions: Sequence[Any], max_length: int) -> Bat
 
 
 def _objective(backbone: Any, setup: StageSetup) -> StageObjective:
-    return (CausalSFTObjective if backbone.kind == "aerith" else Seq2SeqSFTObjective)(backbone.model)
+    from aerith.models.instructblip import is_decoder_only
+
+    causal = backbone.kind == "aerith" or is_decoder_only(backbone.model.config)
+    return (CausalSFTObjective if causal else Seq2SeqSFTObjective)(backbone.model)
 
 
 SFT = Stage(name="sft", takes_samples=False, collate=_collate, objective=_objective)
