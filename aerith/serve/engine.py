@@ -395,9 +395,13 @@ class InstructBlipEngine(Engine):
         from aerith.models.instructblip import encode_inputs
 
         model = self.vlm.model
+        # T5 reads the prompt in its encoder (right padding); a decoder-only language model (Vicuna) continues
+        # each row's last token, so its pads go first. Only new tokens reach RowTracker: no prompt echo to cut.
+        side = "left" if getattr(model.config, "use_decoder_only_language_model", False) else "right"
         with self.tokenizer_lock:
             inputs = encode_inputs(
-                self.vlm.processor, model.config, [r.prepared.images[0] for r in rows], [r.prepared.prompt for r in rows]
+                self.vlm.processor, model.config, [r.prepared.images[0] for r in rows], [r.prepared.prompt for r in rows],
+                padding_side=side,
             )
         inputs = {k: v.to(self.vlm.device) for k, v in inputs.items()}
         inputs["pixel_values"] = inputs["pixel_values"].to(model.dtype)

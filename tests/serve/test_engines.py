@@ -108,3 +108,18 @@ def test_a_box_head_answers_grounding_requests_as_the_facade_does():
         assert [list(b) for b in result["boxes"]] == [list(b) for b in vlm.ground(images[0], "the red car")]
     finally:
         service.close()
+
+
+from tests.infer.test_instructblip_decoder_only import vicuna_style  # noqa: E402,F401 - a fixture
+
+
+def test_a_decoder_only_instructblip_is_served_as_its_facade_answers_one_by_one(vicuna_style):  # noqa: F811
+    # right-padded batches made the shorter prompts' answers follow their padding
+    service = ModelService(vicuna_style, name="vicuna-style", max_batch=8, window_ms=50).start()
+    try:
+        images = [image(i) for i in range(3)]
+        prompts = ["[CAP] Describe this image in great detail, please.", "[VQA] Any ship?", "[CLS] Choose from: a, b"]
+        expected, _, completions = serve_chats(service, vicuna_style, images, prompts, 6)
+        assert [c.text for c in completions] == expected
+    finally:
+        service.close()
