@@ -13,9 +13,11 @@ One SCST step for a batch of images:
 4. weight them by reward minus baseline: the leave-one-out mean of the other
    samples of the same image (Luo 2020, default) or the greedy caption's reward.
 
-:class:`CausalPolicy` (AerithVLM) and :class:`Seq2SeqPolicy` (InstructBLIP-T5) put
-steps 1-3 behind one interface (``encode``, ``sample``, ``logprobs``); the training
-stage (:mod:`aerith.train.scst`) picks the one of its backbone's family.
+:class:`CausalPolicy` (AerithVLM), :class:`Seq2SeqPolicy` (InstructBLIP-T5) and
+:class:`DecoderOnlyInstructBlipPolicy` (InstructBLIP-Vicuna) put steps 1-3 behind one
+interface (``encode``, ``sample``, ``logprobs``); the training stage
+(:mod:`aerith.train.scst`) picks the one of its backbone (:func:`instructblip_policy`
+chooses between the two InstructBLIP ones).
 """
 
 from __future__ import annotations
@@ -95,6 +97,20 @@ def bad_ending_token_ids(tokenizer, words: Sequence[str] = BAD_ENDINGS) -> list[
     return sorted(ids)
 
 
+def caption_processors(
+    prompt_length: int, eos_token_id: int, block_trigrams: bool, bad_ending_ids: Sequence[int], banned_ids: Sequence[int]
+) -> LogitsProcessorList:
+    """The sampler's blocking, in order: banned ids, repeated trigrams after ``prompt_length``, bad endings."""
+    processors = LogitsProcessorList()
+    if banned_ids:
+        processors.append(BanTokensLogitsProcessor(banned_ids))
+    if block_trigrams:
+        processors.append(NoRepeatTrigramLogitsProcessor(prompt_length))
+    if bad_ending_ids:
+        processors.append(BadEndingLogitsProcessor(bad_ending_ids, eos_token_id))
+    return processors
+
+
 @dataclass
 class SampledBatch:
     """``k`` samples per image, flattened image-major: rows ``i*k .. i*k+k-1`` belong to image ``i``.
@@ -150,13 +166,7 @@ def sample_captions(
     ids = input_ids.repeat_interleave(k, dim=0)
     mask = attention_mask.repeat_interleave(k, dim=0)
     feats = image_features.repeat_interleave(k, dim=0)
-    processors = LogitsProcessorList()
-    if banned_ids:
-        processors.append(BanTokensLogitsProcessor(banned_ids))
-    if block_trigrams:
-        processors.append(NoRepeatTrigramLogitsProcessor(ids.shape[1]))
-    if bad_ending_ids:
-        processors.append(BadEndingLogitsProcessor(bad_ending_ids, eos_token_id))
+    processors = caption_processors(ids.shape[1], eos_token_id, block_trigrams, bad_ending_ids, banned_ids)
     out = model.generate(
         input_ids=ids,
         attention_mask=mask,
@@ -271,7 +281,8 @@ class Seq2SeqPolicy:
         if getattr(model.config, "use_decoder_only_language_model", False):
             raise ValueError(
                 f"SCST on InstructBLIP needs an encoder-decoder (T5) language model; this model's is decoder-only "
-                f"({model.config.text_config.model_type}, e.g. InstructBLIP-Vicuna), which the SCST policy does not support"
+                f"({model.config.text_config.model_type}, e.g. InstructBLIP-Vicuna): use DecoderOnlyInstructBlipPolicy "
+                "(instructblip_policy picks the right one)"
             )
         self.model = model
         self.tokenizer = tokenizer
@@ -338,6 +349,102 @@ class Seq2SeqPolicy:
         ).logits.float() / temperature
         logprobs = torch.log_softmax(logits, dim=-1).gather(-1, sample_ids.unsqueeze(-1)).squeeze(-1)
         return logprobs * sample_mask
+
+
+class DecoderOnlyInstructBlipPolicy:
+    """InstructBLIP with a decoder-only language model (Vicuna): the image encoding is the projected Q-Former output.
+
+    ``encode`` runs the vision model, Q-Former and language projection once per image, ``(B, Q, H)``;
+    the ``k`` samples of an image share it. Its rows replace the image tokens of the prompt's embeddings
+    (as the model's own forward does), and the language model samples after the prompt. Batches are those
+    of :func:`aerith.models.instructblip.encode_inputs` with ``padding_side="left"`` (the padding before
+    the image tokens, so every row ends with its prompt; positions follow the attention mask). The
+    log-probabilities are those of :func:`sequence_logprobs`: ``log_softmax(logits / temperature)`` of the
+    sampled tokens in one teacher-forced pass, 0 after the first end-of-sequence.
+    """
+
+    def __init__(self, model, tokenizer) -> None:
+        if not getattr(model.config, "use_decoder_only_language_model", False):
+            raise ValueError("DecoderOnlyInstructBlipPolicy needs a decoder-only language model; use Seq2SeqPolicy for T5")
+        self.model = model
+        self.tokenizer = tokenizer
+        self.eos_token_id = tokenizer.eos_token_id
+        self.pad_token_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        self.banned_ids = sorted({model.config.image_token_id, self.pad_token_id} - {self.eos_token_id, None})
+
+    def encode(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.model.get_image_features(
+            batch["pixel_values"], qformer_input_ids=batch["qformer_input_ids"],
+            qformer_attention_mask=batch["qformer_attention_mask"], return_dict=True,
+        ).pooler_output  # fmt: skip
+
+    def _embeds(self, ids: torch.Tensor, prompt_length: int, features: torch.Tensor) -> torch.Tensor:
+        """Token embeddings of ``ids`` with the image features in the prompt's image-token slots."""
+        m = self.model
+        embeds = m.get_input_embeddings()(ids)
+        slots = ids == m.config.image_token_id
+        slots[:, prompt_length:] = False  # only the prompt holds image tokens (the sampler bans them)
+        slots = slots.unsqueeze(-1).expand_as(embeds)
+        return embeds.masked_scatter(slots, features.to(embeds.dtype))
+
+    @torch.no_grad()
+    def sample(
+        self,
+        batch: dict[str, torch.Tensor],
+        encoded: torch.Tensor,
+        *,
+        k: int,
+        max_new_tokens: int = 32,
+        temperature: float = 1.0,
+        do_sample: bool = True,
+        block_trigrams: bool = True,
+        bad_ending_ids: Sequence[int] = (),
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(B*k, L)`` sampled ids and their mask, image-major (the rows of an image share its encoding)."""
+        if k < 1:
+            raise ValueError(f"k must be >= 1, got {k}")
+        ids = batch["input_ids"].repeat_interleave(k, 0)
+        mask = batch["attention_mask"].repeat_interleave(k, 0)
+        prompt_length = ids.shape[1]
+        processors = caption_processors(prompt_length, self.eos_token_id, block_trigrams, bad_ending_ids, self.banned_ids)
+        out = self.model.language_model.generate(
+            input_ids=ids,
+            inputs_embeds=self._embeds(ids, prompt_length, encoded.repeat_interleave(k, 0)),
+            attention_mask=mask,
+            max_new_tokens=max_new_tokens,
+            do_sample=do_sample,
+            temperature=temperature if do_sample else None,
+            top_k=0 if do_sample else None,
+            top_p=1.0 if do_sample else None,
+            logits_processor=processors,
+            eos_token_id=self.eos_token_id,
+            pad_token_id=self.pad_token_id,
+        )
+        samples = out[:, prompt_length:]
+        return samples, generation_mask(samples, self.eos_token_id)
+
+    def logprobs(
+        self, batch: dict[str, torch.Tensor], encoded: torch.Tensor, sample_ids: torch.Tensor, sample_mask: torch.Tensor,
+        k: int, temperature: float = 1.0,
+    ) -> torch.Tensor:
+        """Per-token log-probabilities ``(B*k, L)`` under the sampling temperature, one teacher-forced pass (0 where masked)."""
+        prompt_ids = batch["input_ids"].repeat_interleave(k, 0)
+        ids = torch.cat([prompt_ids, sample_ids], dim=1)
+        mask = torch.cat([batch["attention_mask"].repeat_interleave(k, 0), sample_mask.to(batch["attention_mask"].dtype)], dim=1)
+        position_ids = (mask.cumsum(1) - 1).clamp(min=0)  # left padding does not shift positions
+        embeds = self._embeds(ids, prompt_ids.shape[1], encoded.repeat_interleave(k, 0))
+        logits = self.model.language_model(inputs_embeds=embeds, attention_mask=mask, position_ids=position_ids).logits
+        length = sample_ids.shape[1]
+        logits = logits[:, -length - 1 : -1].float() / temperature
+        logprobs = torch.log_softmax(logits, dim=-1).gather(-1, sample_ids.unsqueeze(-1)).squeeze(-1)
+        return logprobs * sample_mask
+
+
+def instructblip_policy(model, tokenizer) -> Seq2SeqPolicy | DecoderOnlyInstructBlipPolicy:
+    """The SCST policy of an InstructBLIP model: :class:`Seq2SeqPolicy` (T5) or :class:`DecoderOnlyInstructBlipPolicy`."""
+    if getattr(model.config, "use_decoder_only_language_model", False):
+        return DecoderOnlyInstructBlipPolicy(model, tokenizer)
+    return Seq2SeqPolicy(model, tokenizer)
 
 
 def decode_samples(tokenizer, sample_ids: torch.Tensor, sample_mask: torch.Tensor) -> list[str]:

@@ -5,8 +5,9 @@ checkpoints, resume, logging) as the stage :data:`SCST`. Its items are caption S
 Each micro-batch first goes through :meth:`SCSTObjective.prepare` (the rollout), under
 ``no_grad`` on the unwrapped model in eval mode:
 
-1. each image is encoded once (AerithVLM: pooled image features; InstructBLIP: the T5
-   encoder's states) and the encoding is shared by its ``k`` samples;
+1. each image is encoded once (AerithVLM: pooled image features; InstructBLIP-T5: the T5
+   encoder's states; InstructBLIP-Vicuna: the projected Q-Former output) and the encoding
+   is shared by its ``k`` samples;
 2. ``k`` captions per image are sampled (temperature, repeated-trigram and bad-ending
    blocking), plus the greedy caption when ``baseline: greedy``;
 3. :class:`aerith.rl.rewards.CaptionReward` scores them with every term of the reward
@@ -49,14 +50,15 @@ from torch import nn
 from transformers.modeling_layers import GradientCheckpointingLayer
 
 from aerith.infer.facade import RANDOM_INIT
-from aerith.rl.policy import CausalPolicy, Seq2SeqPolicy, bad_ending_token_ids, decode_samples, loo_baseline
+from aerith.rl.policy import CausalPolicy, bad_ending_token_ids, decode_samples, instructblip_policy, loo_baseline
 from aerith.rl.rewards import REWARDS, CaptionReward
 from aerith.train.data import load_sources
 from aerith.train.stage import Batch, Stage, StageObjective, StageSetup
 
 CIDER_DF_FILE = "cider_df.json"
 REFERENCES_KEY = "references"
-POLICIES = {"aerith": CausalPolicy, "instructblip": Seq2SeqPolicy}
+# each makes the policy of a model: InstructBLIP's depends on its language model (T5 or decoder-only Vicuna)
+POLICIES = {"aerith": CausalPolicy, "instructblip": instructblip_policy}
 
 
 # -- data -----------------------------------------------------------------------------------------------
@@ -73,7 +75,11 @@ def check_caption_samples(samples: Sequence[Any], where: str) -> None:
 
 
 def collate_scst(backbone: Any, samples: Sequence[Any], max_length: int) -> Batch:
-    """Caption Samples -> the canonical caption prompt per image (left-padded for AerithVLM), pixels, references."""
+    """Caption Samples -> the canonical caption prompt per image, pixels, references.
+
+    Prompts are left-padded for a decoder-only language model (AerithVLM, InstructBLIP-Vicuna), so that
+    every row ends with its prompt; right-padded for InstructBLIP's T5 encoder.
+    """
     from aerith.prompts import caption_prompt
 
     check_caption_samples(samples, "of this batch")
@@ -83,9 +89,11 @@ def collate_scst(backbone: Any, samples: Sequence[Any], max_length: int) -> Batc
         texts = [processor.format_prompt(caption_prompt())] * len(samples)
         batch = dict(processor(images=images, text=texts, padding_side="left"))
     else:
-        from aerith.models.instructblip import encode_inputs
+        from aerith.models.instructblip import encode_inputs, is_decoder_only
 
-        batch = encode_inputs(processor, backbone.model.config, images, [caption_prompt()] * len(samples))
+        config = backbone.model.config
+        side = "left" if is_decoder_only(config) else "right"
+        batch = encode_inputs(processor, config, images, [caption_prompt()] * len(samples), padding_side=side)
     if batch["input_ids"].shape[1] >= max_length:
         raise ValueError(f"the caption prompt takes {batch['input_ids'].shape[1]} tokens, data.max_length is {max_length}")
     batch[REFERENCES_KEY] = [list(s.targets) for s in samples]
@@ -152,7 +160,8 @@ class SCSTObjective(StageObjective):
 
     Args:
         model: the model (trained through this module, so DDP/FSDP wrap it here).
-        policy: :class:`aerith.rl.policy.CausalPolicy` or :class:`aerith.rl.policy.Seq2SeqPolicy` over ``model``.
+        policy: :class:`aerith.rl.policy.CausalPolicy`, :class:`aerith.rl.policy.Seq2SeqPolicy` or
+            :class:`aerith.rl.policy.DecoderOnlyInstructBlipPolicy` over ``model``.
         reward: scores captions against their references.
         settings: the recipe's ``scst`` section (:class:`aerith.train.config.SCSTConfig`).
         reference: the same kind of policy over a frozen copy of the starting model, for the KL

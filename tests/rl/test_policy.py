@@ -186,3 +186,102 @@ def test_seq2seq_policy_refuses_a_decoder_only_instructblip():
     model = InstructBlipForConditionalGeneration(config)
     with pytest.raises(ValueError, match="needs an encoder-decoder .T5. language model; this model's is decoder-only .llama"):
         Seq2SeqPolicy(model, SimpleNamespace(eos_token_id=2, pad_token_id=0))
+
+
+def test_decoder_only_instructblip_policy_scores_its_samples_at_the_sampling_temperature():
+    """InstructBLIP-Vicuna's SCST (Seq2SeqPolicy refused it): one encoding per image shared by its k samples, the
+    draw that the model's own generate makes from left-padded prompts of three lengths, and teacher-forced
+    log-probabilities equal to log_softmax(logits / T) of the sampled tokens (0 after the first end), alone or batched."""
+    import copy
+
+    from aerith.infer.load import load_vlm
+    from aerith.models.instructblip import encode_inputs
+    from aerith.rl.policy import DecoderOnlyInstructBlipPolicy, caption_processors, instructblip_policy
+
+    vlm = load_vlm("instructblip-vicuna-tiny")
+    model, tok = copy.deepcopy(vlm.model).eval(), vlm.processor.tokenizer
+    policy = instructblip_policy(model, tok)
+    assert isinstance(policy, DecoderOnlyInstructBlipPolicy)
+    images = [Image.fromarray(np.random.default_rng(i).integers(0, 255, (32, 32, 3), dtype=np.uint8)) for i in range(3)]
+    prompts = ["[CAP] Describe this image.", "[CAP] Describe this image in great detail now please.", "[CAP] Hi."]
+    inputs = encode_inputs(vlm.processor, model.config, images, prompts, padding_side="left")
+    assert len(set(inputs["attention_mask"].sum(1).tolist())) == 3
+    feats = policy.encode(inputs)
+    with torch.no_grad():  # peaked distributions, with the end-of-sequence as likely as the commonest greedy token
+        head = model.language_model.lm_head.weight
+        head.mul_(20)
+        greedy, _ = policy.sample(inputs, feats, k=1, do_sample=False, max_new_tokens=6)
+        head[tok.eos_token_id] = head[torch.mode(greedy.flatten()).values]
+    k, temperature, bad = 4, 0.7, bad_ending_token_ids(tok)
+    with torch.random.fork_rng():
+        torch.manual_seed(1)
+        ids, mask = policy.sample(inputs, feats, k=k, temperature=temperature, max_new_tokens=12, bad_ending_ids=bad)
+    prompt_length = inputs["input_ids"].shape[1]
+    with torch.random.fork_rng(), torch.no_grad():  # the model's generate, encoding every sample's image again
+        torch.manual_seed(1)
+        gen = model.generate(
+            **{n: v.repeat_interleave(k, 0) for n, v in inputs.items()}, max_new_tokens=12, do_sample=True,
+            temperature=temperature, top_k=0, top_p=1.0,
+            logits_processor=caption_processors(prompt_length, tok.eos_token_id, True, bad, policy.banned_ids),
+            eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, return_dict_in_generate=True, output_logits=True,
+        )  # fmt: skip
+    assert torch.equal(gen.sequences[:, prompt_length:], ids) and feats.shape[0] == 3
+    m = mask.bool()
+    ends = (ids == tok.eos_token_id) & m
+    assert ends[:, 0].any() and ends[:, 1:].any() and (~m).any()  # captions ending at once, later, and padding
+    with torch.no_grad():
+        logprobs = policy.logprobs(inputs, feats, ids, mask, k, temperature)
+    expected = torch.stack([torch.log_softmax(x.float() / temperature, -1) for x in gen.logits], 1)
+    expected = expected.gather(-1, ids.unsqueeze(-1)).squeeze(-1)
+    torch.testing.assert_close(logprobs[m], expected[m], atol=1e-4, rtol=1e-4)
+    assert bool((logprobs[~m] == 0).all())
+    for i in range(3):  # each image's captions score the same alone (no left padding)
+        alone = encode_inputs(vlm.processor, model.config, [images[i]], [prompts[i]], padding_side="left")
+        with torch.no_grad():
+            single = policy.logprobs(alone, policy.encode(alone), ids[i * k : (i + 1) * k], mask[i * k : (i + 1) * k], k, temperature)
+        torch.testing.assert_close(single, logprobs[i * k : (i + 1) * k], atol=1e-4, rtol=1e-4)
+
+
+def test_decoder_only_instructblip_scst_steps_train_the_qformer():
+    """Two SCST steps through the stage's collate, policy choice and objective: finite loss, gradients that reach
+    the Q-Former through the shared encoding, no dropout in the loss pass (KL to the unchanged start is 0)."""
+    import copy
+    from types import SimpleNamespace
+
+    from aerith.train.backbones import load_backbone
+    from aerith.train.scst import POLICIES, SCSTObjective, collate_scst
+
+    class LengthReward:
+        def terms(self, texts, references):
+            from aerith.rl.rewards import REWARDS
+
+            return {**{t: [0.0] * len(texts) for t in REWARDS}, "total": [float(len(t)) for t in texts]}
+
+    backbone = load_backbone("instructblip-vicuna-tiny")
+    start = copy.deepcopy(backbone.model).requires_grad_(False).eval()
+    backbone.set_trainable(["qformer", "query_tokens", "language_projection"])
+    tok = backbone.processor.tokenizer
+    settings = SimpleNamespace(k=3, temperature=1.0, max_new_tokens=6, baseline="loo", block_trigrams=True, bad_endings=True, kl=1.0)
+    objective = SCSTObjective(
+        backbone.model, POLICIES["instructblip"](backbone.model, tok), LengthReward(), settings, POLICIES["instructblip"](start, tok)
+    )
+    rng = np.random.default_rng(0)
+    samples = [SimpleNamespace(image=Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)), task="cap", targets=("a road",))
+               for _ in range(2)]  # fmt: skip
+    batch = collate_scst(backbone, samples, 512)
+    optimizer = torch.optim.SGD([p for p in backbone.model.parameters() if p.requires_grad], lr=1e-2)
+    torch.manual_seed(0)
+    for step in range(2):
+        backbone.train_mode()  # as the loop leaves it: the Q-Former holds dropout
+        prepared = objective.prepare(batch)
+        assert prepared["sample_ids"].shape[0] == 6
+        loss = objective(prepared)
+        assert torch.isfinite(loss)
+        loss.backward()
+        stats = objective.pop_stats()
+        if step == 0:
+            assert stats["kl"] < 1e-6
+            assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in backbone.model.qformer.parameters() if p.requires_grad)
+            assert backbone.model.query_tokens.grad.abs().sum() > 0
+        optimizer.step()
+        optimizer.zero_grad()
