@@ -212,6 +212,17 @@ def array_to_rgb(arr: np.ndarray, bands: Sequence[int] | None = None, source: st
     return Image.fromarray(np.ascontiguousarray(out), mode="RGB")
 
 
+def _refuse_alpha_band(mode: str, bands: Sequence[int] | None, source: str | Path) -> None:
+    """``bands`` naming the alpha channel of an RGBA/LA/PA image is an error, not a colour band."""
+    if bands is None or not mode.endswith("A"):
+        return
+    alpha = len(mode) - 1
+    if alpha in bands:
+        raise ImageReadError(
+            source, f"bands {list(bands)} pick channel {alpha}, the alpha channel of this {mode} image, not a colour band"
+        )
+
+
 def load_rgb(image: str | Path | Image.Image | np.ndarray, bands: Sequence[int] | None = None) -> Image.Image:
     """Load a path, PIL image or array as an RGB ``PIL.Image``.
 
@@ -221,7 +232,9 @@ def load_rgb(image: str | Path | Image.Image | np.ndarray, bands: Sequence[int] 
     if isinstance(image, Image.Image):
         if image.mode == "RGB" and bands is None:
             return image
-        return array_to_rgb(pil_array(image), bands)
+        source = f"<PIL image, mode {image.mode}, {image.width}x{image.height}>"
+        _refuse_alpha_band(image.mode, bands, source)
+        return array_to_rgb(pil_array(image), bands, source=source)
     if isinstance(image, np.ndarray):
         # a caller's (C, H, W) array, as rasterio and torch give them: bands fewer than both sides
         if image.ndim == 3 and image.shape[0] <= 32 and image.shape[0] < min(image.shape[1:]):
@@ -231,7 +244,11 @@ def load_rgb(image: str | Path | Image.Image | np.ndarray, bands: Sequence[int] 
         return array_to_rgb(image, bands)
     if isinstance(image, (str, Path)):
         path = Path(image)
-        return array_to_rgb(read_array(path), bands, source=path)
+        arr = read_array(path)
+        if bands is not None and not _is_tiff(path):  # a PNG's 4th channel is alpha; a TIFF's may be a band (NIR)
+            with Image.open(path) as im:
+                _refuse_alpha_band(im.mode, bands, path)
+        return array_to_rgb(arr, bands, source=path)
     raise TypeError(f"expected a path, PIL image or numpy array, got {type(image).__name__}")
 
 

@@ -167,3 +167,21 @@ def test_a_geotiffs_nodata_is_left_out_of_the_stretch(tmp_path):
     rgb = rng.integers(0, 256, (40, 40, 3)).astype(np.uint8)
     tifffile.imwrite(path, rgb, extratags=[(42113, "s", 0, "0", True)])
     assert (np.asarray(load_rgb(path)) == rgb).all()  # 8-bit: as stored
+
+
+def test_bands_naming_an_alpha_channel_are_an_error_not_a_colour(tmp_path):
+    # a processor saved with bands (3, 2, 1) for 4-band TIFFs read an RGBA PNG's alpha as red
+    red = Image.new("RGBA", (8, 8), (255, 0, 0, 255))
+    red.save(tmp_path / "red.png")
+    for image, name in ((red, "<PIL image, mode RGBA, 8x8>"), (tmp_path / "red.png", "red.png")):
+        with pytest.raises(ImageReadError, match=r"pick channel 3, the alpha channel of this RGBA image"):
+            load_rgb(image, (3, 2, 1))
+    with pytest.raises(ImageReadError, match=r"<PIL image, mode RGB, 8x8>: band index 3 out of range"):
+        load_rgb(red.convert("RGB"), (3, 2, 1))
+    assert load_rgb(red, (0, 1, 2)).getpixel((0, 0)) == (255, 0, 0)
+    rgbn = np.zeros((8, 8, 4), np.uint16)
+    rgbn[..., 3] = 1000  # a 4-band TIFF's fourth band is data (NIR), and may be picked
+    import tifffile
+
+    tifffile.imwrite(tmp_path / "rgbn.tif", rgbn, photometric="minisblack", planarconfig="contig")
+    assert load_rgb(tmp_path / "rgbn.tif", (3, 2, 1)).size == (8, 8)
