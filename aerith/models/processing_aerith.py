@@ -81,6 +81,14 @@ def square_image_processor(size: int, mean: Sequence[float], std: Sequence[float
     )
 
 
+def _with_pil_backend(sub_processor: Any) -> Any:
+    """A CLIP image processor of another backend (torchvision) as the PIL one with the same settings."""
+    if type(sub_processor).__name__ != "CLIPImageProcessor":  # the PIL class is CLIPImageProcessorPil
+        return sub_processor
+    settings = {k: v for k, v in sub_processor.to_dict().items() if k not in ("image_processor_type", "processor_class")}
+    return CLIPImageProcessorPil(**settings)
+
+
 def _flat_images(images: Any) -> list:
     """One image, a list, or a list of lists (one per conversation, as ``apply_chat_template`` passes them)."""
     if images is None:
@@ -119,6 +127,14 @@ class AerithProcessor(ProcessorMixin):
         self.image_token = IMAGE_TOKEN
         self.image_token_id = tokenizer.convert_tokens_to_ids(IMAGE_TOKEN)
         self.task_tokens = dict(TASK_TOKENS)
+
+    @classmethod
+    def _get_arguments_from_pretrained(cls, pretrained_model_name_or_path, processor_dict=None, **kwargs):
+        # A saved CLIPImageProcessorPil is recorded as "CLIPImageProcessor", which transformers reloads with
+        # the torchvision backend where torchvision is installed: its resize differs from PIL's, so a model
+        # built from a preset (PIL) and the same model reloaded would see other pixels. Reload with PIL.
+        args = super()._get_arguments_from_pretrained(pretrained_model_name_or_path, processor_dict, **kwargs)
+        return [_with_pil_backend(a) for a in args]
 
     @classmethod
     def _load_tokenizer_from_pretrained(cls, sub_processor_type, pretrained_model_name_or_path, subfolder="", **kwargs):

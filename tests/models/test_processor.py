@@ -119,3 +119,24 @@ def test_truncation_that_cuts_image_tokens_is_an_error(processor, side):
         assert int((kept["input_ids"] == processor.image_token_id).sum()) == processor.num_image_tokens
     finally:
         processor.tokenizer.truncation_side = "right"
+
+
+def test_a_saved_processor_reloads_with_the_pil_backend_it_was_built_with(processor, tmp_path, monkeypatch):
+    """Where torchvision is installed, transformers.CLIPImageProcessor is its torchvision backend: stand one in."""
+    import numpy as np
+    import transformers
+    from PIL import Image
+    from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
+
+    from aerith.models.processing_aerith import AerithProcessor
+
+    processor.save_pretrained(tmp_path)
+    torchvision_like = type("CLIPImageProcessor", (CLIPImageProcessorPil,), {})  # another class, the same name
+    monkeypatch.setattr(transformers, "CLIPImageProcessor", torchvision_like)
+    again = AerithProcessor.from_pretrained(tmp_path)
+    for name in ("clip_image_processor", "dino_image_processor"):
+        assert type(getattr(again, name)) is CLIPImageProcessorPil, name
+    image = Image.fromarray(np.random.default_rng(0).integers(0, 255, (37, 53, 3), dtype=np.uint8))
+    a = processor(images=[image], text=["<image>\nhi"], return_tensors="pt")
+    b = again(images=[image], text=["<image>\nhi"], return_tensors="pt")
+    assert all((a[k] == b[k]).all() for k in ("pixel_values", "dino_pixel_values", "input_ids"))
