@@ -102,16 +102,16 @@ def test_show_and_convert_skip_with_on_bad_and_take_loader_options(ucm, tmp_path
     )
     assert shown.exit_code == 0, shown.output
     assert "warning: ucm (train): skipped 2 bad record" in shown.output and out.is_file()
-    beyond = runner.invoke(app, ["data", "show", "ucm", str(ucm), "--out", str(out), "--on-bad", "skip", "--option", "ratios=[1,0,0]", "--index", "82"])
+    beyond = runner.invoke(app, ["data", "show", "ucm", str(ucm), "--out", str(out), "--on-bad", "skip", "--option", "ratios=[1,0,0]", "--index", "82", "--overwrite"])
     assert beyond.exit_code == 2 and "index 82 out of range" in beyond.output and "82 samples" in beyond.output
     js = tmp_path / "x.json"
     converted = runner.invoke(app, ["data", "convert", "ucm", str(ucm), "--out", str(js), "--on-bad", "skip", "--option", "ratios=[1, 0, 0]"])
     assert converted.exit_code == 0 and len(json.loads(js.read_text())) == 82
-    unknown = runner.invoke(app, ["data", "convert", "ucm", str(ucm), "--out", str(js), "--option", "colour=red"])
+    unknown = runner.invoke(app, ["data", "convert", "ucm", str(ucm), "--out", str(js), "--option", "colour=red", "--overwrite"])
     assert unknown.exit_code == 2 and "ucm has no loader option 'colour'; its options: on_bad, split_file, seed, ratios, verify_images" in unknown.output
     malformed = runner.invoke(app, ["data", "stats", "ucm", str(ucm), "--option", "ratios"])
     assert malformed.exit_code == 2 and "--option takes KEY=VALUE" in malformed.output
-    bad_mode = runner.invoke(app, ["data", "show", "ucm", str(ucm), "--out", str(out), "--on-bad", "ignore"])
+    bad_mode = runner.invoke(app, ["data", "show", "ucm", str(ucm), "--out", str(out), "--on-bad", "ignore", "--overwrite"])
     assert bad_mode.exit_code == 2 and "on_bad must be 'raise' or 'skip'" in bad_mode.output
 
 
