@@ -134,16 +134,23 @@ def loss_curves_png(runs: Mapping[str, Path]) -> bytes:
 
 
 def mark_objects(caption: str, names: Sequence[str]) -> str:
-    """``caption`` with every mention of the objects ``names`` (canonical scene-graph names) in bold."""
-    import re
+    """``caption`` with every mention of the objects ``names`` (canonical scene-graph names) in bold.
 
-    from aerith.eval.scene_graph import OBJECTS
+    The mentions are the ones the scene-graph parser reads as those objects (the parser the
+    hallucination rate counts with), so "car" in "car park" (a parking lot) is not marked as a
+    vehicle, and "factories" is marked as a building.
+    """
+    from aerith.eval.scene_graph import _TOKEN, DEFAULT_PARSER
 
-    forms = sorted({f for name in names for f in (*OBJECTS.get(name, ()), name)}, key=len, reverse=True)
-    if not forms:
+    wanted = set(names)
+    if not wanted:
         return caption
-    pattern = re.compile(r"\b(" + "|".join(re.escape(f) for f in forms) + r")(e?s)?\b", re.IGNORECASE)
-    return pattern.sub(lambda m: f"**{m.group(0)}**", caption)
+    spans = [m.span() for m in _TOKEN.finditer(caption)]  # the parser's tokens (it lower-cases them)
+    marked = [(spans[c.start][0], spans[c.end - 1][1]) for c in DEFAULT_PARSER._chunks([caption[a:b].lower() for a, b in spans])
+              if c.kind == "object" and c.value in wanted]
+    for start, end in reversed(marked):
+        caption = f"{caption[:start]}**{caption[start:end]}**{caption[end:]}"
+    return caption
 
 
 def caption_examples(evals: Mapping[str, Mapping[str, Any]], n: int = EXAMPLES) -> list[dict[str, Any]]:
