@@ -310,8 +310,8 @@ BENCHMARKS: dict[str, Benchmark] = {
         _bench(
             "vrsbench-vg", "vrsbench", "vg", load_kwargs={"task": "vg"},
             note="VRSBench's own protocol (the authors' compute_metrics), in place of the vg protocol for this "
-            "benchmark: the first box of each answer is mapped to the 0-100 grid of the references (rounded to "
-            "integers, as a GeoChat-style answer is) and scored against the reference's {<x1><y1><x2><y2>} box with "
+            "benchmark: the first box of each answer is mapped to the 0-100 grid of the references (truncated to "
+            "integers, as the references are) and scored against the reference's {<x1><y1><x2><y2>} box with "
             "the authors' IoU (corners inclusive: +1 on each side); Acc@0.5 and Acc@0.7 for unique, non-unique and "
             "all expressions, and mean IoU. Every expression counts: an answer without a box scores IoU 0 and is "
             "counted as unparsable.",

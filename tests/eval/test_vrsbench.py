@@ -69,3 +69,17 @@ def test_captions_report_the_mean_length():
     counts = {"samples": 3, "missing": 0, "extra": 0, "unparsable": 0, "duplicates": 0, "bad_lines": 0}
     rows = dict(metric_rows({"task": "cap", "scores": {**scores, "mean_length": 13 / 3}, "counts": counts}))
     assert rows["mean length (words)"] == "4.3"  # the scorers themselves (Java) are tested in test_captioning
+
+
+def test_a_perfect_prediction_of_a_small_box_hits_its_truncated_reference():
+    # references are int() of the normalised box: corners at 10.7 % and 12.6 % of a 512 px image
+    # give (10, 10, 12, 12); the same box answered on Aerith's 0-1000 grid must map back onto it
+    from aerith.boxes import from_grid, to_grid
+
+    size = (512, 512)
+    truth = (0.107 * 512, 0.107 * 512, 0.126 * 512, 0.126 * 512)
+    pred = from_grid(to_grid(truth, size), size)
+    assert to_grid100(pred, size) == (10, 10, 12, 12)
+    assert grounding_scores([[pred]], [(10, 10, 12, 12)], [size], [True])["acc@0.7"] == 1.0
+    # a 0-100 answer read back from pixels lands on its own integers despite float error
+    assert to_grid100(tuple(v * 512 / 100 for v in (11, 29, 57, 99)), size) == (11, 29, 57, 99)
