@@ -315,11 +315,8 @@ class Seq2SeqPolicy:
         block_trigrams: bool = True,
         bad_ending_ids: Sequence[int] = (),
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        processors = LogitsProcessorList([BanTokensLogitsProcessor(self.banned_ids)])
-        if block_trigrams:
-            processors.append(NoRepeatTrigramLogitsProcessor(1))  # after the decoder start token
-        if bad_ending_ids:
-            processors.append(BadEndingLogitsProcessor(bad_ending_ids, self.eos_token_id))
+        # the decoder's sequence is [start token, caption]: trigrams count from position 1
+        processors = caption_processors(1, self.eos_token_id, block_trigrams, bad_ending_ids, self.banned_ids)
         out = self.model.language_model.generate(
             encoder_outputs=BaseModelOutput(last_hidden_state=encoded.repeat_interleave(k, 0)),
             attention_mask=batch["attention_mask"].repeat_interleave(k, 0),

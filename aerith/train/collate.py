@@ -75,16 +75,7 @@ def tokenize_aerith_sft(
             query_index[row] = len(prompt_ids) - 1
             targets[row] = grounding_box(ins)
         rows.append((prompt_ids + answer, [IGNORE] * len(prompt_ids) + answer))
-    width = max(len(ids) for ids, _ in rows)
-    pad = tokenizer.pad_token_id
-    input_ids = torch.full((len(rows), width), pad, dtype=torch.long)
-    labels = torch.full((len(rows), width), IGNORE, dtype=torch.long)
-    attention = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, (ids, lab) in enumerate(rows):
-        input_ids[i, : len(ids)] = torch.tensor(ids)
-        labels[i, : len(lab)] = torch.tensor(lab)
-        attention[i, : len(ids)] = 1
-    batch = {"input_ids": input_ids, "attention_mask": attention, "labels": labels}
+    batch = _right_padded(rows, tokenizer.pad_token_id)
     if with_boxes:
         batch.update(box_query_index=query_index, box_targets=targets)
     return batch
@@ -141,8 +132,13 @@ def _decoder_only_sft(tokenizer, batch: dict[str, torch.Tensor], instructions: S
         answer = _answer_ids(tokenizer, ins.target)[: max_length - n]
         prompt = batch["input_ids"][row, :n].tolist()
         rows.append((prompt + answer, [IGNORE] * n + answer))
-    width = max(len(ids) for ids, _ in rows)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    return {**batch, **_right_padded(rows, pad)}
+
+
+def _right_padded(rows: Sequence[tuple[list[int], list[int]]], pad: int) -> dict[str, torch.Tensor]:
+    """``(ids, labels)`` rows -> ``input_ids``, ``attention_mask`` and ``labels (B, L)``, right-padded."""
+    width = max(len(ids) for ids, _ in rows)
     input_ids = torch.full((len(rows), width), pad, dtype=torch.long)
     labels = torch.full((len(rows), width), IGNORE, dtype=torch.long)
     attention = torch.zeros((len(rows), width), dtype=torch.long)
@@ -150,7 +146,7 @@ def _decoder_only_sft(tokenizer, batch: dict[str, torch.Tensor], instructions: S
         input_ids[i, : len(ids)] = torch.tensor(ids)
         labels[i, : len(lab)] = torch.tensor(lab)
         attention[i, : len(ids)] = 1
-    return {**batch, "input_ids": input_ids, "attention_mask": attention, "labels": labels}
+    return {"input_ids": input_ids, "attention_mask": attention, "labels": labels}
 
 
 def collate_images(processor, images: Sequence[Any]) -> dict[str, torch.Tensor]:
