@@ -226,7 +226,9 @@ def grounding_png(path: Path, records: Sequence[dict[str, Any]], ctx: Context, t
     for ax, r in zip(axes.flat, shown):
         expression = textwrap.shorten(r.get("expression", ""), 60)
         try:
-            ax.imshow(load_rgb(r["image"]))
+            image = load_rgb(r["image"])
+            # boxes are edge coordinates (0 = the image's left edge); imshow's default extent starts at -0.5
+            ax.imshow(image, extent=(0, image.width, image.height, 0))
         except ImageReadError:  # counted as unreadable in the results: a grey panel, named so
             ax.imshow(np.full((8, 8, 3), 225, np.uint8))
             ax.text(3.5, 3.5, f"unreadable\n{Path(str(r['image'])).name}", ha="center", va="center", fontsize=7)

@@ -32,3 +32,19 @@ def test_figures_keep_the_callers_backend_and_open_no_pyplot_figure(tmp_path: Pa
     for name in ("cm.png", "vg.png"):
         with Image.open(tmp_path / name) as png:
             assert png.format == "PNG" and png.size[0] > 100
+
+
+def test_boxes_are_drawn_on_the_pixels_they_name(tmp_path: Path, monkeypatch):
+    # boxes are edge coordinates; imshow's default extent put the image half a pixel up and left of them
+    import aerith.eval.report as report
+
+    drawn = []
+    monkeypatch.setattr(report, "_save", lambda fig, path: drawn.append(fig))
+    image = tmp_path / "scene.png"
+    Image.fromarray(np.full((24, 40, 3), 90, np.uint8)).save(image)
+    records = [{"image": str(image), "reference": [0, 0, 40, 24], "parsed": [[0, 0, 20, 12]], "status": "ok", "expression": "x"}]
+    grounding_png(tmp_path / "vg.png", records, Context(), "t")
+    ax = next(a for a in drawn[0].axes if a.images)
+    assert list(ax.images[0].get_extent()) == [0, 40, 24, 0]
+    reference = ax.patches[0]
+    assert (reference.get_x(), reference.get_y(), reference.get_width(), reference.get_height()) == (0, 0, 40, 24)
