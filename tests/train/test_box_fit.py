@@ -280,6 +280,9 @@ def test_cli_fits_and_reports_bad_input(tmp_path, synthrs_root):
     assert bad.exit_code == 2 and "--option takes KEY=VALUE" in bad.output
     bad = CliRunner().invoke(app, [*args, "--option", "task=vg", "--flips", "none,sideways", "--overwrite"])
     assert bad.exit_code == 2 and "flip must be one of" in bad.output
+    for option in ("--steps", "--batch-size"):  # named as the option, not the config field
+        bad = CliRunner().invoke(app, [*args, "--option", "task=vg", option, "0", "--overwrite"])
+        assert bad.exit_code == 2 and f"Invalid value for '{option}'" in bad.output, bad.output
 
 
 def test_fits_on_dior_rsvg_as_downloaded(tmp_path):
