@@ -197,13 +197,24 @@ def sequence_logprobs(model, batch: SampledBatch, temperature: float = 1.0) -> t
     ids = torch.cat([batch.prompt_ids, batch.sample_ids], dim=1)
     mask = torch.cat([batch.prompt_mask, batch.sample_mask], dim=1)
     feats = batch.image_features.repeat_interleave(batch.k, dim=0)
-    # positions follow the attention mask, so left padding does not shift them
-    position_ids = (mask.cumsum(1) - 1).clamp(min=0)
-    logits = model(input_ids=ids, attention_mask=mask, position_ids=position_ids, image_features=feats).logits
-    length = batch.sample_ids.shape[1]
-    logits = logits[:, -length - 1 : -1].float() / temperature
-    logprobs = torch.log_softmax(logits, dim=-1).gather(-1, batch.sample_ids.unsqueeze(-1)).squeeze(-1)
-    return logprobs * batch.sample_mask
+    logits = model(input_ids=ids, attention_mask=mask, position_ids=_positions(mask), image_features=feats).logits
+    return _sample_logprobs(logits[:, -batch.sample_ids.shape[1] - 1 : -1], batch.sample_ids, batch.sample_mask, temperature)
+
+
+def _positions(mask: torch.Tensor) -> torch.Tensor:
+    """Position ids that follow the attention mask, so that left padding does not shift them."""
+    return (mask.cumsum(1) - 1).clamp(min=0)
+
+
+def _sample_logprobs(
+    logits: torch.Tensor, sample_ids: torch.Tensor, sample_mask: torch.Tensor, temperature: float
+) -> torch.Tensor:
+    """``log_softmax(logits / temperature)`` of the sampled tokens ``(B*k, L)``, 0 where masked.
+
+    ``logits (B*k, L, V)`` are those that predict each sampled token.
+    """
+    logprobs = torch.log_softmax(logits.float() / temperature, dim=-1).gather(-1, sample_ids.unsqueeze(-1)).squeeze(-1)
+    return logprobs * sample_mask
 
 
 def loo_baseline(rewards: torch.Tensor, k: int) -> torch.Tensor:
@@ -268,6 +279,14 @@ class CausalPolicy:
         return sequence_logprobs(self.model, prompts, temperature)
 
 
+def _query_features(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """InstructBLIP's image encoding ``(B, Q, H)``: vision model, Q-Former and language projection, once per image."""
+    return model.get_image_features(
+        batch["pixel_values"], qformer_input_ids=batch["qformer_input_ids"],
+        qformer_attention_mask=batch["qformer_attention_mask"], return_dict=True,
+    ).pooler_output  # fmt: skip
+
+
 class Seq2SeqPolicy:
     """InstructBLIP with a T5 language model: the image encoding is the T5 *encoder's* output.
 
@@ -293,10 +312,7 @@ class Seq2SeqPolicy:
 
     def encode(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         m = self.model
-        features = m.get_image_features(
-            batch["pixel_values"], qformer_input_ids=batch["qformer_input_ids"],
-            qformer_attention_mask=batch["qformer_attention_mask"], return_dict=True,
-        ).pooler_output  # fmt: skip
+        features = _query_features(m, batch)
         embeds = m.get_input_embeddings()(batch["input_ids"])
         slots = (batch["input_ids"] == m.config.image_token_id).unsqueeze(-1).expand_as(embeds)
         embeds = embeds.masked_scatter(slots, features.to(embeds.dtype))
@@ -343,9 +359,8 @@ class Seq2SeqPolicy:
             encoder_outputs=BaseModelOutput(last_hidden_state=encoded.repeat_interleave(k, 0)),
             attention_mask=batch["attention_mask"].repeat_interleave(k, 0),
             decoder_input_ids=decoder_input_ids,
-        ).logits.float() / temperature
-        logprobs = torch.log_softmax(logits, dim=-1).gather(-1, sample_ids.unsqueeze(-1)).squeeze(-1)
-        return logprobs * sample_mask
+        ).logits
+        return _sample_logprobs(logits, sample_ids, sample_mask, temperature)
 
 
 class DecoderOnlyInstructBlipPolicy:
@@ -370,10 +385,7 @@ class DecoderOnlyInstructBlipPolicy:
         self.banned_ids = sorted({model.config.image_token_id, self.pad_token_id} - {self.eos_token_id, None})
 
     def encode(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        return self.model.get_image_features(
-            batch["pixel_values"], qformer_input_ids=batch["qformer_input_ids"],
-            qformer_attention_mask=batch["qformer_attention_mask"], return_dict=True,
-        ).pooler_output  # fmt: skip
+        return _query_features(self.model, batch)
 
     def _embeds(self, ids: torch.Tensor, prompt_length: int, features: torch.Tensor) -> torch.Tensor:
         """Token embeddings of ``ids`` with the image features in the prompt's image-token slots."""
@@ -428,13 +440,9 @@ class DecoderOnlyInstructBlipPolicy:
         prompt_ids = batch["input_ids"].repeat_interleave(k, 0)
         ids = torch.cat([prompt_ids, sample_ids], dim=1)
         mask = torch.cat([batch["attention_mask"].repeat_interleave(k, 0), sample_mask.to(batch["attention_mask"].dtype)], dim=1)
-        position_ids = (mask.cumsum(1) - 1).clamp(min=0)  # left padding does not shift positions
         embeds = self._embeds(ids, prompt_ids.shape[1], encoded.repeat_interleave(k, 0))
-        logits = self.model.language_model(inputs_embeds=embeds, attention_mask=mask, position_ids=position_ids).logits
-        length = sample_ids.shape[1]
-        logits = logits[:, -length - 1 : -1].float() / temperature
-        logprobs = torch.log_softmax(logits, dim=-1).gather(-1, sample_ids.unsqueeze(-1)).squeeze(-1)
-        return logprobs * sample_mask
+        logits = self.model.language_model(inputs_embeds=embeds, attention_mask=mask, position_ids=_positions(mask)).logits
+        return _sample_logprobs(logits[:, -sample_ids.shape[1] - 1 : -1], sample_ids, sample_mask, temperature)
 
 
 def instructblip_policy(model, tokenizer) -> Seq2SeqPolicy | DecoderOnlyInstructBlipPolicy:
