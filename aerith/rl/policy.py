@@ -218,11 +218,18 @@ def _sample_logprobs(
 
 
 def loo_baseline(rewards: torch.Tensor, k: int) -> torch.Tensor:
-    """Leave-one-out baseline: for each sample, the mean reward of the other ``k-1`` samples of its image."""
+    """Leave-one-out baseline: for each sample, the mean reward of the other ``k-1`` samples of its image.
+
+    Computed as ``r_i - mean_j (r_i - r_j)`` over the other samples ``j``, so that samples whose rewards tie
+    get exactly their own reward as the baseline (advantage 0). ``(sum - r_i) / (k - 1)`` rounds: tied rewards
+    such as 0.7 then left advantages of about 1e-7 of one sign, which Adam's normalised first step turned
+    into a full-size update towards the samples.
+    """
     if k < 2:
         raise ValueError("the leave-one-out baseline needs k >= 2 samples per image")
     grouped = rewards.view(-1, k)
-    return ((grouped.sum(dim=1, keepdim=True) - grouped) / (k - 1)).reshape(-1)
+    advantage = (grouped.unsqueeze(2) - grouped.unsqueeze(1)).sum(dim=2) / (k - 1)  # the j == i term is 0
+    return (grouped - advantage).reshape(-1)
 
 
 def scst_loss(

@@ -48,6 +48,18 @@ def test_loo_baseline_and_loss():
     assert logp.grad[0, 2] == 0 and logp.grad[0, 0] < 0 and logp.grad[1, 0] > 0
 
 
+def test_loo_baseline_gives_tied_rewards_exactly_zero_advantage():
+    """(sum - r) / (k - 1) rounds: k = 3 samples all rewarded 0.7 got advantages of +6e-8 each, and AdamW's first step
+    moved the weights by 0.96 lr towards samples no better than their siblings."""
+    rewards = (torch.rand(200, generator=torch.Generator().manual_seed(0)) * 3).tolist() + [0.7, 0.1, 1 / 3]
+    for k in (2, 3, 4, 5, 7, 8, 16):
+        tied = torch.tensor(rewards, dtype=torch.float32).repeat_interleave(k)
+        assert bool((tied - loo_baseline(tied, k) == 0).all()), k
+    mixed = torch.tensor([0.7, 0.7, 0.1, 2.0, 2.0, 2.0])
+    expected = torch.tensor([0.4, 0.4, 0.7, 2.0, 2.0, 2.0])  # each sample: the mean of its image's other samples
+    torch.testing.assert_close(loo_baseline(mixed, 3), expected)
+
+
 def test_bad_ending_processor_blocks_eos_after_bad_token():
     proc = BadEndingLogitsProcessor([7], eos_token_id=2)
     scores = torch.zeros(2, 10)
