@@ -52,7 +52,12 @@ class PoolerLayer(nn.Module):
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def forward(self, queries: torch.Tensor, tokens: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
-        mask = None if bias is None else bias * self.locality
+        mask = None
+        if bias is not None:
+            # only the finite part (the locality prior) is scaled: the -inf of the level groups times the
+            # strength would give a NaN gradient (0 * -inf) that one optimizer step spreads to every weight
+            allowed = torch.isfinite(bias)
+            mask = (bias.masked_fill(~allowed, 0.0) * self.locality).masked_fill(~allowed, float("-inf"))
         queries = queries + self.attn(self.norm_q(queries), self.norm_kv(tokens), mask)
         return queries + self.mlp(self.norm_mlp(queries))
 

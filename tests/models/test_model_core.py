@@ -159,6 +159,23 @@ def test_fusion_and_multi_level_options(overrides):
         assert mask[:5, :64].all() and not mask[:5, 64:].any() and mask[5:, 64:].all()
 
 
+@pytest.mark.parametrize("prior", [True, False])
+def test_level_groups_give_finite_gradients_and_survive_a_training_step(prior):
+    """The -inf of the level groups is not scaled by the learnable locality strength (0 * -inf = NaN)."""
+    from aerith.models.pooler import AttentionPooler
+
+    torch.manual_seed(0)
+    pooler = AttentionPooler(dim=16, num_queries=8, layers=2, heads=2, mlp_ratio=2.0, grid_tokens=16, num_levels=2,
+                             queries_per_level=[5, 3], locality_prior=prior)
+    levels = [torch.randn(2, 16, 16), torch.randn(2, 16, 16)]
+    pooler(levels).square().mean().backward()
+    for layer in pooler.layers:
+        assert torch.isfinite(layer.locality.grad).all()
+    torch.optim.SGD(pooler.parameters(), lr=0.1).step()
+    with torch.no_grad():
+        assert torch.isfinite(pooler(levels)).all()
+
+
 def test_config_validation():
     base = get_preset("aerith-tiny").make_config().to_dict()
     for bad in (dict(fusion="max"), dict(queries_per_level=[10, 10]), dict(clip_feature_layers=[-1, -2])):
