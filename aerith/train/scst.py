@@ -127,6 +127,9 @@ def random_start_warning(init: str, provenance: str) -> str | None:
 def prepare_reward(setup: StageSetup) -> CaptionReward:
     """CIDEr-D fitted once on the training references (saved as ``cider_df.json``; loaded on resume).
 
+    Each training image is one document, with the references of every sample of it (several sources,
+    or one record per caption, may name the same image).
+
     Warns when SCST starts from random weights. The sources were checked by :func:`check_sources`.
     """
     from aerith.eval.cider import CiderD
@@ -143,11 +146,13 @@ def prepare_reward(setup: StageSetup) -> CaptionReward:
     else:
         if resume:
             print(f"WARNING: {path} is missing; refitting the CIDEr-D document frequencies on the training references")
-        refs: dict[str, list[str]] = {}
+        # one document per image holding every reference any sample of it gives (an instruction file
+        # may hold one record per caption of an image; the first alone left the others out of the df)
+        refs: dict[str, dict[str, None]] = {}
         for ds in setup.train_sets:
             for s in ds:
-                refs.setdefault(str(s.image), list(s.targets))
-        cider = CiderD.fit(refs.values())
+                refs.setdefault(str(s.image), {}).update(dict.fromkeys(s.targets))
+        cider = CiderD.fit(list(r) for r in refs.values())
         if setup.main:
             run_dir.mkdir(parents=True, exist_ok=True)
             cider.save(path)

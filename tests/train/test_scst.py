@@ -299,3 +299,26 @@ def test_loss_pass_without_dropout_keeps_activation_checkpointing():
     # recomputation would change them by far more
     plain, checkpointed = (torch.cat([g.flatten() for g in grads[c].values()]) for c in (False, True))
     assert (checkpointed - plain).norm() <= 1e-4 * plain.norm()
+
+
+def test_cider_document_frequencies_hold_every_reference_of_an_image(tmp_path):
+    """One document per training image with the references of all its samples: an instruction file gives one record
+    per caption of an image, and only the first record's caption used to reach the frequencies (the others' n-grams
+    then counted as in no training reference: the highest idf, and unseen trigrams)."""
+    from types import SimpleNamespace
+
+    from aerith.data.sample import Sample
+    from aerith.eval.cider import CiderD
+    from aerith.train.scst import CIDER_DF_FILE, prepare_reward
+    from aerith.train.stage import StageSetup
+
+    records = [Sample(image="a.png", task="cap", targets=("two ships in a harbor",)),
+               Sample(image="a.png", task="cap", targets=("boats docked at a pier",)),
+               Sample(image="b.png", task="cap", targets=("a dense residential area", "many houses"))]  # fmt: skip
+    again = [Sample(image="b.png", task="cap", targets=("many houses",))]  # a second source naming b.png again
+    config = SimpleNamespace(model=SimpleNamespace(init="x"), scst=SimpleNamespace(rewards=None, parser="rule"))
+    setup = StageSetup(config, [records, again], tmp_path, resuming=False, main=True, provenance="sft: 1 step")
+    cider = prepare_reward(setup).cider
+    expected = CiderD.fit([["two ships in a harbor", "boats docked at a pier"], ["a dense residential area", "many houses"]])
+    assert (cider.num_documents, cider.df) == (expected.num_documents, expected.df)
+    assert CiderD.load(tmp_path / CIDER_DF_FILE).df == expected.df
