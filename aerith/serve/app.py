@@ -27,6 +27,7 @@ from jinja2 import TemplateError
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
+from starlette.background import BackgroundTask
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -396,10 +397,17 @@ def create_app(settings: ServeSettings, load: Callable[[], VLM], state: ServerSt
                 out["usage"] = None
             return out
 
+        def drop() -> None:  # the client went away before the end: its row must not keep the batch running
+            if not future.done():
+                service.batcher.cancel(future)
+
         async def events() -> AsyncIterator[str]:
-            yield _sse(chunk({"role": "assistant", "content": ""}))
-            while (piece := await pieces.get()) is not None:
-                yield _sse(chunk({"content": piece}))
+            try:
+                yield _sse(chunk({"role": "assistant", "content": ""}))
+                while (piece := await pieces.get()) is not None:
+                    yield _sse(chunk({"content": piece}))
+            finally:  # cancelled on a disconnect (or closed when a write fails)
+                drop()
             try:
                 completion = future.result()
             except Exception as err:  # noqa: BLE001 - reported in the stream, whose status is already 200
@@ -411,7 +419,10 @@ def create_app(settings: ServeSettings, load: Callable[[], VLM], state: ServerSt
                 yield _sse({**chunk({}), "choices": [], "usage": _usage([completion])})
             yield "data: [DONE]\n\n"
 
-        return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+        # the background task also runs when the client left before the first event was produced
+        return StreamingResponse(
+            events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}, background=BackgroundTask(drop)
+        )
 
     async def run_task(task: str, body: TaskRequest, arguments: list[Any], fields: list[str] | None) -> dict[str, Any]:
         """``arguments``: one per image; ``fields``: the request field each comes from (``question``,

@@ -24,6 +24,10 @@ stay queued in arrival order.
 A batch that fails is retried one request at a time, so one bad request fails alone
 (requests that already streamed text are failed rather than repeated). At most
 ``max_queue`` requests wait; more raise :class:`QueueFullError` at once.
+
+:meth:`Batcher.cancel` drops a request whose reader went away (a streaming client that
+disconnected, a :meth:`Batcher.stream` closed early): a queued one leaves the queue, one
+being generated ends at its next token, so its batch no longer runs on for it.
 """
 
 from __future__ import annotations
@@ -96,6 +100,7 @@ class Batcher:
         self.max_queue = max_queue
         self.metrics = metrics
         self._pending: deque[_Job] = deque()
+        self._batch: list[_Job] = []
         self._cond = threading.Condition()
         self._accepting = False
         self._running = 0
@@ -180,17 +185,45 @@ class Batcher:
             self._cond.notify_all()
         return [j.future for j in jobs]
 
+    def cancel(self, future: Future) -> bool:
+        """Stop working for the request of ``future`` (from :meth:`submit`): nobody will read its answer.
+
+        A queued request leaves the queue (its future is cancelled); one being generated ends at its
+        next token (its future then holds the text so far, ``finish_reason="cancelled"``). Returns
+        ``False`` when the request is already finished (or not this batcher's).
+        """
+        with self._cond:
+            for job in self._pending:
+                if job.future is future:
+                    self._pending.remove(job)
+                    future.cancel()
+                    self._set_depth()
+                    self._cond.notify_all()
+                    return True
+            for job in self._batch:
+                if job.future is future and not future.done():
+                    job.row.cancel.set()
+                    return True
+        return False
+
     def generate(self, prepared: PreparedInput, settings: GenerationSettings, timeout: float | None = None) -> Completion:
         """Submit and wait for the answer."""
         return self.submit(prepared, settings).result(timeout)
 
     def stream(self, prepared: PreparedInput, settings: GenerationSettings) -> Iterator[str]:
-        """Submit and yield the answer's text as it is generated; the generator's return value is the Completion."""
+        """Submit and yield the answer's text as it is generated; the generator's return value is the Completion.
+
+        Closing the generator before the end cancels the request (:meth:`cancel`).
+        """
         pieces: queue.SimpleQueue = queue.SimpleQueue()
         future = self.submit(prepared, settings, sink=lambda text: pieces.put(text))
         future.add_done_callback(lambda _f: pieces.put(None))
-        while (piece := pieces.get()) is not None:
-            yield piece
+        try:
+            while (piece := pieces.get()) is not None:
+                yield piece
+        finally:
+            if not future.done():
+                self.cancel(future)
         return future.result()
 
     # -- the worker -----------------------------------------------------------------------------------
@@ -221,6 +254,7 @@ class Batcher:
                     (batch if job.key == first.key else keep).append(job)
                 self._pending.extendleft(reversed(keep))
             self._running = len(batch)
+            self._batch = batch
             self._set_depth()
             return batch
 
@@ -234,13 +268,14 @@ class Batcher:
                 self._run(live)
             with self._cond:
                 self._running = 0
+                self._batch = []
                 self._set_depth()
 
     def _run(self, jobs: list[_Job]) -> None:
         for job in jobs:
             sink = job.row.sink
             if sink is not None:
-                job.row = Row(job.row.prepared, job.row.settings, self._marking(job, sink))
+                job.row = Row(job.row.prepared, job.row.settings, self._marking(job, sink), job.row.cancel)
         tic = time.perf_counter()
         try:
             completions = self.engine.generate([j.row for j in jobs])
@@ -250,7 +285,9 @@ class Batcher:
                 return
             logger.warning("a batch of %d failed (%s); retrying its requests one by one", len(jobs), err)
             for job in jobs:
-                if job.streamed:
+                if job.row.cancel.is_set():  # nobody reads it: not worth a retry
+                    job.future.set_exception(RuntimeError(f"generation failed after the request was cancelled: {err}"))
+                elif job.streamed:
                     job.future.set_exception(RuntimeError(f"generation failed after streaming began: {err}"))
                 else:
                     self._run([job])

@@ -113,7 +113,8 @@ class PreparedInput:
 
 @dataclass(frozen=True)
 class Completion:
-    """A generated answer: ``finish_reason`` is ``"stop"`` (end of sequence or a stop string) or ``"length"``."""
+    """A generated answer: ``finish_reason`` is ``"stop"`` (end of sequence or a stop string), ``"length"``,
+    or ``"cancelled"`` (its reader went away: :meth:`aerith.serve.batcher.Batcher.cancel`; no client sees it)."""
 
     text: str
     finish_reason: str
@@ -123,11 +124,12 @@ class Completion:
 
 @dataclass
 class Row:
-    """What a batch needs of one request."""
+    """What a batch needs of one request; setting ``cancel`` ends the row at its next token."""
 
     prepared: PreparedInput
     settings: GenerationSettings
     sink: TextSink | None = None
+    cancel: threading.Event = field(default_factory=threading.Event)
 
 
 class _RowState:
@@ -136,6 +138,7 @@ class _RowState:
     def __init__(self, row: Row, decode: Callable[[list[int]], str], eos_ids: set[int]) -> None:
         self.settings = row.settings
         self.sink = row.sink
+        self.cancel = row.cancel
         self.decode = decode
         self.eos_ids = eos_ids
         self.tokens: list[int] = []
@@ -145,6 +148,9 @@ class _RowState:
         self.finish_reason = "length"
 
     def add(self, token: int) -> None:
+        if self.cancel.is_set():  # nobody reads the answer any more: free the batch of this row
+            self.done, self.finish_reason = True, "cancelled"
+            return
         if token in self.eos_ids:
             self.done, self.finish_reason = True, "stop"
             return
@@ -177,13 +183,13 @@ class _RowState:
 
     def finish(self, prompt_tokens: int) -> Completion:
         text = self.text.strip()
-        if self.sink is not None:
+        if self.sink is not None and not self.cancel.is_set():
             self._emit(text)
         return Completion(text, self.finish_reason, prompt_tokens, len(self.tokens))
 
 
 class RowTracker(StoppingCriteria):
-    """Per-row ends (end of sequence, ``max_tokens``, stop strings) and streaming, for one ``generate`` call.
+    """Per-row ends (end of sequence, ``max_tokens``, stop strings, a cancelled row) and streaming, for one ``generate`` call.
 
     transformers calls a stopping criterion once per step with every sequence so far, after the
     new tokens are appended; returning a ``(batch,)`` boolean ends rows one by one (ended rows

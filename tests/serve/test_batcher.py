@@ -126,3 +126,48 @@ def test_a_lone_request_starts_at_once_and_announced_ones_are_waited_for():
     assert (first.result(10).text, second.result(10).text) == ("a", "b")
     batcher.close()
     assert engine.batches == [["alone"], ["a", "b"]]
+
+
+
+class SlowStreamEngine(FakeEngine):
+    """Streams the first two characters of each row, then waits for the row to be cancelled."""
+
+    cancelled: list[str]
+
+    def generate(self, rows: list[Row]) -> list[Completion]:
+        if self.gate is not None:
+            self.gate.wait(10)
+        self.batches.append([r.prepared.prompt for r in rows])
+        out = []
+        for r in rows:
+            if r.sink is not None:
+                r.sink(r.prepared.prompt[:2])
+                if r.cancel.wait(10):
+                    self.cancelled.append(r.prepared.prompt)
+                out.append(Completion(r.prepared.prompt[:2], "cancelled", 1, 1))
+            else:
+                out.append(Completion(r.prepared.prompt, "stop", 1, 1))
+        return out
+
+
+def test_cancel_drops_a_queued_request_and_a_closed_stream_ends_its_row():
+    gate = threading.Event()
+    engine = SlowStreamEngine(gate)
+    engine.cancelled = []
+    batcher = Batcher(engine, max_batch=1, window_ms=0).start()
+    first = batcher.submit(prepared("first"), GREEDY)
+    while batcher.running == 0:
+        time.sleep(0.001)
+    queued = batcher.submit(prepared("queued"), GREEDY)
+    assert batcher.cancel(queued) and queued.cancelled() and batcher.queue_depth == 0
+    stream = batcher.stream(prepared("streamed"), GREEDY)
+    gate.set()
+    assert first.result(10).text == "first"
+    assert next(stream) == "st"
+    stream.close()  # the reader went away mid-answer: its row is told to end
+    while batcher.running:
+        time.sleep(0.001)
+    assert not batcher.cancel(first)  # finished: nothing to cancel
+    batcher.close()
+    assert engine.batches == [["first"], ["streamed"]]  # "queued" was never generated
+    assert engine.cancelled == ["streamed"]

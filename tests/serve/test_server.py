@@ -230,3 +230,33 @@ def test_stream_on_the_wire_is_openai_sse_ending_with_done(server):
     assert chunks[0]["choices"][0]["delta"] == {"role": "assistant", "content": ""}
     assert chunks[-1]["choices"][0]["finish_reason"] in ("stop", "length") and chunks[-1]["choices"][0]["delta"] == {}
     assert len({c["id"] for c in chunks}) == 1
+
+
+def _idle(server, deadline_s: float = 30.0) -> None:
+    import time
+
+    batcher = server.state.service.batcher
+    deadline = time.monotonic() + deadline_s
+    while (batcher.running or batcher.queue_depth) and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+def test_a_streaming_client_that_disconnects_frees_its_batch_slot(server, client):
+    import socket
+
+    n = 200  # min_tokens = max_tokens: without the cancel, every one of them is generated
+    body = json.dumps({"model": "aerith-tiny", "stream": True, "max_tokens": n, "min_tokens": n, "messages": [user(None, CAPTION)]}).encode()
+    tokens = server.state.metrics.registry.get_sample_value
+    before = tokens("aerith_generated_tokens_total")
+    with socket.create_connection(("127.0.0.1", server.port)) as conn:
+        conn.sendall(
+            b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            + f"Authorization: Bearer {API_KEY}\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body
+        )
+        received = b""
+        while received.count(b"data: ") < 3:  # the role chunk and two pieces of text
+            received += conn.recv(4096)
+    _idle(server)
+    assert tokens("aerith_generated_tokens_total") - before < n
+    reply = client.chat.completions.create(model="aerith-tiny", messages=[user(None, CAPTION)], max_tokens=2)
+    assert reply.choices[0].finish_reason in ("stop", "length")
