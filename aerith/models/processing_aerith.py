@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
 from transformers import AutoProcessor, BatchFeature, ProcessorMixin
 from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
 
+from aerith.errors import ImageReadError
 from aerith.imageio import load_rgb
 from aerith.models.configuration_aerith import AerithConfig
 from aerith.models.tokenizer import CHAT_TOKENS, IMAGE_TOKEN, TASK_TOKENS
@@ -87,6 +90,66 @@ def _with_pil_backend(sub_processor: Any) -> Any:
         return sub_processor
     settings = {k: v for k, v in sub_processor.to_dict().items() if k not in ("image_processor_type", "processor_class")}
     return CLIPImageProcessorPil(**settings)
+
+
+_IMAGE_MAGIC = (b"\x89PNG", b"\xff\xd8\xff", b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+", b"GIF8", b"BM", b"RIFF")
+
+
+def _image_bytes(text: str) -> tuple[bytes, str] | None:
+    """``(encoded image, what to call it in errors)`` for a ``data:``/``http(s)://`` URL or bare base64
+    of an image file; ``None`` for anything else (a path, or a ``file://`` URL: see :func:`_load_image`)."""
+    import base64
+    import binascii
+
+    head = text[:16].lower()
+    if head.startswith("data:"):
+        meta, comma, payload = text.partition(",")
+        label = f"<data URL, {len(text)} characters>"
+        if not comma or not meta.lower().endswith(";base64"):
+            raise ImageReadError(label, "not a base64 data URL; expected data:image/png;base64,<data>")
+        try:
+            return base64.b64decode(payload.strip(), validate=True), label
+        except (binascii.Error, ValueError) as err:
+            raise ImageReadError(label, f"the base64 payload does not decode ({err})") from err
+    if head.startswith(("http://", "https://")):
+        from urllib.error import URLError
+        from urllib.request import urlopen
+
+        try:
+            with urlopen(text, timeout=60) as response:  # noqa: S310 (the scheme is checked above)
+                return response.read(), text
+        except (URLError, OSError, ValueError) as err:
+            raise ImageReadError(text, f"cannot download the image ({err})") from err
+    if len(text) > 64 and not os.path.exists(text):  # bare base64, as an image part's "base64" field holds
+        try:
+            raw = base64.b64decode(text, validate=True)
+        except (binascii.Error, ValueError):
+            return None
+        if raw.startswith(_IMAGE_MAGIC):
+            return raw, f"<base64 image, {len(text)} characters>"
+    return None
+
+
+def _load_image(image: Any, bands: Sequence[int] | None) -> Any:
+    """:func:`aerith.imageio.load_rgb`, also for the URL and base64 strings of transformers' chat messages."""
+    if isinstance(image, str):
+        if image[:7].lower() == "file://":
+            from urllib.parse import unquote, urlparse
+
+            return load_rgb(unquote(urlparse(image).path), bands)
+        found = _image_bytes(image)
+        if found is not None:
+            import tempfile
+
+            raw, label = found
+            with tempfile.TemporaryDirectory() as tmp:  # read as a file, so every format and check of imageio applies
+                path = Path(tmp) / "image"
+                path.write_bytes(raw)
+                try:
+                    return load_rgb(path, bands)
+                except ImageReadError as err:
+                    raise ImageReadError(label, str(err).removeprefix(f"{path}: ")) from None
+    return load_rgb(image, bands)
 
 
 def _flat_images(images: Any) -> list:
@@ -203,9 +266,14 @@ class AerithProcessor(ProcessorMixin):
 
     # -- images -------------------------------------------------------------------------------------
     def load_images(self, images: Sequence[Any], bands: Sequence[int] | None = None) -> list:
-        """Paths, PIL images or arrays of any mode -> RGB PIL images (errors name the path)."""
+        """Paths, PIL images or arrays of any mode -> RGB PIL images (errors name the path).
+
+        Strings may also be what transformers' chat messages hold in an image part's ``url``,
+        ``path`` or ``base64`` (``apply_chat_template`` passes them on as they are): a
+        ``data:`` URL, a ``file://`` or ``http(s)://`` URL, or bare base64 of an image file.
+        """
         bands = bands if bands is not None else self.bands
-        return [load_rgb(image, bands) for image in images]
+        return [_load_image(image, bands) for image in images]
 
     def process_images(self, images: Sequence[Any], bands: Sequence[int] | None = None) -> dict[str, torch.Tensor]:
         rgb = self.load_images(images, bands)

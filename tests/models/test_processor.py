@@ -140,3 +140,43 @@ def test_a_saved_processor_reloads_with_the_pil_backend_it_was_built_with(proces
     a = processor(images=[image], text=["<image>\nhi"], return_tensors="pt")
     b = again(images=[image], text=["<image>\nhi"], return_tensors="pt")
     assert all((a[k] == b[k]).all() for k in ("pixel_values", "dino_pixel_values", "input_ids"))
+
+
+def test_chat_messages_with_image_urls_and_base64_load_as_the_file_does(processor, tmp_path):
+    """transformers' image parts carry ``url`` (data, file or http URL) or ``base64``; apply_chat_template
+    passes the strings on, and each must give the pixels of the file itself (a 13-band TIFF too)."""
+    import base64
+    import functools
+    import http.server
+    import threading
+
+    paths = _write_modes(tmp_path)
+    raw = paths["ms"].read_bytes()
+    encoded = base64.b64encode(raw).decode("ascii")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    parts = [
+        {"type": "image", "url": f"data:image/tiff;base64,{encoded}"},
+        {"type": "image_url", "image_url": {"url": f"data:image/tiff;base64,{encoded}"}},  # OpenAI's form
+        {"type": "image", "base64": encoded},
+        {"type": "image", "url": paths["ms"].as_uri()},
+        {"type": "image", "url": f"http://127.0.0.1:{server.server_address[1]}/{paths['ms'].name}"},
+    ]
+    try:
+        expected = processor.process_images([paths["ms"]], bands=[3, 2, 1])["pixel_values"][0]
+        for part in parts:
+            messages = [{"role": "user", "content": [part, {"type": "text", "text": "[CAP] Describe this image."}]}]
+            out = processor.apply_chat_template(
+                messages, tokenize=True, return_dict=True, processor_kwargs={"bands": [3, 2, 1]}
+            )
+            torch.testing.assert_close(out["pixel_values"][0], expected, rtol=0, atol=0)
+    finally:
+        server.shutdown()
+        server.server_close()
+    for bad, message in (("data:image/png;base64,@@@", "does not decode"), ("data:image/png,abc", "not a base64 data URL")):
+        with pytest.raises(ImageReadError, match=message):
+            processor.process_images([bad])
+    with pytest.raises(ImageReadError, match="<data URL.*cannot read image"):
+        processor.process_images(["data:image/png;base64," + base64.b64encode(b"not an image").decode()])
