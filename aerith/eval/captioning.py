@@ -14,6 +14,7 @@ raw captions with the rule-based scene-graph parser.
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
@@ -50,6 +51,32 @@ def _check_inputs(predictions: Mapping[Hashable, str], references: Mapping[Hasha
             raise TypeError(f"predictions[{k!r}] must be a string, got {type(pred).__name__}")
 
 
+# What Stanford's PTBTokenizer (-preserveLines) ends a line on: pycocoevalcap replaces only "\n", so a
+# caption holding another of these (a "\r" left by a CRLF file, U+2028) became two lines and every later
+# caption was paired with the wrong image.
+_LINE_BREAKS = re.compile("[\r\n\v\f\x85\u2028\u2029]")
+
+
+def _ptb_tokenize(captions: Mapping[Hashable, Sequence[str]]) -> dict[Hashable, list[str]]:
+    """pycocoevalcap's ``PTBTokenizer`` on ``{key: captions}``, line breaks inside a caption read as spaces.
+
+    Raises:
+        RuntimeError: the tokenizer did not give back one line per caption.
+    """
+    from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
+
+    tokens = PTBTokenizer().tokenize(
+        {k: [{"caption": _LINE_BREAKS.sub(" ", c)} for c in caps] for k, caps in captions.items()}
+    )
+    for k, caps in captions.items():
+        if len(tokens.get(k, ())) != len(caps):
+            raise RuntimeError(
+                f"pycocoevalcap's PTBTokenizer gave {len(tokens.get(k, ()))} tokenised captions for {k!r}, "
+                f"which has {len(caps)}: its output is out of step with the captions, nothing is scored"
+            )
+    return tokens
+
+
 def _close_meteor(meteor: Any) -> None:
     """Stop METEOR's Java process now instead of whenever the wrapper is garbage-collected."""
     proc = meteor.meteor_p
@@ -79,15 +106,11 @@ def coco_scores(
     from pycocoevalcap.cider.cider import Cider
     from pycocoevalcap.meteor.meteor import Meteor
     from pycocoevalcap.rouge.rouge import Rouge
-    from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
 
     # One tokenizer run for both sides: it tokenises line by line, so this equals two runs.
-    both: dict[tuple[str, Hashable], list[dict[str, str]]] = {}
-    for k, refs in references.items():
-        both[("ref", k)] = [{"caption": r} for r in refs]
-    for k, pred in predictions.items():
-        both[("pred", k)] = [{"caption": pred}]
-    tokens = PTBTokenizer().tokenize(both)
+    both: dict[Hashable, Sequence[str]] = {("ref", k): refs for k, refs in references.items()}
+    both.update({("pred", k): [pred] for k, pred in predictions.items()})
+    tokens = _ptb_tokenize(both)
     gts = {k: tokens[("ref", k)] for k in references}
     res = {k: tokens[("pred", k)] for k in references}
 

@@ -122,3 +122,28 @@ def test_bad_inputs(monkeypatch):
     monkeypatch.setattr(captioning.shutil, "which", lambda name: None)
     with pytest.raises(RuntimeError, match="needs Java"):
         caption_scores({1: "a"}, {1: ["a"]})
+
+
+def test_line_breaks_inside_a_caption_keep_captions_with_their_images():
+    """Stanford's tokenizer ends a line on "\\r", U+2028 ... too; pycocoevalcap replaces only "\\n", so such a
+    caption became two lines and every later caption was scored against another image's references."""
+    captions = {
+        ("ref", 1): ["a red car\r\n", "two\u2028cars"],
+        ("ref", 2): ["a ship\x0bin the harbor"],
+        ("pred", 1): ["a red\rcar"],
+        ("pred", 2): ["a ship"],
+    }
+    assert captioning._ptb_tokenize(captions) == {
+        ("ref", 1): ["a red car", "two cars"],
+        ("ref", 2): ["a ship in the harbor"],
+        ("pred", 1): ["a red car"],
+        ("pred", 2): ["a ship"],
+    }
+
+
+def test_tokenizer_out_of_step_is_an_error(monkeypatch):
+    from pycocoevalcap.tokenizer import ptbtokenizer
+
+    monkeypatch.setattr(ptbtokenizer.PTBTokenizer, "tokenize", lambda self, c: {k: ["x"] for k in list(c)[:-1]})
+    with pytest.raises(RuntimeError, match="out of step"):
+        captioning._ptb_tokenize({1: ["a"], 2: ["b"]})
