@@ -7,7 +7,7 @@ task kinds share their prompt builder (the canonical phrasing of
 | task | parser (an answer is *unparsable* when ...) | metric |
 |---|---|---|
 | ``cls`` | :func:`~aerith.eval.classification.match_class` (... it names no class) | :func:`~aerith.eval.classification.classification_scores` |
-| ``vqa`` | :func:`~aerith.eval.vqa.normalize_answer`, numbers for count/area (... it is empty, or has no number for a count/area question) | :func:`~aerith.eval.vqa.vqa_scores` |
+| ``vqa`` | :func:`~aerith.eval.vqa.normalize_answer`, numbers for count/area (... it is empty, or has no number or named bucket for a count/area question) | :func:`~aerith.eval.vqa.vqa_scores` |
 | ``vg`` | :func:`~aerith.eval.parse_boxes.parse_boxes` (... it holds no box) | :func:`~aerith.eval.grounding.grounding_scores` |
 | ``cap`` | the stripped text (... it is empty) | :func:`~aerith.eval.captioning.caption_scores` |
 
@@ -98,11 +98,11 @@ def _parse_cls(answer: str, sample: Sample, ctx: Context) -> Parsed:
 
 
 def _parse_vqa(answer: str, sample: Sample, ctx: Context) -> Parsed:
-    from aerith.eval.vqa import normalize_answer, parse_number
+    from aerith.eval.vqa import normalize_answer, parse_quantity
 
     if sample.kind in ctx.count_types or sample.kind in ctx.area_types:
-        number = parse_number(answer, none_is_zero=sample.kind in ctx.count_types)
-        return Parsed(number, number is not None)
+        number, bucket = parse_quantity(answer, none_is_zero=sample.kind in ctx.count_types)
+        return Parsed(bucket if number is None else number, bucket is not None)  # a named bucket: "11-100"
     norm = normalize_answer(answer)
     return Parsed(norm, bool(norm))
 

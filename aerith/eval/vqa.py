@@ -15,6 +15,12 @@ questions ``no``/``none`` -> 0). Raw accuracy needs equal numbers; bucketed accu
 needs the same bucket ``0``, ``1-10``, ``11-100``, ``101-1000``, ``>1000``. A
 prediction without a number is wrong in both.
 
+An answer that names a bucket instead of a number, as RSVQA's own answer classes do
+(``between 10m2 and 100m2``, ``more than 1000m2``; also ``between 1 and 10``, ``0-10``,
+``>1000``), is bucketed by the range it names (by its first number,
+``between 10m2 and 100m2`` would fall a bucket low, into ``1-10``); it has no exact number,
+so it is right in raw accuracy only when it reads as the reference does.
+
 Papers disagree on which questions enter the averages, so all variants are reported:
 
 | key | types averaged | count / area scored |
@@ -28,6 +34,7 @@ Papers disagree on which questions enter the averages, so all variants are repor
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -141,6 +148,58 @@ def parse_number(answer: str, *, none_is_zero: bool = False) -> float | None:
     return None
 
 
+# "between A and B" / "A-B" / "from A to B", and "more than N" / ">N", with optional m2 units
+_UNIT_WORDS = frozenset({"m2", "m", "sqm", "square", "meters", "metres", "meter", "metre"})
+_ABOVE = (("more", "than"), ("over",), ("above",), ("greater", "than"), ("larger", "than"), ("bigger", "than"))
+
+
+def named_bucket(answer: str) -> str | None:
+    """The bucket an answer names as a range rather than as a number, else ``None``.
+
+    ``between 10m2 and 100m2`` (RSVQA's class for 11-100 m2) -> ``11-100``; ``between 1 and 10``,
+    ``between 0m2 and 10m2`` -> ``1-10``; ``more than 1000m2``, ``>1000`` -> ``>1000``. A range
+    that does not fall within one bucket (``between 5 and 50``) names none.
+    """
+    numbers = _words_to_numbers(_tokens(answer))
+    words = [t for t in numbers if t not in _UNIT_WORDS]
+    if words and words[0] in ("between", "from"):
+        words = words[1:]
+    if len(words) == 3 and words[1] in ("and", "to"):
+        words = [words[0], words[2]]
+    if len(words) == 2 and all(_NUMBER.fullmatch(w) for w in words) and _ranged(answer, words):
+        low, high = float(words[0]), float(words[1])
+        if low < high and bucket(math.nextafter(low, math.inf)) == bucket(high):
+            return bucket(high)
+        return None
+    above = re.fullmatch(r"\s*>\s*(\d[\d,]*(?:\.\d+)?)\s*(?:m2|m²)?\s*\.?\s*", answer.lower())
+    limit = float(above.group(1).replace(",", "")) if above else None
+    for phrase in _ABOVE:
+        if tuple(words[: len(phrase)]) == phrase and len(words) == len(phrase) + 1 and _NUMBER.fullmatch(words[-1]):
+            limit = float(words[-1])
+    if limit is not None and limit >= 1000:  # only the top bucket is open above
+        return bucket(math.nextafter(limit, math.inf))
+    return None
+
+
+def _ranged(answer: str, numbers: list[str]) -> bool:
+    """Two numbers read as a range: joined by between/from/and/to or a dash, not merely listed ("3 4")."""
+    text = answer.lower()
+    return bool(re.search(r"\b(?:between|from|to|and)\b", text)) or bool(re.search(r"\d\s*(?:m2)?\s*[-–]\s*\d", text))
+
+
+def parse_quantity(answer: str, *, none_is_zero: bool = False) -> tuple[float | None, str | None]:
+    """``(number, bucket)`` of a count or area answer.
+
+    ``(n, bucket(n))`` for an answer with a number (:func:`parse_number`); ``(None, bucket)``
+    for one that names a bucket (:func:`named_bucket`); ``(None, None)`` for neither.
+    """
+    named = named_bucket(answer)
+    if named is not None:
+        return None, named
+    value = parse_number(answer, none_is_zero=none_is_zero)
+    return value, (None if value is None else bucket(value))
+
+
 def bucket(value: float) -> str:
     """The RSVQA bucket of a count or an area: ``0``, ``1-10``, ``11-100``, ``101-1000``, ``>1000``."""
     if value <= 0:
@@ -174,8 +233,8 @@ def vqa_scores(
         (see the module docstring; ``None`` where no question qualifies);
         ``per_type``: ``{type: {"accuracy", "n"}}``, count/area types also with
         ``accuracy_bucketed``, ``per_bucket`` (``{bucket: raw accuracy}`` of the questions
-        whose reference falls in that bucket), ``unparsed`` (predictions without a number) and
-        ``unparsed_references`` (references without a number, compared as text instead);
+        whose reference falls in that bucket), ``unparsed`` (predictions with neither a number nor
+        a named bucket) and ``unparsed_references`` (references with neither, compared as text instead);
         ``n``.
 
     Raises:
@@ -198,17 +257,19 @@ def vqa_scores(
         accepted = [refs] if isinstance(refs, str) else list(refs)
         if qtype in numeric:
             is_count = qtype in count_types
-            value = parse_number(pred, none_is_zero=is_count)
-            targets = [v for r in accepted if (v := parse_number(r, none_is_zero=is_count)) is not None]
-            unparsed[qtype] = unparsed.get(qtype, 0) + (value is None)
+            value, value_bucket = parse_quantity(pred, none_is_zero=is_count)
+            targets = [q for r in accepted if (q := parse_quantity(r, none_is_zero=is_count))[1] is not None]
+            unparsed[qtype] = unparsed.get(qtype, 0) + (value_bucket is None)
+            same_text = any(normalize_answer(pred) == normalize_answer(r) for r in accepted)
             if targets:
-                ok_raw = value is not None and value in targets
-                ok_bucket = value is not None and bucket(value) in {bucket(t) for t in targets}
+                # a named bucket has no exact number: right in raw accuracy only as the reference's own text
+                ok_raw = (value is not None and value in {v for v, _ in targets}) or (value_bucket is not None and same_text)
+                ok_bucket = value_bucket is not None and value_bucket in {b for _, b in targets}
             else:  # a reference without a number ("many"): compared as text, and counted
                 unparsed_refs[qtype] = unparsed_refs.get(qtype, 0) + 1
-                ok_raw = ok_bucket = any(normalize_answer(pred) == normalize_answer(r) for r in accepted)
+                ok_raw = ok_bucket = same_text
             bucketed.setdefault(qtype, []).append(ok_bucket)
-            ref_bucket = bucket(targets[0]) if targets else "unparsed reference"
+            ref_bucket = targets[0][1] if targets else "unparsed reference"
             per_bucket.setdefault(qtype, {}).setdefault(ref_bucket, []).append(ok_raw)
         else:
             norm = normalize_answer(pred)

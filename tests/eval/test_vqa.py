@@ -1,7 +1,7 @@
 import pytest
 
 from aerith.eval import vqa_scores
-from aerith.eval.vqa import bucket, normalize_answer, parse_number
+from aerith.eval.vqa import bucket, named_bucket, normalize_answer, parse_number, parse_quantity
 
 
 @pytest.mark.parametrize(
@@ -89,3 +89,19 @@ def test_a_count_reference_without_a_number_is_compared_as_text_and_counted():
     scores = vqa_scores(["many", "3"], ["many", "many"], ["count", "count"])
     assert scores["per_type"]["count"]["accuracy"] == 0.5 and scores["per_type"]["count"]["unparsed_references"] == 2
     assert vqa_scores(["No idea."], ["no"], ["presence"])["OA"] == 0.0
+
+
+def test_rsvqa_bucket_classes_are_bucketed_by_the_range_they_name():
+    """RSVQA's own area classes ("between 10m2 and 100m2" = 11-100 m2) read by their first number
+    fell a bucket low ("1-10"), and "more than 1000m2" into 101-1000."""
+    preds = ["between 0m2 and 10m2", "between 10m2 and 100m2", "between 100m2 and 1000m2", "more than 1000m2", ">1000"]
+    refs = ["7m2", "50m2", "600m2", "5000m2", "1001m2"]
+    s = vqa_scores(preds, refs, ["area"] * 5)["per_type"]["area"]
+    assert s["accuracy_bucketed"] == 1.0 and s["accuracy"] == 0.0 and s["unparsed"] == 0
+    # a named bucket has no exact number: raw-right only as the reference's own text
+    s = vqa_scores(["Between 10m2 and 100m2.", "50m2"], ["between 10m2 and 100m2"] * 2, ["area"] * 2)
+    assert s["per_type"]["area"]["accuracy"] == 0.5 and s["per_type"]["area"]["accuracy_bucketed"] == 1.0
+    assert s["per_type"]["area"]["per_bucket"] == {"11-100": 0.5}
+    assert named_bucket("between 1 and 10") == "1-10" and named_bucket("0-10") == "1-10"
+    assert named_bucket("between 5 and 50") is None and named_bucket("more than 100") is None
+    assert parse_quantity("12 cars") == (12.0, "11-100") and parse_quantity("many") == (None, None)
