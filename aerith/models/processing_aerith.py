@@ -353,12 +353,16 @@ class AerithProcessor(ProcessorMixin):
 
     def _from_prompts(self, images: Any, prompts: Sequence[str], *, bands, padding_side, return_tensors) -> BatchFeature:
         image_list = list(images) if isinstance(images, (list, tuple)) else [images]
+        prompts = [prompts] if isinstance(prompts, str) else list(prompts)  # one prompt, not one per character
+        side = padding_side or self.tokenizer.padding_side
+        if side not in ("left", "right"):
+            raise ValueError(f"padding_side must be 'left' or 'right', got {side!r}")
         if len(image_list) != len(prompts):
             raise ValueError(f"{len(image_list)} image(s) given for {len(prompts)} prompt(s)")
         rows = [self.encode_prompt(p) for p in prompts]
         width = max(len(r) for r in rows)
         pad = self.tokenizer.pad_token_id
-        left = (padding_side or self.tokenizer.padding_side) == "left"
+        left = side == "left"
         ids = [([pad] * (width - len(r)) + r) if left else (r + [pad] * (width - len(r))) for r in rows]
         mask = [([0] * (width - len(r)) + [1] * len(r)) if left else ([1] * len(r) + [0] * (width - len(r))) for r in rows]
         data = {"input_ids": ids, "attention_mask": mask, **self.process_images(image_list, bands)}

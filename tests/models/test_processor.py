@@ -180,3 +180,12 @@ def test_chat_messages_with_image_urls_and_base64_load_as_the_file_does(processo
             processor.process_images([bad])
     with pytest.raises(ImageReadError, match="<data URL.*cannot read image"):
         processor.process_images(["data:image/png;base64," + base64.b64encode(b"not an image").decode()])
+
+
+def test_prompts_takes_one_string_as_one_prompt_and_refuses_a_bad_padding_side(processor):
+    img = Image.new("RGB", (8, 8))
+    one = processor(images=img, prompts="[CAP] Describe this image.")
+    listed = processor(images=[img], prompts=["[CAP] Describe this image."])
+    assert one["input_ids"].tolist() == listed["input_ids"].tolist()
+    with pytest.raises(ValueError, match="padding_side must be 'left' or 'right', got 'middle'"):
+        processor(images=[img, img], prompts=["a", "a longer prompt"], padding_side="middle")
