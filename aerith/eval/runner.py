@@ -186,10 +186,12 @@ class PredictionFile:
 def read_predictions(path: str | Path) -> PredictionFile:
     """Read a predictions JSONL file, or a file holding one JSON array of records.
 
-    Never raises on the content (only when the file cannot be opened).
+    Never raises on the content (only when the file cannot be opened). A UTF-8 byte-order mark
+    (Notepad, PowerShell 5) is read past.
     """
     data = Path(path).read_bytes()
-    array = _json_array(data)
+    bom = len(_BOM) if data.startswith(_BOM) else 0
+    array = _json_array(data[bom:])
     if array is not None:
         out = PredictionFile(format="json-array", valid_bytes=len(data))
         for number, obj in enumerate(array, start=1):
@@ -206,7 +208,7 @@ def read_predictions(path: str | Path) -> PredictionFile:
         terminated = number < len(lines)  # the piece after the last newline has none
         end = offset + len(raw) + terminated
         if raw.strip():
-            record, reason = _record(raw)
+            record, reason = _record(raw[bom:] if number == 1 else raw)
             if record is None and not terminated:
                 out.partial_tail = number
                 break
@@ -216,6 +218,9 @@ def read_predictions(path: str | Path) -> PredictionFile:
                 out.add(record)
         offset = out.valid_bytes = end
     return out
+
+
+_BOM = b"\xef\xbb\xbf"
 
 
 def _json_array(data: bytes) -> list[Any] | None:

@@ -72,3 +72,16 @@ def test_boxes_that_also_fit_as_pixels_get_a_warning(roots, tmp_path):
     # one grid box beyond the images' pixels: no reason to suspect pixels
     path = _vg_file(tmp_path / "grid.jsonl", ids, answers[:3] + ["[2, 3, 10, 12] [1, 1, 5, 5] [300, 300, 800, 800]"])
     assert score_predictions(path, "dior-rsvg", roots["dior-rsvg"], tmp_path / "g", split="train")["warnings"] == []
+
+
+def test_a_byte_order_mark_is_read_past(tmp_path):
+    """Notepad and PowerShell 5 start UTF-8 files with a BOM: the first record (and a whole JSON array) was lost."""
+    records = [{"id": "a", "answer": "x"}, {"id": "b", "answer": "y"}]
+    lines = tmp_path / "lines.jsonl"
+    lines.write_bytes(b"\xef\xbb\xbf" + "".join(json.dumps(r) + "\n" for r in records).encode())
+    array = tmp_path / "array.json"
+    array.write_bytes(b"\xef\xbb\xbf" + json.dumps(records, indent=2).encode())
+    for path, fmt in ((lines, "jsonl"), (array, "json-array")):
+        read = read_predictions(path)
+        assert (read.format, read.answers, read.bad_lines) == (fmt, {"a": "x", "b": "y"}, [])
+    assert read_predictions(lines).valid_bytes == lines.stat().st_size
