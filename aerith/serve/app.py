@@ -46,6 +46,7 @@ from aerith.serve.schemas import (
     ClassifyRequest,
     ClassListError,
     GroundRequest,
+    ImagePart,
     TaskRequest,
     check_classes,
 )
@@ -338,6 +339,11 @@ def create_app(settings: ServeSettings, load: Callable[[], VLM], state: ServerSt
             raise RequestError(400, f"n={body.n}: this server returns one choice per request", "n")
         if body.logprobs:
             raise RequestError(400, "logprobs are not served", "logprobs")
+        n_images = sum(isinstance(part, ImagePart) for m in body.messages if isinstance(m.content, list) for part in m.content)
+        try:  # before decoding: many small data URLs can decode into gigabytes of pixels the model could never read
+            service.check_image_count(n_images)
+        except ValueError as err:
+            raise RequestError(400, f"messages: {err}", "messages") from err
         request_id = f"chatcmpl-{uuid.uuid4().hex}"
         created = int(time.time())
         with service.batcher.arriving():  # batches forming now wait for this one

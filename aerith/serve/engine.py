@@ -241,6 +241,9 @@ class Engine(ABC):
         """Most tokens (prompt + answer) the language model takes, when its config says."""
         return None
 
+    def check_image_count(self, n: int) -> None:
+        """``ValueError`` when ``n`` images can never fit one request (checked before any image is decoded)."""
+
     @abstractmethod
     def prepare_chat(self, messages: list[dict[str, Any]], images: Sequence[Any]) -> PreparedInput:
         """Messages in transformers' chat format (``{"type": "image"}`` parts, images given in order)."""
@@ -289,6 +292,14 @@ class AerithEngine(Engine):
     @property
     def context_length(self) -> int | None:
         return getattr(self.vlm.model.config.text_config, "max_position_embeddings", None)
+
+    def check_image_count(self, n: int) -> None:
+        limit, per_image = self.context_length, self.vlm.processor.num_image_tokens
+        if limit is not None and n * per_image >= limit:
+            raise ValueError(
+                f"{n} images take {n * per_image} tokens ({per_image} each), beyond the model's context of {limit}; "
+                f"send at most {(limit - 1) // per_image}"
+            )
 
     def _prepare(self, text: str, images: Sequence[Any], instruction: str) -> PreparedInput:
         from aerith.infer.vlm import is_grounding_prompt
@@ -374,6 +385,10 @@ class InstructBlipEngine(Engine):
         text = self.vlm.model.config.text_config
         limit = getattr(text, "max_position_embeddings", None) or getattr(text, "n_positions", None)
         return limit or (T5_CONTEXT if text.model_type == "t5" else None)
+
+    def check_image_count(self, n: int) -> None:
+        if n > 1:
+            raise ValueError(f"an InstructBLIP model takes exactly one image per request, got {n}")
 
     def prepare_chat(self, messages: list[dict[str, Any]], images: Sequence[Any]) -> PreparedInput:
         users = [m for m in messages if m["role"] == "user"]

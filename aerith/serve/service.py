@@ -117,6 +117,10 @@ class ModelService:
         """A conversation in transformers' chat format and its images (arrays, PIL images or paths)."""
         return self.engine.prepare_chat(messages, images)
 
+    def check_image_count(self, n: int) -> None:
+        """``ValueError`` when a conversation with ``n`` images cannot fit the model: refused before decoding them."""
+        self.engine.check_image_count(n)
+
     def prepare_task(self, task: str, image: Any, argument: Any = None) -> PreparedInput:
         """One task (``classify``, ``answer``, ``caption``, ``ground``) about one image."""
         if task not in TASKS:

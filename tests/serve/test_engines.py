@@ -48,6 +48,9 @@ def test_instructblip_is_served_as_its_facade_answers(instructblip):
         first = {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": prompts[0]}]}
         with pytest.raises(ValueError, match="one user message"):
             service.prepare_chat([first, {"role": "assistant", "content": "x"}, {"role": "user", "content": "y"}], [images[0]])
+        service.check_image_count(1)
+        with pytest.raises(ValueError, match="exactly one image per request, got 2"):  # refused before the images are decoded
+            service.check_image_count(2)
     finally:
         service.close()
 

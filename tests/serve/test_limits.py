@@ -286,3 +286,15 @@ def test_an_unexpected_error_is_a_500_with_the_warning_header(server, monkeypatc
     assert "RANDOM weights" in reply.headers["x-aerith-warning"]
     monkeypatch.undo()
     assert_healthy(server)
+
+
+def test_more_images_than_the_context_holds_are_refused_before_any_is_decoded(server, tiny_vlm):
+    per_image, context = tiny_vlm.processor.num_image_tokens, tiny_vlm.model.config.text_config.max_position_embeddings
+    n = context // per_image + 1
+    garbage = data_url_of(b"not decoded: the count is refused first")  # a decoded one would fail as 'cannot decode'
+    body = {"model": "aerith-tiny", "max_tokens": 2, "messages": image_message(garbage)}
+    body["messages"][0]["content"] += [{"type": "image_url", "image_url": {"url": garbage}}] * (n - 1)
+    status, error = post(server, "/v1/chat/completions", body)
+    assert (status, error["param"]) == (400, "messages"), error
+    assert f"{n} images take {n * per_image} tokens" in error["message"] and f"context of {context}" in error["message"]
+    assert_healthy(server)
