@@ -263,7 +263,7 @@ def vqa_scores(
             same_text = any(normalize_answer(pred) == normalize_answer(r) for r in accepted)
             if targets:
                 # a named bucket has no exact number: right in raw accuracy only as the reference's own text
-                ok_raw = (value is not None and value in {v for v, _ in targets}) or (value_bucket is not None and same_text)
+                ok_raw = value in {v for v, _ in targets} if value is not None else (value_bucket is not None and same_text)
                 ok_bucket = value_bucket is not None and value_bucket in {b for _, b in targets}
             else:  # a reference without a number ("many"): compared as text, and counted
                 unparsed_refs[qtype] = unparsed_refs.get(qtype, 0) + 1

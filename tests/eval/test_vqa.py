@@ -105,3 +105,4 @@ def test_rsvqa_bucket_classes_are_bucketed_by_the_range_they_name():
     assert named_bucket("between 1 and 10") == "1-10" and named_bucket("0-10") == "1-10"
     assert named_bucket("between 5 and 50") is None and named_bucket("more than 100") is None
     assert parse_quantity("12 cars") == (12.0, "11-100") and parse_quantity("many") == (None, None)
+    assert vqa_scores(["Yes, 5"], ["yes, 3"], ["count"])["OA"] == 0.0  # equal text alone does not make a number right
