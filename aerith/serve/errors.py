@@ -30,7 +30,8 @@ class RequestError(Exception):
 
 
 def error_body(status: int, message: str, param: str | None = None) -> dict[str, Any]:
-    return {"error": {"message": message, "type": _TYPES.get(status, "server_error"), "param": param, "code": status}}
+    kind = _TYPES.get(status, "invalid_request_error" if 400 <= status < 500 else "server_error")  # 405, 415: the client's
+    return {"error": {"message": message, "type": kind, "param": param, "code": status}}
 
 
 __all__ = ["RequestError", "error_body"]

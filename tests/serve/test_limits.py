@@ -90,6 +90,8 @@ def test_malformed_json_and_schema_over_raw_http(server):
     assert bad_image.status == 400 and bad_image.json()["error"]["param"] == "images[1]"
     unknown = raw_request(server.url, "GET", "/v1/nothing-here", headers=AUTH)
     assert unknown.status == 404 and "error" in unknown.json()
+    wrong_method = raw_request(server.url, "GET", "/v1/chat/completions", headers=AUTH)
+    assert wrong_method.status == 405 and wrong_method.json()["error"]["type"] == "invalid_request_error"  # not a server error
     assert_healthy(server)
 
 
