@@ -1,4 +1,4 @@
-"""A reduced quickstart (one minute of budget) end to end, and how it treats its output folder."""
+"""A reduced quickstart (36 s of budget) end to end, and how it treats its output folder."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ ROW = re.compile(r"^\| (?P<task>[^|]+) \| (?P<metric>[^|]+) \| (?P<value>[^|]+) 
 @pytest.fixture(scope="module")
 def reduced(tmp_path_factory):
     out = tmp_path_factory.mktemp("qs") / "run"
-    result = run_quickstart(QuickstartSettings(out=out, minutes=1.0, scenes=200, progress=False))
+    result = run_quickstart(QuickstartSettings(out=out, minutes=0.6, scenes=200, progress=False))
     return out, result
 
 
