@@ -236,11 +236,31 @@ def _submit(service: ModelService, requests: list[tuple[PreparedInput, Generatio
         raise RequestError(503, str(err)) from err
 
 
-async def _result(future) -> Completion:
+async def _disconnected(receive: Callable) -> None:
+    """Returns once the client has closed the connection (the body is read: nothing else arrives before that)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+async def _results(service: ModelService, futures: list, request: Request) -> list[Completion]:
+    """The answers of ``futures``; a client that disconnects first cancels them, so no batch generates for nobody."""
+    answers = asyncio.gather(*(asyncio.wrap_future(f) for f in futures), return_exceptions=True)
+    watch = asyncio.ensure_future(_disconnected(request.receive))
     try:
-        return await asyncio.wrap_future(future)
-    except Exception as err:  # noqa: BLE001 - generation failed for this request alone
-        raise RequestError(500, f"generation failed: {type(err).__name__}: {err}") from err
+        await asyncio.wait({answers, watch}, return_when=asyncio.FIRST_COMPLETED)
+        if not answers.done() and watch.exception() is not None:  # cannot tell whether the client left: wait
+            await answers
+    finally:
+        watch.cancel()
+        if not answers.done():  # the client went away (or this handler was cancelled)
+            for future in futures:
+                service.batcher.cancel(future)
+    if not answers.done():
+        raise RequestError(499, "the client closed the connection before the answer was ready")
+    for result in answers.result():
+        if isinstance(result, BaseException):  # generation failed for this request alone
+            raise RequestError(500, f"generation failed: {type(result).__name__}: {result}") from result
+    return answers.result()
 
 
 def _settings(service: ModelService, prepared: PreparedInput, body: ChatCompletionRequest) -> GenerationSettings:
@@ -332,7 +352,7 @@ def create_app(settings: ServeSettings, load: Callable[[], VLM], state: ServerSt
         return model_card(service)
 
     @app.post("/v1/chat/completions")
-    async def chat_completions(body: ChatCompletionRequest) -> Any:
+    async def chat_completions(body: ChatCompletionRequest, request: Request) -> Any:
         service = state.ready()
         _check_model(service, body.model)
         if body.n not in (None, 1):
@@ -357,7 +377,7 @@ def create_app(settings: ServeSettings, load: Callable[[], VLM], state: ServerSt
                 include_usage = bool(body.stream_options and body.stream_options.include_usage)
                 return _stream(service, prepared, settings_, request_id, created, include_usage)
             future = _submit(service, [(prepared, settings_, None)])[0]
-        completion = await _result(future)
+        (completion,) = await _results(service, [future], request)
         return {
             "id": request_id,
             "object": "chat.completion",
@@ -430,7 +450,9 @@ def create_app(settings: ServeSettings, load: Callable[[], VLM], state: ServerSt
             events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}, background=BackgroundTask(drop)
         )
 
-    async def run_task(task: str, body: TaskRequest, arguments: list[Any], fields: list[str] | None) -> dict[str, Any]:
+    async def run_task(
+        task: str, body: TaskRequest, arguments: list[Any], fields: list[str] | None, request: Request
+    ) -> dict[str, Any]:
         """``arguments``: one per image; ``fields``: the request field each comes from (``question``,
         ``questions[2]``), named when it makes a bad prompt; ``None``: the prompt is fixed (caption)."""
         service = state.ready()
@@ -477,7 +499,7 @@ def create_app(settings: ServeSettings, load: Callable[[], VLM], state: ServerSt
                     at = argument_field(i) if err.field == "messages" else err.field
                     raise RequestError(400, f"{at}: {err}", at) from err
             futures = _submit(service, requests)
-        completions = [await _result(f) for f in futures]
+        completions = await _results(service, futures, request)
         results = [
             {"index": i, **service.parse_task(task, c, argument, size)}
             for i, (c, argument, size) in enumerate(zip(completions, arguments, sizes))
@@ -491,7 +513,7 @@ def create_app(settings: ServeSettings, load: Callable[[], VLM], state: ServerSt
         }
 
     @app.post("/v1/classify")
-    async def classify(body: ClassifyRequest) -> dict[str, Any]:
+    async def classify(body: ClassifyRequest, request: Request) -> dict[str, Any]:
         try:
             check_classes(body.classes)
         except ClassListError as err:
@@ -500,25 +522,25 @@ def create_app(settings: ServeSettings, load: Callable[[], VLM], state: ServerSt
             if IMAGE_TOKEN in name:
                 raise RequestError(400, f"classes[{i}]: holds {IMAGE_TOKEN}, which marks image positions; leave it out", f"classes[{i}]")
         n = len(body.image_list)
-        return await run_task("classify", body, [body.classes] * n, ["classes"] * n)
+        return await run_task("classify", body, [body.classes] * n, ["classes"] * n, request)
 
     @app.post("/v1/answer")
-    async def answer(body: AnswerRequest) -> dict[str, Any]:
+    async def answer(body: AnswerRequest, request: Request) -> dict[str, Any]:
         if body.questions is not None:
-            return await run_task("answer", body, body.questions, [f"questions[{i}]" for i in range(len(body.questions))])
+            return await run_task("answer", body, body.questions, [f"questions[{i}]" for i in range(len(body.questions))], request)
         n = len(body.image_list)
-        return await run_task("answer", body, [body.question] * n, ["question"] * n)
+        return await run_task("answer", body, [body.question] * n, ["question"] * n, request)
 
     @app.post("/v1/caption")
-    async def caption(body: CaptionRequest) -> dict[str, Any]:
-        return await run_task("caption", body, [None] * len(body.image_list), None)
+    async def caption(body: CaptionRequest, request: Request) -> dict[str, Any]:
+        return await run_task("caption", body, [None] * len(body.image_list), None, request)
 
     @app.post("/v1/ground")
-    async def ground(body: GroundRequest) -> dict[str, Any]:
+    async def ground(body: GroundRequest, request: Request) -> dict[str, Any]:
         if body.expressions is not None:
-            return await run_task("ground", body, body.expressions, [f"expressions[{i}]" for i in range(len(body.expressions))])
+            return await run_task("ground", body, body.expressions, [f"expressions[{i}]" for i in range(len(body.expressions))], request)
         n = len(body.image_list)
-        return await run_task("ground", body, [body.expression] * n, ["expression"] * n)
+        return await run_task("ground", body, [body.expression] * n, ["expression"] * n, request)
 
     return app
 

@@ -241,22 +241,35 @@ def _idle(server, deadline_s: float = 30.0) -> None:
         time.sleep(0.01)
 
 
-def test_a_streaming_client_that_disconnects_frees_its_batch_slot(server, client):
+def _leave_mid_answer(server, path: str, body: dict, stream: bool) -> float:
+    """Send ``body``, hang up once generation runs (streaming: after two pieces of text); the tokens it generated."""
     import socket
+    import time
 
-    n = 200  # min_tokens = max_tokens: without the cancel, every one of them is generated
-    body = json.dumps({"model": "aerith-tiny", "stream": True, "max_tokens": n, "min_tokens": n, "messages": [user(None, CAPTION)]}).encode()
+    raw = json.dumps(body).encode()
     tokens = server.state.metrics.registry.get_sample_value
     before = tokens("aerith_generated_tokens_total")
     with socket.create_connection(("127.0.0.1", server.port)) as conn:
         conn.sendall(
-            b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-            + f"Authorization: Bearer {API_KEY}\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body
+            f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n".encode()
+            + f"Authorization: Bearer {API_KEY}\r\nContent-Length: {len(raw)}\r\n\r\n".encode() + raw
         )
-        received = b""
-        while received.count(b"data: ") < 3:  # the role chunk and two pieces of text
-            received += conn.recv(4096)
+        if stream:
+            received = b""
+            while received.count(b"data: ") < 3:  # the role chunk and two pieces of text
+                received += conn.recv(4096)
+        else:
+            deadline = time.monotonic() + 30
+            while not server.state.service.batcher.running and time.monotonic() < deadline:
+                time.sleep(0.002)
     _idle(server)
-    assert tokens("aerith_generated_tokens_total") - before < n
+    return tokens("aerith_generated_tokens_total") - before
+
+
+def test_a_client_that_disconnects_mid_answer_frees_its_batch_slot(server, client):
+    n = 200  # min_tokens = max_tokens: without the cancel, every one of them is generated
+    chat = {"model": "aerith-tiny", "max_tokens": n, "min_tokens": n, "messages": [user(None, CAPTION)]}
+    assert _leave_mid_answer(server, "/v1/chat/completions", {**chat, "stream": True}, stream=True) < n
+    assert _leave_mid_answer(server, "/v1/chat/completions", chat, stream=False) < n
     reply = client.chat.completions.create(model="aerith-tiny", messages=[user(None, CAPTION)], max_tokens=2)
     assert reply.choices[0].finish_reason in ("stop", "length")
