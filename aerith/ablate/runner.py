@@ -3,7 +3,8 @@
 Layout of the output folder::
 
     OUT/ablation.json            settings, machine, date and every run's scores (rewritten as runs finish)
-    OUT/ablation.md              the table: mean and spread over seeds per variant
+    OUT/ablation.md              the table: mean and spread over seeds per variant, of every finished run in
+                                 OUT (a later ``--only`` or ``--seeds`` adds its runs to the earlier ones)
     OUT/ablation.png             the plot of the headline metrics
     OUT/data/seed-S/             the SynthRS set of seed S (scenes and model seeds are the same S)
     OUT/runs/<variant>/seed-S/   init, align, sft (or scst) runs, eval/<task>/ and scores.json
@@ -94,8 +95,8 @@ def slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
 
 
-def grid_for(settings: AblationSettings) -> list[Variant]:
-    """The variants to run: the quick or the full grid, narrowed by ``only``."""
+def whole_grid(settings: AblationSettings) -> list[Variant]:
+    """The quick or the full grid, every variant (the table's order)."""
     from aerith.quickstart.stages import load_model_recipe, load_recipe_rewards
 
     factual = load_recipe_rewards()
@@ -106,6 +107,12 @@ def grid_for(settings: AblationSettings) -> list[Variant]:
         config = recipe.config()
         variants = full_grid(factual, config.connector, config.num_queries)
     check_grid(variants)
+    return variants
+
+
+def grid_for(settings: AblationSettings, grid: list[Variant] | None = None) -> list[Variant]:
+    """The variants to run: the quick or the full grid (``grid``, if already read), narrowed by ``only``."""
+    variants = whole_grid(settings) if grid is None else grid
     if settings.only:
         names = {v.name for v in variants}
         unknown = sorted(set(settings.only) - names)
@@ -156,10 +163,7 @@ def run_variant(
     run_dir = settings.out / "runs" / slug(variant.name) / f"seed-{seed}"
     record_path = run_dir / "scores.json"
     if record_path.is_file():
-        try:
-            return json.loads(record_path.read_text())
-        except json.JSONDecodeError as err:
-            raise ValueError(f"{record_path}: not a finished run's scores ({err}); delete it to rerun this variant") from err
+        return read_record(record_path, variant.name, seed)
     if run_dir.exists():
         echo(f"[{variant.name} | seed {seed}] {run_dir} holds an unfinished run: starting it again")
         shutil.rmtree(run_dir)
@@ -197,6 +201,36 @@ def run_variant(
     }
     atomic_write_text(record_path, json.dumps(record, indent=2) + "\n")
     return record
+
+
+def read_record(path: Path, name: str, seed: int) -> dict[str, Any]:
+    """A finished run's ``scores.json`` (of variant ``name``, seed ``seed``).
+
+    Raises:
+        ValueError: naming the file and what is wrong (not JSON, another variant's or seed's, no scores).
+    """
+    hint = "delete it to rerun this variant"
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path}: not a finished run's scores ({err}); {hint}") from err
+    if not isinstance(record, dict) or not isinstance(record.get("scores"), dict):
+        raise ValueError(f"{path}: not a finished run's scores (no 'scores' object); {hint}")
+    if record.get("variant") != name or record.get("seed") != seed:
+        raise ValueError(f"{path}: the scores of variant {record.get('variant')!r} seed {record.get('seed')!r}, "
+                         f"not of {name!r} seed {seed}; {hint}")
+    return record
+
+
+def finished_runs(out: Path, variants: Sequence[Variant]) -> list[dict[str, Any]]:
+    """The records of every finished run in ``out`` of these variants (any seed), in grid order, then by seed."""
+    found = []
+    for v in variants:
+        folder = out / "runs" / slug(v.name)
+        seeds = sorted(int(p.name.removeprefix("seed-")) for p in folder.glob("seed-*")
+                       if p.name.removeprefix("seed-").isdigit() and (p / "scores.json").is_file())
+        found += [read_record(folder / f"seed-{s}" / "scores.json", v.name, s) for s in seeds]
+    return found
 
 
 # What a finished run's scores depend on besides its variant and seed: an ablation continued with other
@@ -240,14 +274,21 @@ def run_ablation(settings: AblationSettings, echo: Callable[[str], None] = print
     from aerith.data.synthrs import generate
     from aerith.quickstart.stages import load_model_recipe
 
-    variants = grid_for(settings)
+    grid = whole_grid(settings)
+    variants = grid_for(settings, grid)
     size = load_model_recipe().image_size
     recorded = {**asdict(settings), "out": str(settings.out), "size": size}
     check_continues(settings.out, recorded)
     settings.out.mkdir(parents=True, exist_ok=True)
-    info = {"settings": recorded, "machine": machine_description(), "date": date.today().isoformat(),
-            "variants": [v.name for v in variants]}
-    runs: list[dict[str, Any]] = []
+    info = {"settings": recorded, "machine": machine_description(), "date": date.today().isoformat()}
+    # the runs of earlier invocations (other seeds, other --only variants) stay in the record and the table
+    done = {(r["variant"], r["seed"]): r for r in finished_runs(settings.out, grid)}
+    order = {v.name: i for i, v in enumerate(grid)}
+
+    def everything() -> tuple[list[Variant], list[dict[str, Any]]]:
+        runs = sorted(done.values(), key=lambda r: (order[r["variant"]], r["seed"]))
+        return [v for v in grid if any(r["variant"] == v.name for r in runs)], runs
+
     for seed in settings.seeds:
         data_root = settings.out / "data" / f"seed-{seed}"
         if not (data_root / "scene_graphs.json").is_file():
@@ -255,11 +296,14 @@ def run_ablation(settings: AblationSettings, echo: Callable[[str], None] = print
         for variant in variants:
             tic = time.monotonic()
             record = run_variant(variant, seed, settings, data_root, echo)
-            runs.append(record)
-            done = ", ".join(f"{k} {'n/a' if v is None else f'{100 * v:.1f}'}" for k, v in record["scores"].items())
-            echo(f"[{variant.name} | seed {seed}] {done} ({time.monotonic() - tic:.0f} s)")
-            atomic_write_text(settings.out / "ablation.json", json.dumps({**info, "runs": runs}, indent=2) + "\n")
-    table, plot = write_outputs(settings.out, info, runs, variants)
+            done[(variant.name, seed)] = record
+            scores = ", ".join(f"{k} {'n/a' if v is None else f'{100 * v:.1f}'}" for k, v in record["scores"].items())
+            echo(f"[{variant.name} | seed {seed}] {scores} ({time.monotonic() - tic:.0f} s)")
+            shown, runs = everything()
+            atomic_write_text(settings.out / "ablation.json",
+                              json.dumps({**info, "variants": [v.name for v in shown], "runs": runs}, indent=2) + "\n")
+    shown, runs = everything()
+    table, plot = write_outputs(settings.out, {**info, "variants": [v.name for v in shown]}, runs, shown)
     return AblationResult(settings.out, table, plot, runs)
 
 

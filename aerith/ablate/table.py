@@ -31,11 +31,14 @@ PLOT = "ablation.png"
 
 
 def summarise(runs: Sequence[Mapping[str, Any]], variants: Sequence[Variant]) -> list[dict[str, Any]]:
-    """Per variant (grid order): ``{"variant", "factor", "seeds", "metrics": {key: (mean, std, n)}, "seconds"}``.
+    """Per variant (grid order): ``{"variant", "factor", "seeds", "missing_seeds", "metrics": {key: (mean, std, n)},
+    "seconds"}``.
 
     The spread is the sample standard deviation over the ``n`` seeds where the metric is defined (0 for one seed);
-    a metric measured but undefined on every seed is ``None``, one never measured is absent.
+    a metric measured but undefined on every seed is ``None``, one never measured is absent. ``missing_seeds``:
+    the seeds of other variants' runs this variant has no run of.
     """
+    every_seed = sorted({r["seed"] for r in runs})
     out = []
     for v in variants:
         mine = [r for r in runs if r["variant"] == v.name]
@@ -49,7 +52,8 @@ def summarise(runs: Sequence[Mapping[str, Any]], variants: Sequence[Variant]) ->
             elif any(key in r["scores"] for r in mine):
                 metrics[key] = None
         out.append({
-            "variant": v.name, "factor": v.factor, "seeds": sorted(r["seed"] for r in mine), "metrics": metrics,
+            "variant": v.name, "factor": v.factor, "seeds": sorted(r["seed"] for r in mine),
+            "missing_seeds": [s for s in every_seed if s not in {r["seed"] for r in mine}], "metrics": metrics,
             "seconds": float(np.mean([r["train_seconds"] for r in mine])),
         })
     return out
@@ -72,6 +76,14 @@ def _cell(row: Mapping[str, Any], key: str) -> str:
     return text if n == seeds else f"{text} ({n} of {seeds} seeds)"
 
 
+def _name(row: Mapping[str, Any], name: str) -> str:
+    """A row's name, with the seeds it has no run of (its means are over fewer seeds than the others')."""
+    missing = row.get("missing_seeds")
+    if not missing:
+        return name
+    return f"{name} (no run of seed{'s' if len(missing) > 1 else ''} {', '.join(map(str, missing))})"
+
+
 def table_markdown(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     """Two tables: the model and SFT factors (every task after SFT), then the SCST reward mixes (captions)."""
     sft_rows = [r for r in rows if r["factor"] != "SCST reward"]
@@ -83,16 +95,16 @@ def table_markdown(rows: Sequence[Mapping[str, Any]]) -> list[str]:
                   "|---|---|" + "---|" * len(keys) + "---|"]
         for r in sft_rows:
             cells = " | ".join(_cell(r, k) for k in keys)
-            lines.append(f"| {r['factor']} | {r['variant']} | {cells} | {r['seconds']:.0f} |")
+            lines.append(f"| {r['factor']} | {_name(r, r['variant'])} | {cells} | {r['seconds']:.0f} |")
     if scst_rows:
         keys = ["cider", "sg_f1", "hallucination", "well_formed"]
         base = next((r for r in sft_rows if r["factor"] == "baseline"), None)
         lines += ["", "| SCST reward (from the baseline's SFT model) | " + " | ".join(METRICS[k] for k in keys) + " | train s |",
                   "|---|" + "---|" * len(keys) + "---|"]
         if base is not None:
-            lines.append("| none (the SFT model) | " + " | ".join(_cell(base, k) for k in keys) + " | |")
+            lines.append(f"| {_name(base, 'none (the SFT model)')} | " + " | ".join(_cell(base, k) for k in keys) + " | |")
         for r in scst_rows:
-            lines.append(f"| {r['variant'].removeprefix('SCST: ')} | " + " | ".join(_cell(r, k) for k in keys)
+            lines.append(f"| {_name(r, r['variant'].removeprefix('SCST: '))} | " + " | ".join(_cell(r, k) for k in keys)
                          + f" | {r['seconds']:.0f} |")
     return lines
 
@@ -129,7 +141,7 @@ def write_outputs(out: Path, info: Mapping[str, Any], runs: Sequence[Mapping[str
     """Write ``ablation.md``, ``ablation.png`` and ``ablation.json`` (each atomically); returns the table and plot paths."""
     rows = summarise(runs, variants)
     s = info["settings"]
-    seeds = ", ".join(str(x) for x in s["seeds"])
+    seeds = ", ".join(str(x) for x in sorted({r["seed"] for r in runs}))  # this and earlier invocations' runs
     lines = [
         "# Aerith ablation on SynthRS",
         "",
@@ -141,7 +153,8 @@ def write_outputs(out: Path, info: Mapping[str, Any], runs: Sequence[Mapping[str
         + (f" (first {s['eval_limit']} samples per task)" if s["eval_limit"] else "")
         + ". Mean ± sample standard deviation over seeds, percentages (CIDEr-D x100); "
         "\"(n of m seeds)\": the metric is undefined on the other seeds (e.g. a hallucination rate where no caption "
-        "names an object), n/a: undefined on every seed, –: not measured. Random-initialised tiny towers "
+        "names an object), n/a: undefined on every seed, –: not measured; \"(no run of seed S)\" after a variant: "
+        "its means leave out seeds the other variants ran. Random-initialised tiny towers "
         "on synthetic scenes rank training recipes and connectors, not pretrained encoders.",
         "",
         *table_markdown(rows),

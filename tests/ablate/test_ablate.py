@@ -104,7 +104,8 @@ def test_summary_is_mean_and_sample_spread_over_seeds():
     assert rows[1]["metrics"]["cider"] == (pytest.approx(0.7), 0.0, 1)
     md = "\n".join(table_markdown(rows))
     assert "| baseline | quickstart recipe |" in md and "20.0 ± 10.0" in md
-    assert "| none (the SFT model) | 50.0 ± 0.0 |" in md and "| x | 70.0 |" in md
+    assert "| none (the SFT model) | 50.0 ± 0.0 |" in md
+    assert "| x (no run of seeds 1, 2) | 70.0 |" in md  # its mean is over fewer seeds than the baseline's
 
 
 def test_cells_tell_undefined_partly_undefined_and_unmeasured_apart():
@@ -183,3 +184,56 @@ def test_a_folder_of_other_files_is_never_an_ablation_out(tmp_path):
     (stopped / "data").mkdir(parents=True)
     (stopped / "runs").mkdir()
     check_continues(stopped, {})
+
+
+def _fake_runs(monkeypatch):
+    """run_ablation with instant runs: a variant's CIDEr-D is 10 x (seed + 1) %, the SynthRS set an empty marker."""
+    import aerith.ablate.runner as runner
+    import aerith.ablate.table as table
+    import aerith.data.synthrs as synthrs
+    from aerith.atomic import atomic_write_text
+
+    def generate(root, n, size, seed, overwrite=False):
+        root.mkdir(parents=True, exist_ok=True)
+        (root / "scene_graphs.json").write_text("{}")
+
+    def run_variant(variant, seed, settings, data_root, echo=print):
+        path = settings.out / "runs" / runner.slug(variant.name) / f"seed-{seed}" / "scores.json"
+        if path.is_file():
+            return runner.read_record(path, variant.name, seed)
+        record = {"variant": variant.name, "factor": variant.factor, "seed": seed, "steps": {}, "train_seconds": 1.0,
+                  "seconds": 1.0, "scores": {"cider": 0.1 * (seed + 1)}}
+        atomic_write_text(path, json.dumps(record))
+        return record
+
+    monkeypatch.setattr(synthrs, "generate", generate)
+    monkeypatch.setattr(runner, "run_variant", run_variant)
+    monkeypatch.setattr(table, "plot_png", lambda rows: b"plot")  # the --quick test draws the real one
+
+
+def test_a_later_only_or_seeds_run_adds_to_the_table_and_record(tmp_path, monkeypatch):
+    """Was: `--only X` (or other --seeds) into an ablation folder rewrote ablation.json and ablation.md with its own
+    runs alone, dropping every earlier variant and seed, though the README says they may be added."""
+    from aerith.ablate.runner import run_ablation
+
+    _fake_runs(monkeypatch)
+    out = tmp_path / "abl"
+    budget = dict(out=out, scenes=50, align_steps=1, sft_steps=1, scst_steps=1, box_fit_steps=1)
+    run_ablation(AblationSettings(seeds=(0, 1), **budget), echo=lambda m: None)
+    grid = [v.name for v in grid_for(AblationSettings(**budget))]
+    run_ablation(AblationSettings(seeds=(2,), only=("connector: mlp",), **budget), echo=lambda m: None)
+    saved = json.loads((out / "ablation.json").read_text())
+    assert saved["variants"] == grid
+    assert {(r["variant"], r["seed"]) for r in saved["runs"]} == {(n, s) for n in grid for s in (0, 1)} | {("connector: mlp", 2)}
+    md = (out / "ablation.md").read_text()
+    assert "over seeds 0, 1, 2;" in md
+    assert "| connector | connector: mlp | – | – | – | – | – | 20.0 ± 10.0 |" in md  # seeds 0, 1 and 2
+    assert "| baseline | quickstart recipe (no run of seed 2) | – | – | – | – | – | 15.0 ± 7.1 |" in md
+    assert "| none (the SFT model) (no run of seed 2) | 15.0 ± 7.1 |" in md
+    assert "| CIDEr-D only (no run of seed 2) | 15.0 ± 7.1 |" in md
+    # a scores.json that is not the run's own is named, not summarised
+    wrong = out / "runs" / "fusion-concat" / "seed-1" / "scores.json"
+    wrong.write_text(json.dumps({"variant": "fusion: concat", "seed": 0, "scores": {}}))
+    with pytest.raises(ValueError, match=r"fusion-concat/seed-1/scores.json: the scores of variant 'fusion: concat' seed 0"):
+        run_ablation(AblationSettings(seeds=(2,), only=("connector: mlp",), **budget), echo=lambda m: None)
+
