@@ -113,7 +113,8 @@ def run_batching(n_samples: int = N_SAMPLES, new_tokens: int = NEW_TOKENS, batch
 
 def _eval_command(root: Path, out: Path, processes: int, threads: int) -> tuple[float, dict[str, Any]]:
     args = ["-m", "aerith.cli", "eval", "aerith-tiny", "--benchmark", "synthrs-vqa", "--root", str(root), "--out", str(out),
-            "--limit", str(PROC_SAMPLES), "--batch-size", str(BATCH), "--max-new-tokens", str(PROC_NEW_TOKENS), "--no-progress"]
+            "--limit", str(PROC_SAMPLES), "--batch-size", str(BATCH), "--max-new-tokens", str(PROC_NEW_TOKENS), "--no-progress",
+            "--device", "cpu"]  # the default is cuda where present: one process on a GPU against two gloo CPU processes
     if processes == 1:
         cmd = [sys.executable, *args]
     else:
