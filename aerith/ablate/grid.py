@@ -52,19 +52,34 @@ class Variant:
 
 
 CIDER_ONLY = {"cider": 1.0, "sg_f1": 0.0, "hallucination": 0.0, "missing": 0.0}
-PLUS_SG = {"cider": 1.0, "sg_f1": 1.0, "hallucination": 0.0, "missing": 0.0}
+
+
+def _weights(factual: Mapping[str, float], *names: str) -> dict[str, float]:
+    """The recipe's weights of ``names``, every other term of the reward table 0 (named, so that no table
+    default slips in)."""
+    from aerith.rl.rewards import REWARDS
+
+    out = {n: 0.0 for n in REWARDS}
+    for n in names:
+        out[n] = float(factual.get(n) or REWARDS[n].weight or 1.0)  # a recipe without the term: its default
+    return out
 
 
 def reward_variants(factual: Mapping[str, float]) -> list[Variant]:
     """The SCST factor: CIDEr-D only, + SG-F1, + the penalties of the recipe (``factual``: its weights, the
-    variant named after its penalties, e.g. "SCST: + hallucination, missing, repetition, unseen trigrams penalties")."""
+    variant named after its penalties, e.g. "SCST: + hallucination, missing, repetition, unseen trigrams penalties").
+
+    Each row adds only the terms it names to the row above, at the recipe's weights: the SG-F1 row weighs SG-F1
+    as the recipe does, so the penalties row differs from it by the penalties alone.
+    """
     from aerith.rl.rewards import REWARDS
 
     penalties = [n.replace("_", " ") for n, term in REWARDS.items() if term.penalty and factual.get(n, term.weight) > 0]
     return [
-        Variant("SCST: CIDEr-D only", "SCST reward", rewards=CIDER_ONLY, scst_from=BASELINE),
-        Variant("SCST: + SG-F1", "SCST reward", rewards=PLUS_SG, scst_from=BASELINE),
-        Variant(f"SCST: + {', '.join(penalties)} penalties", "SCST reward", rewards=dict(factual), scst_from=BASELINE),
+        Variant("SCST: CIDEr-D only", "SCST reward", rewards=_weights(factual, "cider"), scst_from=BASELINE),
+        Variant("SCST: + SG-F1", "SCST reward", rewards=_weights(factual, "cider", "sg_f1"), scst_from=BASELINE),
+        Variant(f"SCST: + {', '.join(penalties)} penalties", "SCST reward",
+                rewards={**_weights(factual), **{n: float(w) for n, w in factual.items()}}, scst_from=BASELINE),
     ]
 
 
@@ -98,7 +113,7 @@ def quick_grid(factual: Mapping[str, float]) -> list[Variant]:
     return [
         Variant(BASELINE, "baseline"),
         Variant("fusion: CLIP only", "fusion", model={"fusion": "clip"}),
-        Variant("SCST: CIDEr-D only", "SCST reward", rewards=CIDER_ONLY, scst_from=BASELINE),
+        reward_variants(factual)[0],
     ]
 
 

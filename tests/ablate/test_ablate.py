@@ -237,3 +237,19 @@ def test_a_later_only_or_seeds_run_adds_to_the_table_and_record(tmp_path, monkey
     with pytest.raises(ValueError, match=r"fusion-concat/seed-1/scores.json: the scores of variant 'fusion: concat' seed 0"):
         run_ablation(AblationSettings(seeds=(2,), only=("connector: mlp",), **budget), echo=lambda m: None)
 
+
+def test_each_scst_row_adds_only_the_terms_it_names():
+    """Was: '+ SG-F1' weighed SG-F1 1.0 and the recipe's row 0.5, so the penalties row also halved SG-F1; and
+    terms left out took the reward table's defaults instead of 0."""
+    from aerith.quickstart.stages import load_recipe_rewards
+    from aerith.rl.rewards import REWARDS
+
+    factual = load_recipe_rewards()
+    assert factual["sg_f1"] > 0 and any(factual[n] > 0 for n, t in REWARDS.items() if t.penalty)
+    cider, sg, full = (v.rewards for v in full_grid(factual, "pooler", 36) if v.factor == "SCST reward")
+    assert all(set(r) == set(REWARDS) for r in (cider, sg, full))  # every term weighed explicitly
+    assert cider == {n: factual["cider"] if n == "cider" else 0.0 for n in REWARDS}
+    assert {n for n in REWARDS if sg[n] != cider[n]} == {"sg_f1"} and sg["sg_f1"] == factual["sg_f1"]
+    assert {n for n in REWARDS if full[n] != sg[n]} == {n for n, t in REWARDS.items() if t.penalty and factual[n] > 0}
+    assert full == factual
+    assert quick_grid(factual)[-1].rewards == cider
