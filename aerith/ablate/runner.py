@@ -67,6 +67,8 @@ class AblationSettings:
         self.only = tuple(self.only or ())
         if not self.seeds or len(set(self.seeds)) != len(self.seeds):
             raise ValueError(f"seeds must be distinct and at least one, got {list(self.seeds)}")
+        if min(self.seeds) < 0:
+            raise ValueError(f"--seeds must be >= 0, got {list(self.seeds)}")
         if self.scenes < 50:
             raise ValueError(f"--scenes must be >= 50, got {self.scenes}")
         for name in ("align_steps", "sft_steps", "scst_steps", "box_fit_steps"):

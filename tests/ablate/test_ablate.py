@@ -164,6 +164,7 @@ def test_bad_settings_exit_2(tmp_path):
         (["--box-fit-steps", "0"], "error: --box-fit-steps must be >= 1, got 0"),
         (["--scenes", "3"], "error: --scenes must be >= 50, got 3"),
         (["--eval-limit", "0"], "error: --eval-limit must be >= 1, got 0"),
+        (["--seeds", "0,-1"], "error: --seeds must be >= 0, got [0, -1]"),  # was SynthRS's 'seed must be non-negative'
     ],
 )
 def test_a_bad_budget_names_its_option_and_value(tmp_path, args, message):
