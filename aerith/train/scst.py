@@ -23,8 +23,9 @@ train), repeats the encoding ``k`` times, recomputes the samples' log-probabilit
 one teacher-forced pass (padding after the first EOS masked; in the rollout's eval mode,
 so dropout does not change them, while activation checkpointing stays on) and returns the summed
 ``-advantage * log p``; the loop's normalisation by the global token count makes it the
-token mean. With ``scst.kl > 0`` the rollout also scores the samples under a frozen copy of
-the starting model, and the loss adds ``kl`` times the per-token KL estimate to it. Every
+token mean. With ``scst.kl > 0`` the loss pass also scores the samples under a frozen copy of
+the starting model (without gradients, under the same autocast as the policy's scoring), and
+the loss adds ``kl`` times the per-token KL estimate to it. Every
 reward term (mean over samples) and the rollout's sampling and reward seconds go to
 ``metrics.jsonl``; validation decodes the val captions greedily
 and logs ``val_reward`` and ``val_<term>`` for every term.
@@ -255,14 +256,17 @@ class SCSTObjective(StageObjective):
         self._add("rollout_sampling_s", t1 - t0, 1)
         self._add("rollout_reward_s", t2 - t1, 1)
         device = ids.device
-        out = {**inputs, "sample_ids": ids, "sample_mask": mask, "advantages": (rewards - baseline).to(device)}
-        if self.reference is not None:
-            out["reference_logprobs"] = self.reference_logprobs(inputs, ids, mask)
-        return out
+        return {**inputs, "sample_ids": ids, "sample_mask": mask, "advantages": (rewards - baseline).to(device)}
 
     @torch.no_grad()
     def reference_logprobs(self, inputs: dict[str, Any], ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """``(B*k, L)`` log-probabilities of the samples under the frozen starting model."""
+        """``(B*k, L)`` log-probabilities of the samples under the frozen starting model.
+
+        Called from :meth:`forward`, so that it runs under the autocast the loop's accelerator puts around the
+        loss pass (bf16 on a GPU by default) like the policy's log-probabilities it is compared with: scored in
+        the rollout, outside that autocast, the unchanged start differed from itself by the bf16 rounding and the
+        KL penalty was not 0 at the start.
+        """
         ref = self.reference
         ref.model.to(ids.device)
         return ref.logprobs(inputs, ref.encode(inputs), ids, mask, self.settings.k, self.settings.temperature)
@@ -295,8 +299,8 @@ class SCSTObjective(StageObjective):
         advantages = batch["advantages"].detach().float().unsqueeze(1)
         mask = batch["sample_mask"]
         loss = -(advantages * logprobs * mask).sum()
-        if "reference_logprobs" in batch:  # KL(policy || start), k3 estimator: e^d - d - 1 with d = log p_ref - log p
-            d = (batch["reference_logprobs"] - logprobs) * mask
+        if self.reference is not None:  # KL(policy || start), k3 estimator: e^d - d - 1 with d = log p_ref - log p
+            d = (self.reference_logprobs(batch, batch["sample_ids"], mask) - logprobs) * mask
             kl = (torch.exp(d) - d - 1) * mask
             self._add("kl", float(kl.detach().sum()), int(mask.sum()))
             loss = loss + s.kl * kl.sum()

@@ -322,3 +322,32 @@ def test_cider_document_frequencies_hold_every_reference_of_an_image(tmp_path):
     expected = CiderD.fit([["two ships in a harbor", "boats docked at a pier"], ["a dense residential area", "many houses"]])
     assert (cider.num_documents, cider.df) == (expected.num_documents, expected.df)
     assert CiderD.load(tmp_path / CIDER_DF_FILE).df == expected.df
+
+
+def test_kl_penalty_is_zero_at_the_start_under_the_loss_passs_autocast():
+    """The loop's accelerator runs the loss pass under autocast (bf16 on a GPU by default), the rollout outside it.
+    The start's log-probabilities were taken in the rollout, so the unchanged policy differed from its start by the
+    bf16 rounding (KL 8e-7 per token here) and the penalty pushed it towards that rounding noise."""
+    import copy
+    from types import SimpleNamespace
+
+    import numpy as np
+    from PIL import Image
+
+    from aerith.train.backbones import load_backbone
+    from aerith.train.scst import POLICIES, SCSTObjective, collate_scst
+
+    backbone = load_backbone("aerith-tiny", seed=SEED)
+    start = copy.deepcopy(backbone.model).requires_grad_(False).eval()
+    backbone.set_trainable(["projector"])
+    tok = backbone.processor.tokenizer
+    settings = SimpleNamespace(k=2, temperature=1.0, max_new_tokens=4, baseline="loo", block_trigrams=True, bad_endings=True, kl=1.0)
+    objective = SCSTObjective(backbone.model, POLICIES["aerith"](backbone.model, tok), _LengthReward(), settings, POLICIES["aerith"](start, tok))
+    image = Image.fromarray(np.random.default_rng(SEED).integers(0, 255, (32, 32, 3), dtype=np.uint8))
+    samples = [SimpleNamespace(image=image, task="cap", targets=("a road",))]
+    backbone.train_mode()
+    torch.manual_seed(SEED)
+    prepared = objective.prepare(collate_scst(backbone, samples, 512))
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # what accelerate wraps the prepared objective's forward in
+        objective(prepared).backward()
+    assert objective.pop_stats()["kl"] < 1e-9
