@@ -75,7 +75,9 @@ def _flops_per_step(config, instruction_fn) -> float:
     backbone.set_trainable(config.trainable)
     backbone.train_mode()
     ds = load_sources(config.data.train)[0]
-    items = [instruction_fn(ds[i], classes=ds.classes, index=i) for i in range(config.data.batch_size)]
+    names = getattr(ds, "class_names", None) or None  # as the loop passes them (UCM's glued names)
+    items = [instruction_fn(ds[i], classes=ds.classes, seed=config.seed, index=i, names=names)
+             for i in range(config.data.batch_size)]
     batch = SFT.collate(backbone, items, config.data.max_length)
     objective = SFT.objective(backbone, None)
     counter = FlopCounterMode(display=False)
@@ -88,7 +90,9 @@ def run() -> dict:
     from aerith.train.commands import build_config
     from aerith.train.loop import train
     from tests.fakes.ucm.data import write_fake
-    from aerith.train.data import canonical_instruction
+    from aerith.train.data import default_instruction_fn
+
+    instruction = default_instruction_fn()  # what `aerith sft` makes of each sample
 
     peaks = [matmul_peak()]
     rows = []
@@ -99,11 +103,11 @@ def run() -> dict:
             recipe = Path(tmp) / f"{init}-{batch}.yaml"
             recipe.write_text(yaml.safe_dump(_recipe(root, out, init, batch)))
             config = build_config("sft", recipe)
-            train(config, instruction_fn=canonical_instruction)
+            train(config, instruction_fn=instruction)
             records = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
             steady = [r["samples_per_s"] for r in records if "samples_per_s" in r and r["step"] > WINDOW]
             sps = sum(steady) / len(steady)
-            flops = _flops_per_step(config, canonical_instruction)
+            flops = _flops_per_step(config, instruction)
             achieved = flops / batch * sps
             peaks.append(matmul_peak())
             rows.append(
