@@ -1,4 +1,4 @@
-"""Training throughput and model FLOPs utilisation (MFU) of `aerith sft` on this machine's CPU.
+"""Training throughput and model FLOPs utilisation (MFU) of `aerith sft` on the device it trains on here.
 
 The whole training loop (``aerith.train.loop.train``: data loading, collation,
 forward, backward, AdamW, logging) runs the aerith-tiny and instructblip-tiny
@@ -6,10 +6,11 @@ presets on fake UCM images; samples/s is taken over the steady-state window
 after the first logging window. FLOPs per step are *measured* with
 ``torch.utils.flop_counter.FlopCounterMode`` on one forward+backward of the
 same objective and batch (matmuls, convolutions and attention; elementwise ops
-are not counted). The peak is the machine's own fp32 matmul rate, measured in
-the same run before and after each model (best of several 2048x2048 matmuls; the
-best of all is used, since other processes may share the cores). Peak memory is the process's
-max RSS. No GPU machine was lent to this task, so there are no GPU numbers.
+are not counted). The peak is the training device's own matmul rate, measured in
+the same run before and after each model (best of several square matmuls; the
+best of all is used, since other processes may share the cores): fp32 2048x2048 on the
+CPU; on a CUDA GPU, where ``aerith sft`` trains under bf16 autocast, bf16 8192x8192,
+timed between ``torch.cuda.synchronize`` calls. Peak memory is the process's max RSS.
 
 Run: ``python benchmarks/bench_train.py``.
 """
@@ -33,14 +34,28 @@ STEPS = 30
 WINDOW = 10
 
 
-def matmul_peak(n: int = 2048, repeats: int = 8) -> float:
-    """Best fp32 matmul FLOP/s of this process (same threads as training)."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
+def peak_device() -> tuple[torch.device, torch.dtype]:
+    """Where ``aerith sft`` trains here (accelerate's device: a CUDA GPU if there is one) and the dtype its
+    matmuls run in there (bf16 under the ``auto`` mixed precision where the GPU has it, else fp32: as
+    ``aerith.train.loop.resolve_mixed_precision``)."""
+    if not torch.cuda.is_available():
+        return torch.device("cpu"), torch.float32
+    return torch.device("cuda"), torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
+
+
+def matmul_peak(n: int | None = None, repeats: int = 8) -> float:
+    """Best matmul FLOP/s of the training device in its training dtype (on the CPU: this process's threads)."""
+    device, dtype = peak_device()
+    n = n or (8192 if device.type == "cuda" else 2048)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
     a @ b
+    sync()
     best = float("inf")
     for _ in range(repeats):
         t = time.perf_counter()
         a @ b
+        sync()
         best = min(best, time.perf_counter() - t)
     return 2 * n**3 / best
 
@@ -123,7 +138,10 @@ def run() -> dict:
     peak = max(peaks)  # other processes share the cores; the best measurement is the machine's peak
     for row in rows:
         row["mfu"] = round(row.pop("achieved") / peak, 4)
+    device, dtype = peak_device()
     return {
+        "device": torch.cuda.get_device_name(0) if device.type == "cuda" else "CPU",
+        "peak_dtype": str(dtype).removeprefix("torch."),
         "threads": torch.get_num_threads(),
         "matmul_peak_gflops": round(peak / 1e9, 1),
         "matmul_peak_samples_gflops": [round(p / 1e9, 1) for p in peaks],
@@ -134,7 +152,8 @@ def run() -> dict:
 
 def to_markdown(result: dict) -> str:
     lines = [
-        f"fp32 matmul peak measured in the same run: {result['matmul_peak_gflops']} GFLOP/s "
+        f"Trained on: {result.get('device', 'CPU')}. {result.get('peak_dtype', 'float32')} matmul peak of that device measured "
+        f"in the same run: {result['matmul_peak_gflops']} GFLOP/s "
         f"({result['threads']} threads; best of {result['matmul_peak_samples_gflops']}). Peak RSS of the whole benchmark process: {result['peak_rss_mib']} MiB.",
         "",
         "| model | batch | samples/s | GFLOP/sample (measured) | achieved GFLOP/s | MFU |",
