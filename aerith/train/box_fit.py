@@ -169,10 +169,12 @@ def encode(model: Any, processor: Any, instructions: Sequence[Any], flips: Seque
     pixels, and each flip of the chunk runs as one batch.
 
     Raises:
-        ValueError: an instruction that is not grounding, or a target that is not one box (naming the image).
+        ValueError: no instructions, an instruction that is not grounding, or a target that is not one box (naming the image).
     """
     if model.box_head is None:
         raise ValueError("this model has no box head (config.box_head is false)")
+    if not instructions:
+        raise ValueError("no grounding instructions to encode")
     for ins in instructions:
         if ins.task != "vg":
             raise ValueError(f"{ins.sample.image}: the box head is fitted on grounding instructions, got a {ins.task!r} one")
@@ -299,6 +301,15 @@ def grounding_instructions(dataset: Any, seed: int = 0, phrasing: int | None = N
     return out
 
 
+def _open_split(load_dataset: Callable[..., Any], dataset: str, root: str | Path, split: str, options: dict[str, Any], what: str) -> Any:
+    """The opened split, or a ValueError naming the option, dataset, folder and split when it holds no sample."""
+    opened = load_dataset(dataset, root, split=split, **options)
+    if len(opened) == 0:
+        purpose = "to score the fitted head on" if what == "val_split" else "to fit the box head on"
+        raise ValueError(f"{what}: the {split!r} split of {dataset} in {root} has no samples {purpose}")
+    return opened
+
+
 FIT_FILES = frozenset({"checkpoint-final", "box_fit.json", "metrics.jsonl"})
 
 
@@ -372,17 +383,18 @@ def run_box_fit(
     check_out(out, overwrite)
     get_dataset_class(dataset)  # an unknown dataset or loader option fails here, before the model loads
     check_options(dataset, options or {})
+    options = dict(options or {})
+    # both splits open (and are checked non-empty) before the model loads and the long encoding
+    train_set = _open_split(load_dataset, dataset, root, split, options, "split")
+    val_set = _open_split(load_dataset, dataset, root, val_split, options, "val_split") if val_split is not None else None
     vlm = load_vlm(model)  # float32: the head is fitted in full precision and saved in the source's dtype
     dtype = saved_dtype(model)
     if vlm.kind != "aerith" or vlm.model.box_head is None:
         raise ValueError(f"{model}: the model has no box head; build it with box_head: true in its config")
-    options = dict(options or {})
     tic = time.monotonic()
-    train = encode(vlm.model, vlm.processor, grounding_instructions(load_dataset(dataset, root, split=split, **options), config.seed),
-                   config.flips, config.encode_batch)
+    train = encode(vlm.model, vlm.processor, grounding_instructions(train_set, config.seed), config.flips, config.encode_batch)
     val = None
-    if val_split is not None:
-        val_set = load_dataset(dataset, root, split=val_split, **options)
+    if val_set is not None:
         val = encode(vlm.model, vlm.processor, grounding_instructions(val_set, config.seed, phrasing=0), ("none",), config.encode_batch)
     encode_seconds = time.monotonic() - tic
     if max_seconds is not None:

@@ -182,6 +182,21 @@ def test_run_box_fit_changes_only_the_head_and_writes_its_run_folder(tmp_path, s
 
 
 
+def test_an_empty_split_is_refused_naming_it(tmp_path):
+    """An empty split was a ``torch.cat(): expected a non-empty list of Tensors`` from the encoding."""
+    from aerith.data.synthrs import generate
+
+    root = tmp_path / "three"
+    generate(root, n=3, size=32, seed=0)  # every scene in train: val and test are empty
+    not_loaded = tmp_path / "no-model"  # refused before the model loads
+    for split, val_split, named in (("train", "val", "val_split: the 'val' split"), ("test", None, "split: the 'test' split")):
+        with pytest.raises(ValueError, match=f"{named} of synthrs in {root} has no samples") as refused:
+            run_box_fit(not_loaded, "synthrs", root, tmp_path / "fit", BoxFitConfig(steps=2, flips=("none",)),
+                        split=split, val_split=val_split, options={"task": "vg"})
+        assert "torch.cat" not in str(refused.value) and not (tmp_path / "fit").exists()
+    with pytest.raises(ValueError, match="no grounding instructions to encode"):
+        encode(SimpleNamespace(box_head=object()), None, [])
+
 def test_a_fit_that_fails_while_writing_leaves_the_earlier_fit_whole(tmp_path, synthrs_root, monkeypatch):
     import aerith.atomic
 
