@@ -151,6 +151,15 @@ def _scores(evals: dict[str, dict[str, Any]]) -> dict[str, float]:
     return out
 
 
+def definition(variant: Variant) -> dict[str, Any]:
+    """What a variant changes, as its runs record it (JSON types): a finished run is reused only for the same."""
+    made = {
+        "model": dict(variant.model), "coordinate_init": variant.coordinate_init, "sft": list(variant.sft),
+        "rewards": None if variant.rewards is None else dict(variant.rewards), "scst_from": variant.scst_from,
+    }
+    return json.loads(json.dumps(made))  # as read back from scores.json (tuples as lists)
+
+
 def run_variant(
     variant: Variant, seed: int, settings: AblationSettings, data_root: Path, echo: Callable[[str], None] = print
 ) -> dict[str, Any]:
@@ -165,7 +174,7 @@ def run_variant(
     run_dir = settings.out / "runs" / slug(variant.name) / f"seed-{seed}"
     record_path = run_dir / "scores.json"
     if record_path.is_file():
-        return read_record(record_path, variant.name, seed)
+        return read_record(record_path, variant.name, seed, definition(variant))
     if run_dir.exists():
         echo(f"[{variant.name} | seed {seed}] {run_dir} holds an unfinished run: starting it again")
         shutil.rmtree(run_dir)
@@ -198,18 +207,21 @@ def run_variant(
         train_s = time.monotonic() - tic
         evals["cap"] = evaluate_task(scst.final_dir, "cap", data_root, run_dir / "eval" / "cap", settings.eval_limit)
     record = {
-        "variant": variant.name, "factor": variant.factor, "seed": seed, "steps": steps,
+        "variant": variant.name, "factor": variant.factor, "seed": seed, "definition": definition(variant), "steps": steps,
         "train_seconds": train_s, "seconds": time.monotonic() - tic, "scores": _scores(evals),
     }
     atomic_write_text(record_path, json.dumps(record, indent=2) + "\n")
     return record
 
 
-def read_record(path: Path, name: str, seed: int) -> dict[str, Any]:
-    """A finished run's ``scores.json`` (of variant ``name``, seed ``seed``).
+def read_record(path: Path, name: str, seed: int, expected: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A finished run's ``scores.json`` (of variant ``name``, seed ``seed``, defined as ``expected``).
+
+    A record written before runs kept their variant's :func:`definition` is taken as it is.
 
     Raises:
-        ValueError: naming the file and what is wrong (not JSON, another variant's or seed's, no scores).
+        ValueError: naming the file and what is wrong (not JSON, another variant's or seed's, no scores,
+            made by another definition of the variant: the grid or the recipe's reward weights changed since).
     """
     hint = "delete it to rerun this variant"
     try:
@@ -221,6 +233,11 @@ def read_record(path: Path, name: str, seed: int) -> dict[str, Any]:
     if record.get("variant") != name or record.get("seed") != seed:
         raise ValueError(f"{path}: the scores of variant {record.get('variant')!r} seed {record.get('seed')!r}, "
                          f"not of {name!r} seed {seed}; {hint}")
+    made = record.get("definition")
+    if expected is not None and made is not None and made != expected:
+        changed = ", ".join(f"{k}: run {made.get(k)!r}, grid now {expected[k]!r}" for k in expected if made.get(k) != expected[k])
+        raise ValueError(f"{path}: this run of {name!r} was made with another definition of the variant ({changed}); "
+                         f"{hint} with the grid as it is now, or continue it with the code it was made with")
     return record
 
 
@@ -231,7 +248,7 @@ def finished_runs(out: Path, variants: Sequence[Variant]) -> list[dict[str, Any]
         folder = out / "runs" / slug(v.name)
         seeds = sorted(int(p.name.removeprefix("seed-")) for p in folder.glob("seed-*")
                        if p.name.removeprefix("seed-").isdigit() and (p / "scores.json").is_file())
-        found += [read_record(folder / f"seed-{s}" / "scores.json", v.name, s) for s in seeds]
+        found += [read_record(folder / f"seed-{s}" / "scores.json", v.name, s, definition(v)) for s in seeds]
     return found
 
 

@@ -37,8 +37,12 @@ def test_quick_grid_writes_its_table_plot_and_runs(quick):
         assert all(re.fullmatch(r"\d+\.\d", c) for i, c in enumerate(cells[2:11]) if i != 7), row
     assert re.search(r"^\| CIDEr-D only \| [\d.]+ \| [\d.]+ \| ([\d.]+|n/a) \| [\d.]+ \| \d+ \|$", md, re.M)
     assert "Quick grid" in md and "rank training recipes and connectors, not pretrained encoders" in md
+    from aerith.ablate.runner import definition
+
+    grid = {v.name: v for v in grid_for(AblationSettings.quick_settings(out))}
     for r in saved["runs"]:
         assert (out / "runs").glob(f"*/seed-{r['seed']}/scores.json")
+        assert r["definition"] == definition(grid[r["variant"]])  # what a later run checks before reusing it
     # the CIDEr-D-only variant's SCST saw CIDEr-D alone as its reward
     logged = [json.loads(line) for line in next((out / "runs").glob("scst-cider-d-only/seed-0/scst/metrics.jsonl"))
               .read_text().splitlines()]
@@ -254,3 +258,22 @@ def test_each_scst_row_adds_only_the_terms_it_names():
     assert {n for n in REWARDS if full[n] != sg[n]} == {n for n, t in REWARDS.items() if t.penalty and factual[n] > 0}
     assert full == factual
     assert quick_grid(factual)[-1].rewards == cider
+
+
+def test_a_finished_run_of_another_definition_of_its_variant_is_not_reused(tmp_path):
+    """A run made before the grid changed ('+ SG-F1' at weight 1.0, now the recipe's 0.5) is refused, not mixed in."""
+    from aerith.ablate.grid import Variant
+    from aerith.ablate.runner import definition, read_record
+
+    now = Variant("SCST: + SG-F1", "SCST reward", rewards={"cider": 1.0, "sg_f1": 0.5}, scst_from="quickstart recipe")
+    before = Variant("SCST: + SG-F1", "SCST reward", rewards={"cider": 1.0, "sg_f1": 1.0}, scst_from="quickstart recipe")
+    path = tmp_path / "scores.json"
+    record = {"variant": now.name, "seed": 0, "scores": {"cider": 0.4}}
+    path.write_text(json.dumps({**record, "definition": definition(before)}))
+    with pytest.raises(ValueError, match=r"scores.json: this run of 'SCST: \+ SG-F1' was made with another definition .*"
+                                         r"rewards: run \{'cider': 1.0, 'sg_f1': 1.0\}, grid now \{'cider': 1.0, 'sg_f1': 0.5\}"):
+        read_record(path, now.name, 0, definition(now))
+    path.write_text(json.dumps({**record, "definition": definition(now)}))
+    assert read_record(path, now.name, 0, definition(now))["scores"] == {"cider": 0.4}
+    path.write_text(json.dumps(record))  # written before runs kept their definition: taken as it is
+    assert read_record(path, now.name, 0, definition(now))["scores"] == {"cider": 0.4}
