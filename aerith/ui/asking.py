@@ -54,6 +54,7 @@ async def stream_answer(
 
     The batcher's worker hands each token's text to a list; the event loop collects it on its
     own schedule, so a long answer does not wake the loop (and redraw the page) once per token.
+    Closing the generator before the end (or cancelling the task reading it) cancels the request.
 
     Raises:
         AskError: the conversation does not fit the context, the queue is full or closed,
@@ -76,14 +77,18 @@ async def stream_answer(
             raise AskError(f"the question cannot be prepared: {err}") from err
     done = asyncio.wrap_future(future)
     taken = 0
-    while not done.done():
-        await asyncio.wait({done}, timeout=every)
-        if done.done():
-            break
-        count = len(pieces)
-        if count > taken:
-            yield "".join(pieces[taken:count])
-            taken = count
+    try:
+        while not done.done():
+            await asyncio.wait({done}, timeout=every)
+            if done.done():
+                break
+            count = len(pieces)
+            if count > taken:
+                yield "".join(pieces[taken:count])
+                taken = count
+    finally:  # the page stopped reading (tab closed, event cancelled): free the batch slot, as the API does
+        if not future.done():
+            service.batcher.cancel(future)
     if len(pieces) > taken:  # the worker added every piece before it finished the future
         yield "".join(pieces[taken:])
     try:

@@ -310,6 +310,29 @@ def test_streamed_pieces_add_up_to_the_library_answer(service, tiny_vlm):
     assert completion.text == tiny_vlm.generate([image], [turn.prompt], max_new_tokens=6)[0]
 
 
+def test_a_page_that_stops_reading_cancels_its_answer(service, monkeypatch):
+    """Gradio closes the event's generator when the tab goes: the row ends at its next token, not at max_tokens."""
+    from aerith.ui.asking import stream_answer
+
+    n = 400
+    settings_for = service.settings_for
+    monkeypatch.setattr(service, "settings_for", lambda prepared, max_tokens: settings_for(prepared, max_tokens, min_tokens=max_tokens))
+    futures = []
+    submit = service.batcher.submit
+    monkeypatch.setattr(service.batcher, "submit", lambda *a, **k: futures.append(submit(*a, **k)) or futures[-1])
+    image = Image.open(ASSETS / "ui-harbor.png").convert("RGB")
+
+    async def read_one_piece_and_leave():
+        answer = stream_answer(service, chat_messages([], make_turn("caption", "")), [image], n, every=0.01)
+        assert isinstance(await answer.__anext__(), str)
+        await answer.aclose()
+
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, read_one_piece_and_leave()).result()
+    completion = futures[0].result(timeout=60)
+    assert completion.finish_reason == "cancelled" and completion.completion_tokens < n
+
+
 def test_asking_beyond_the_context_or_while_loading_is_a_message(service):
     from aerith.ui.asking import AskError, current_service
 
