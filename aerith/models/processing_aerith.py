@@ -196,6 +196,13 @@ class AerithProcessor(ProcessorMixin):
         # A saved CLIPImageProcessorPil is recorded as "CLIPImageProcessor", which transformers reloads with
         # the torchvision backend where torchvision is installed: its resize differs from PIL's, so a model
         # built from a preset (PIL) and the same model reloaded would see other pixels. Reload with PIL.
+        # Naming the PIL class in the config also keeps transformers from warning, on every load where
+        # torchvision is missing, that it fell back to PIL "for backward compatibility".
+        processor_dict = {
+            key: ({**value, "image_processor_type": "CLIPImageProcessorPil"}
+                  if isinstance(value, dict) and value.get("image_processor_type") == "CLIPImageProcessor" else value)
+            for key, value in (processor_dict or {}).items()
+        }
         args = super()._get_arguments_from_pretrained(pretrained_model_name_or_path, processor_dict, **kwargs)
         return [_with_pil_backend(a) for a in args]
 

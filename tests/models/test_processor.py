@@ -142,6 +142,19 @@ def test_a_saved_processor_reloads_with_the_pil_backend_it_was_built_with(proces
     assert all((a[k] == b[k]).all() for k in ("pixel_values", "dino_pixel_values", "input_ids"))
 
 
+def test_a_saved_processor_is_reloaded_through_the_pil_class_by_name(processor, tmp_path, monkeypatch):
+    """Asking transformers for ``CLIPImageProcessor`` without torchvision logs "falling back to
+    CLIPImageProcessorPil ... Install torchvision" on every command that loads a saved model."""
+    from aerith.models.processing_aerith import AerithProcessor
+
+    processor.save_pretrained(tmp_path)
+    asked = []
+    lookup = AerithProcessor.get_possibly_dynamic_module
+    monkeypatch.setattr(AerithProcessor, "get_possibly_dynamic_module", staticmethod(lambda name: asked.append(name) or lookup(name)))
+    AerithProcessor.from_pretrained(tmp_path)
+    assert "CLIPImageProcessorPil" in asked and "CLIPImageProcessor" not in asked, asked
+
+
 def test_chat_messages_with_image_urls_and_base64_load_as_the_file_does(processor, tmp_path):
     """transformers' image parts carry ``url`` (data, file or http URL) or ``base64``; apply_chat_template
     passes the strings on, and each must give the pixels of the file itself (a 13-band TIFF too)."""
