@@ -291,6 +291,7 @@ def run_ablation(settings: AblationSettings, echo: Callable[[str], None] = print
     from aerith.ablate.table import write_outputs
     from aerith.bench import machine_description
     from aerith.data.synthrs import generate
+    from aerith.quickstart.pipeline import quiet_transformers
     from aerith.quickstart.stages import load_model_recipe
 
     grid = whole_grid(settings)
@@ -314,7 +315,8 @@ def run_ablation(settings: AblationSettings, echo: Callable[[str], None] = print
             generate(data_root, n=settings.scenes, size=size, seed=seed, overwrite=data_root.exists())
         for variant in variants:
             tic = time.monotonic()
-            record = run_variant(variant, seed, settings, data_root, echo)
+            with quiet_transformers():  # a progress bar per save and load, hundreds per ablation, hid the results
+                record = run_variant(variant, seed, settings, data_root, echo)
             done[(variant.name, seed)] = record
             scores = ", ".join(f"{k} {'n/a' if v is None else f'{100 * v:.1f}'}" for k, v in record["scores"].items())
             echo(f"[{variant.name} | seed {seed}] {scores} ({time.monotonic() - tic:.0f} s)")

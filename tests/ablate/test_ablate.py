@@ -203,6 +203,9 @@ def _fake_runs(monkeypatch):
         (root / "scene_graphs.json").write_text("{}")
 
     def run_variant(variant, seed, settings, data_root, echo=print):
+        from transformers.utils import logging as hf_logging
+
+        assert not hf_logging.is_progress_bar_enabled()  # transformers' per-load bars would bury the results
         path = settings.out / "runs" / runner.slug(variant.name) / f"seed-{seed}" / "scores.json"
         if path.is_file():
             return runner.read_record(path, variant.name, seed)
