@@ -267,7 +267,12 @@ class ModelConfig:
         if self.lora is not None:
             from aerith.models.lora import LoraSettings
 
-            self.lora = build(LoraSettings, self.lora, "lora").to_dict()
+            try:
+                self.lora = build(LoraSettings, self.lora, "lora").to_dict()
+            except FieldError:
+                raise
+            except ValueError as err:  # LoraSettings' own checks name no key: say it is model.lora
+                raise FieldError("lora", str(err)) from None
         if self.dtype not in ("auto", "float32", "bfloat16", "float16"):
             raise FieldError("dtype", f"must be auto, float32, bfloat16 or float16, got {self.dtype!r}")
 

@@ -85,6 +85,9 @@ def test_a_recipe_must_be_a_mapping(tmp_path):
         ('logging.tensorboard="false"', "logging.tensorboard: expected true or false, got 'false' (str)"),
         ("model.lora.r=eight", "model.lora.r: expected an integer, got 'eight' (str) (from --set model.lora.r=eight)"),
         ("model.lora=4", "model.lora: expected a mapping of key: value or null, got 4 (int)"),
+        # LoRA's own range checks, named as the recipe's key and the override (they named neither)
+        ("model.lora.r=0", "model.lora: LoRA needs r >= 1 and alpha > 0, got r=0, alpha=16 (from --set model.lora.r=0)"),
+        ("model.lora.dropout=1", "model.lora: LoRA dropout must be in [0, 1), got 1.0 (from --set model.lora.dropout=1)"),
         ("data.train.0.weight=[1]", "data.train.0.weight: expected a number, got [1] (list)"),
         ("data.train=pooler", "data.train: expected a list of sections"),
         ("trainable=pooler", "trainable: expected a list of strings, got 'pooler' (str)"),
