@@ -99,7 +99,7 @@ def _bench_model(init: str, checkpoint: Path, root: Path) -> dict:
     from aerith.train.backbones import load_backbone
     from aerith.train.config import DataSource, SCSTConfig, load_config
     from aerith.train.data import load_sources
-    from aerith.train.scst import POLICIES, REFERENCES_KEY, SCSTObjective, collate_scst
+    from aerith.train.scst import POLICIES, REFERENCES_KEY, SCSTObjective, collate_scst, reference_documents
 
     recipe = load_config(REPO / PRESETS[init]["recipe"])
     backbone = load_backbone(str(checkpoint))
@@ -107,7 +107,7 @@ def _bench_model(init: str, checkpoint: Path, root: Path) -> dict:
     backbone.train_mode()
     settings = SCSTConfig(**{**asdict(recipe.scst), "k": K, "max_new_tokens": MAX_NEW_TOKENS})
     (train_set,) = load_sources([DataSource(name="synthrs", root=str(root), split="train", options={"task": "cap"})])
-    cider = CiderD.fit({str(s.image): list(s.targets) for s in train_set}.values())  # as prepare_reward does
+    cider = CiderD.fit(reference_documents([train_set]))  # as prepare_reward does
     reward = CaptionReward(cider, settings.rewards)
     policy = POLICIES[backbone.kind](backbone.model, backbone.processor.tokenizer)
     objective = SCSTObjective(backbone.model, policy, reward, settings)

@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import torch
@@ -125,6 +125,17 @@ def random_start_warning(init: str, provenance: str) -> str | None:
     )
 
 
+def reference_documents(train_sets: Iterable[Iterable[Any]]) -> list[list[str]]:
+    """CIDEr-D's documents: one per training image, holding every reference any sample of it gives
+    (an instruction file may hold one record per caption of an image; the first alone left the others
+    out of the document frequencies), duplicates dropped, in order."""
+    refs: dict[str, dict[str, None]] = {}
+    for ds in train_sets:
+        for s in ds:
+            refs.setdefault(str(s.image), {}).update(dict.fromkeys(s.targets))
+    return [list(r) for r in refs.values()]
+
+
 def prepare_reward(setup: StageSetup) -> CaptionReward:
     """CIDEr-D fitted once on the training references (saved as ``cider_df.json``; loaded on resume).
 
@@ -147,13 +158,7 @@ def prepare_reward(setup: StageSetup) -> CaptionReward:
     else:
         if resume:
             print(f"WARNING: {path} is missing; refitting the CIDEr-D document frequencies on the training references")
-        # one document per image holding every reference any sample of it gives (an instruction file
-        # may hold one record per caption of an image; the first alone left the others out of the df)
-        refs: dict[str, dict[str, None]] = {}
-        for ds in setup.train_sets:
-            for s in ds:
-                refs.setdefault(str(s.image), {}).update(dict.fromkeys(s.targets))
-        cider = CiderD.fit(list(r) for r in refs.values())
+        cider = CiderD.fit(reference_documents(setup.train_sets))
         if setup.main:
             run_dir.mkdir(parents=True, exist_ok=True)
             cider.save(path)
@@ -325,15 +330,6 @@ class SCSTObjective(StageObjective):
                 module.training = training
         terms = self.reward.terms(decode_samples(self.policy.tokenizer, ids, mask), references)
         return {"reward": sum(terms["total"]), **{t: sum(terms[t]) for t in REWARDS}, "n": float(len(references))}
-
-
-def greedy_captions(objective: SCSTObjective, batch: dict[str, Any]) -> list[str]:
-    """The greedy captions of a collated scst batch (for inspection)."""
-    inputs = {n: v for n, v in batch.items() if n != REFERENCES_KEY}
-    with torch.no_grad():
-        encoded = objective.policy.encode(inputs)
-        ids, mask = objective.policy.sample(inputs, encoded, k=1, do_sample=False, **objective._sample_kwargs())
-    return decode_samples(objective.policy.tokenizer, ids, mask)
 
 
 def reference_policy(setup: StageSetup) -> Any:
