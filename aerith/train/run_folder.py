@@ -18,7 +18,9 @@ and a refused resume changes nothing in the folder. ``--resume`` is refused when
   it would not continue as the uninterrupted one); the message names the file;
 - the number of processes differs from the one that wrote the checkpoint;
 - ``schedule.max_steps`` is not above the newest checkpoint's step, or not above the step of a
-  finished run's ``checkpoint-final`` (the resume would replace it with fewer steps).
+  finished run's ``checkpoint-final`` (the resume would replace it with fewer steps);
+- ``schedule.max_minutes`` is not above the training time of a finished run's ``checkpoint-final``
+  (the resume would train again to the same limit and replace it).
 
 To continue anyway from such a checkpoint's weights, start a new run from them
 (``--init RUN/checkpoint-N --out-dir NEW``): an explicit, non-exact restart.
@@ -175,8 +177,9 @@ def _is_recipe(path: Path) -> bool:
 
 
 def check_steps_left(config: TrainConfig, ckpt: Path, step: int) -> None:
-    """A resume must train past its checkpoint and past a finished run's ``checkpoint-final``: a resume
-    to fewer steps would cut ``metrics.jsonl`` and replace the final weights with older ones."""
+    """A resume must train past its checkpoint and past a finished run's ``checkpoint-final``, in steps and,
+    under a time limit, in time: a resume to fewer steps, or to a limit its final checkpoint already
+    reached, would cut ``metrics.jsonl`` and replace the final weights with older ones."""
     max_steps = config.schedule.max_steps
     if step >= max_steps:
         raise ResumeError(
@@ -185,7 +188,8 @@ def check_steps_left(config: TrainConfig, ckpt: Path, step: int) -> None:
         )
     final = ckpt.parent / FINAL
     try:
-        final_step = json.loads((final / STATE_FILE).read_text(encoding="utf-8"))["step"]
+        final_state = json.loads((final / STATE_FILE).read_text(encoding="utf-8"))
+        final_step = final_state["step"]
     except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError):
         return  # no finished run (or one whose step cannot be read: the step checkpoint above decides)
     if isinstance(final_step, int) and final_step >= max_steps:
@@ -193,6 +197,15 @@ def check_steps_left(config: TrainConfig, ckpt: Path, step: int) -> None:
             f"--resume: the run is finished: {final} holds step {final_step} and schedule.max_steps is {max_steps}; "
             f"a resume would replace it. Give --max-steps above {final_step} to train on, or start a new run from "
             f"its weights (--init {final} --out-dir NEW)"
+        )
+    seconds, max_minutes = final_state.get("train_seconds"), config.schedule.max_minutes
+    if max_minutes is not None and isinstance(seconds, int | float) and seconds >= max_minutes * 60:
+        # it would train again from the step checkpoint until the same limit, and replace the final weights
+        # with those of about as many steps (fewer on a slower machine)
+        raise ResumeError(
+            f"--resume: the run is finished: {final} holds step {final_step} after {seconds / 60:.2f} minutes of training, "
+            f"and schedule.max_minutes is {max_minutes}; a resume would replace it. Give --set schedule.max_minutes above "
+            f"{seconds / 60:.2f} (or null) to train on, or start a new run from its weights (--init {final} --out-dir NEW)"
         )
 
 

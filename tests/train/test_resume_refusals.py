@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from aerith.cli import app
 from aerith.train.commands import build_config
 from aerith.train.loop import train
-from aerith.train.run_folder import ResumeError, RunStart, check_recipe, check_rng_restored, diff_trees
+from aerith.train.run_folder import ResumeError, RunStart, check_recipe, check_rng_restored, check_steps_left, diff_trees
 from tests.train.helpers import write_recipe
 
 CKPT = "checkpoint-000001"
@@ -170,6 +170,23 @@ def test_a_finished_run_is_not_replaced_by_a_resume_to_fewer_or_as_many_steps(ru
         assert f"the run is finished: {final} holds step 3 and schedule.max_steps is {max_steps}" in out, out
     assert {p: p.read_bytes() for p in before} == before
 
+
+
+def test_a_run_finished_by_its_time_limit_is_not_replaced_by_a_resume_to_that_limit(run):
+    """It trained again from the step checkpoint to the same limit and replaced checkpoint-final."""
+    recipe, run_dir = run
+    final = run_dir / "checkpoint-final"
+    shutil.copytree(run_dir / CKPT, final)
+    state = json.loads((final / "trainer_state.json").read_text())
+    (final / "trainer_state.json").write_text(json.dumps({**state, "train_seconds": 90.0}))  # stopped at 1.5 minutes
+    before = {p: p.read_bytes() for p in (run_dir / "metrics.jsonl", final / "trainer_state.json", final / "model.safetensors")}
+    code, out = _resume(recipe, "--set", "schedule.max_minutes=1.5")
+    assert code == 2 and "Traceback" not in out, out
+    assert f"the run is finished: {final} holds step 1 after 1.50 minutes of training, and schedule.max_minutes is 1.5" in out, out
+    assert "--set schedule.max_minutes above 1.50 (or null)" in out, out
+    assert {p: p.read_bytes() for p in before} == before
+    config = build_config("sft", recipe, ["schedule.max_minutes=2"])
+    check_steps_left(config, run_dir / CKPT, 1)  # a longer limit trains on
 
 def _set_step(path, step):
     path.write_text(json.dumps({**json.loads(path.read_text()), "step": step}))
