@@ -53,8 +53,9 @@ def check_sources(sources: Sequence[DataSource], where: str) -> None:
             raise ValueError(f"{where}.{i}.options: {err}") from None
 
 
-def load_sources(sources: Sequence[DataSource]) -> list[Any]:
-    """Open each source through the dataset registry; empty ones are an error naming the source.
+def load_sources(sources: Sequence[DataSource], where: str | None = None) -> list[Any]:
+    """Open each source through the dataset registry; empty ones are an error naming the source
+    (prefixed ``where.i: `` when ``where`` names the recipe's list, ``data.train`` or ``data.val``).
 
     Every image is checked when its source is indexed (``verify_images``, header level, unless
     the source's options say otherwise): an unreadable one stops the run before the model
@@ -63,10 +64,11 @@ def load_sources(sources: Sequence[DataSource]) -> list[Any]:
     from aerith.data import load_dataset
 
     datasets = []
-    for src in sources:
+    for i, src in enumerate(sources):
         ds = load_dataset(src.name, src.root, split=src.split, **{"verify_images": True, **src.options})
         if len(ds) == 0:
-            raise ValueError(f"data source {src.name} ({src.root}, split {src.split}) has no samples")
+            key = f"{where}.{i}: " if where else ""
+            raise ValueError(f"{key}data source {src.name} ({src.root}, split {src.split}) has no samples")
         datasets.append(ds)
     return datasets
 

@@ -171,7 +171,8 @@ class Run:
         objective: the stage's objective (prepares batches, counts, validates).
         trained: the module the loss is computed through (the objective, possibly wrapped by a
             hook), as ``accelerator.prepare`` returned it (DDP/FSDP-wrapped when distributed).
-        val_batches: this process's share of the validation set, collated.
+        val_batches: this process's share of the validation set, collated; every process holds as many
+            batches (see :func:`validation_shard`), of which the first ``val_counted`` count.
         provenance: what the starting weights were (saved into every checkpoint's config).
     """
 
@@ -189,6 +190,7 @@ class Run:
     loader: DataLoader
     val_batches: list[dict[str, Any]]
     clock: TrainClock
+    val_counted: int = 0
 
     @property
     def run_dir(self) -> Path:
@@ -236,13 +238,14 @@ def setup(
     start = _on_every_process(accelerator, lambda: open_run(config, resume=resume, rank=rank, world=world))
     set_seed(config.seed + rank)
 
-    train_sets = load_sources(config.data.train)  # the data first: a wrong source fails before a large model loads
+    train_sets = load_sources(config.data.train, "data.train")  # the data first: a wrong source fails before a large model loads
     stage.check_sources(config, train_sets)
+    val_sets = load_sources(config.data.val, "data.val") if config.data.max_val_samples > 0 else []
     backbone, n_trainable = _load_model(config, stage, start)
     provenance = start.state.get("provenance") or getattr(backbone.model.config, "training_state", "random-init")
 
     to_item = _item_maker(config, stage, instruction_fn)
-    val_batches = _validation_batches(config, stage, backbone, to_item, rank, world)
+    val_batches, val_counted = _validation_batches(config, stage, backbone, val_sets, to_item, rank, world)
     objective = stage.objective(
         backbone,
         StageSetup(config, train_sets, start.run_dir, resuming=start.checkpoint is not None, main=accelerator.is_main_process, provenance=provenance),
@@ -262,7 +265,7 @@ def setup(
         raise
     return Run(
         config, stage, accelerator, start, backbone, n_trainable, provenance,
-        objective, trained, optimizer, scheduler, loader, val_batches, clock,
+        objective, trained, optimizer, scheduler, loader, val_batches, clock, val_counted,
     )  # fmt: skip
 
 
@@ -333,20 +336,35 @@ def _item_maker(config: TrainConfig, stage: Stage, instruction_fn: InstructionFn
 
 
 def _validation_batches(
-    config: TrainConfig, stage: Stage, backbone: Backbone, to_item: Callable[[Any, Any, int], Any], rank: int, world: int
-) -> list[dict[str, Any]]:
-    """This process's share of the validation set (the first ``max_val_samples`` items), collated."""
-    if not config.data.val or config.data.max_val_samples == 0:
-        return []
+    config: TrainConfig, stage: Stage, backbone: Backbone, val_sets: list[Any], to_item: Callable[[Any, Any, int], Any],
+    rank: int, world: int,
+) -> tuple[list[dict[str, Any]], int]:
+    """This process's share of the validation set (the first ``max_val_samples`` items), collated, and how many
+    of its batches count (see :func:`validation_shard`)."""
     items: list[Any] = []
-    for ds in load_sources(config.data.val):
+    for ds in val_sets:
         for i, sample in enumerate(ds):
             if len(items) >= config.data.max_val_samples:
                 break
             items.append(to_item(ds, sample, i))
+    chunks, counted = validation_shard(items, rank, world, config.data.batch_size)
+    return [stage.collate(backbone, chunk, config.data.max_length) for chunk in chunks], counted
+
+
+def validation_shard(items: list[Any], rank: int, world: int, batch_size: int) -> tuple[list[list[Any]], int]:
+    """Process ``rank``'s validation items (every ``world``-th) cut into batches, and how many of them count.
+
+    Every process gets as many batches as the one with the most (rank 0): each validation forward
+    is a collective under DDP (its buffer broadcast) and FSDP (its all-gathers), so a process with
+    fewer batches would leave the others waiting forever. The missing ones are filled with a
+    batch of the first item, which is run but not counted.
+    """
+    if not items:
+        return [], 0
     mine = items[rank::world]
-    b = config.data.batch_size
-    return [stage.collate(backbone, mine[i : i + b], config.data.max_length) for i in range(0, len(mine), b)]
+    chunks = [mine[i : i + batch_size] for i in range(0, len(mine), batch_size)]
+    most = math.ceil(len(items[0::world]) / batch_size)
+    return chunks + [[items[0]]] * (most - len(chunks)), len(chunks)
 
 
 def _loader(
@@ -497,9 +515,10 @@ def _validate(run: Run, at: int, result: TrainResult, log: MetricsLog) -> None:
     totals = torch.zeros(len(keys), device=device, dtype=torch.float64)
     run.trained.eval()
     try:
-        for batch in run.val_batches:
+        for i, batch in enumerate(run.val_batches):
             sums = run.objective.validation_sums(run.to_device(batch), run.trained)
-            totals += torch.tensor([sums[k] for k in keys], device=device, dtype=torch.float64)
+            if i < run.val_counted:  # the others only keep this process in step with the rest
+                totals += torch.tensor([sums[k] for k in keys], device=device, dtype=torch.float64)
     finally:
         run.trained.train()
         run.backbone.train_mode()

@@ -219,6 +219,21 @@ def test_an_unknown_dataset_or_loader_option_is_one_line_before_anything_is_writ
     assert not (tmp_path / "run").exists()
 
 
+
+def test_an_empty_validation_split_is_refused_naming_its_key_before_the_model_loads(tmp_path):
+    """It was refused only once the model had loaded (minutes for a 7B one), naming no recipe key."""
+    from aerith.data.synthrs import generate
+
+    root = tmp_path / "three"
+    generate(root, n=3, size=32, seed=0)  # every scene in train: val is empty
+    source = "{name: synthrs, root: %s, split: %s, options: {task: cap}}"
+    code, out, _ = _cli(
+        "sft", str(SFT_RECIPE), "--set", f"data.train=[{source % (root, 'train')}]",
+        "--set", f"data.val=[{source % (root, 'train')}, {source % (root, 'val')}]",
+        "--init", str(tmp_path / "no-model"), "--out-dir", str(tmp_path / "run"),
+    )  # fmt: skip
+    assert code == 2 and out.startswith(f"error: data.val.1: data source synthrs ({root}, split val) has no samples"), out
+
 # -- fuzz ---------------------------------------------------------------------------------------------
 _VALUES = [
     None, True, False, 0, -1, 1, 2**70, -(2**70), 0.5, -0.5, 1e308, float("inf"), float("-inf"), float("nan"),

@@ -10,12 +10,12 @@ import torch
 from safetensors.torch import load_file
 
 from aerith.train.commands import build_config
-from aerith.train.loop import train
-from tests.train.helpers import run_command, write_recipe
+from aerith.train.loop import train, validation_shard
+from tests.train.helpers import run_command, synthrs_sources, write_recipe
 
 
-def _losses(run):
-    return {r["step"]: r["loss"] for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines()) if "loss" in r}
+def _losses(run, key="loss"):
+    return {r["step"]: r[key] for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines()) if key in r}
 
 
 def _weights(folder):
@@ -56,7 +56,9 @@ def test_killed_run_resumes_to_the_same_weights_and_loss(synthrs_root, tmp_path)
 def test_two_gloo_processes_match_one_process(synthrs_root, tmp_path):
     accelerate = shutil.which("accelerate")
     assert accelerate, "the accelerate launcher is not installed"
-    sections = dict(data={"val": [], "batch_size": 2}, schedule={"max_steps": 12, "warmup_steps": 2}, checkpoint={"every": 6})
+    # 5 validation items: 2 batches on process 0 and 1 on process 1, which must still run a second forward
+    val = {"val": synthrs_sources(synthrs_root, "val", ("cap", "cls")), "max_val_samples": 5}
+    sections = dict(data={**val, "batch_size": 2}, schedule={"max_steps": 12, "warmup_steps": 2}, checkpoint={"every": 6})
     two = write_recipe(tmp_path / "two.yaml", synthrs_root, tmp_path / "two", **sections)
     # accelerate 1.15's `launch --cpu --num_processes 2` starts ONE process unless MPI is set up;
     # the torchrun launcher with ACCELERATE_USE_CPU=1 gives two gloo processes (MULTI_CPU).
@@ -68,11 +70,14 @@ def test_two_gloo_processes_match_one_process(synthrs_root, tmp_path):
     state = json.loads((tmp_path / "two" / "checkpoint-final" / "trainer_state.json").read_text())
     assert state["world_size"] == 2 and state["global_batch"] == 4
 
-    one = write_recipe(tmp_path / "one.yaml", synthrs_root, tmp_path / "one", **{**sections, "data": {"val": [], "batch_size": 4}})
+    one = write_recipe(tmp_path / "one.yaml", synthrs_root, tmp_path / "one", **{**sections, "data": {**val, "batch_size": 4}})
     train(build_config("sft", one))
     l1, l2 = _losses(tmp_path / "one"), _losses(tmp_path / "two")
     assert sorted(l1) == sorted(l2) == list(range(1, 13))
     torch.testing.assert_close(torch.tensor([l2[s] for s in l1]), torch.tensor(list(l1.values())), rtol=1e-5, atol=1e-5)
+    v1, v2 = _losses(tmp_path / "one", "val_loss"), _losses(tmp_path / "two", "val_loss")
+    assert sorted(v1) == sorted(v2) == [0, 12]  # the padding forward of process 1 is not counted
+    torch.testing.assert_close(torch.tensor([v2[s] for s in v1]), torch.tensor(list(v1.values())), rtol=1e-5, atol=1e-5)
 
     # A resume that one process cannot make exactly (its RNG state is gone) is refused by both,
     # rather than leaving the other waiting at a collective (the timeout would catch a hang).
@@ -83,3 +88,15 @@ def test_two_gloo_processes_match_one_process(synthrs_root, tmp_path):
     assert out.returncode != 0 and "random_states_1.pkl is missing" in text, text
     assert "process 1 cannot start" in text, text  # what process 0 says
     assert not (tmp_path / "two" / "checkpoint-final").exists()
+
+
+@pytest.mark.parametrize("n, world, batch_size", [(5, 2, 2), (1, 2, 4), (3, 4, 1), (8, 2, 2), (7, 3, 2)])
+def test_every_process_runs_as_many_validation_batches(n, world, batch_size):
+    """A process with fewer batches left the others waiting in a forward's collective (DDP's buffer broadcast)."""
+    items = list(range(n))
+    shards = [validation_shard(items, rank, world, batch_size) for rank in range(world)]
+    assert len({len(batches) for batches, _ in shards}) == 1
+    counted = [item for batches, k in shards for batch in batches[:k] for item in batch]
+    assert sorted(counted) == items  # each item counted once, and padding never
+    assert all(len(batch) <= batch_size for batches, _ in shards for batch in batches)
+    assert validation_shard([], 0, world, batch_size) == ([], 0)
