@@ -84,7 +84,8 @@ class Mixture:
     """Datasets with weights, read as an endless seeded stream of ``(dataset, index)`` pairs.
 
     A weight is how many times each sample is seen per mixture epoch: ``2`` repeats
-    the dataset, ``0.5`` takes a seeded half of it (a new half every epoch).
+    the dataset, ``0.5`` takes a seeded half of it (a new half every epoch; halves round
+    up, and a fraction of a small dataset takes at least one sample).
 
     Not :class:`aerith.data.mixture.Mixture`, whose weights are sampling probabilities
     (each position's dataset drawn with replacement, shares independent of dataset
@@ -112,7 +113,9 @@ class Mixture:
                 idx = list(range(len(ds))) * whole
                 if frac > 0:
                     extra = torch.randperm(len(ds), generator=_generator(self.seed, epoch, d, 1))
-                    idx += extra[: round(frac * len(ds))].tolist()
+                    # halves round up, and a weight above 0 keeps at least one sample (round() gave 0 of
+                    # 0.5 x 1 or 0.01 x 40 samples: the source dropped out of training without a word)
+                    idx += extra[: max(1, math.floor(frac * len(ds) + 0.5))].tolist()
                 pairs += [(d, i) for i in idx]
             perm = torch.randperm(len(pairs), generator=_generator(self.seed, epoch, 7))
             self._cache = {epoch: [pairs[i] for i in perm.tolist()]}  # keep one epoch in memory

@@ -46,3 +46,13 @@ def test_sft_items_spell_class_names_as_the_dataset_says(tmp_path):
     sample = Sample(image=tmp_path / "a.tif", task="cls", targets=("denseresidential",))
     item = _item_maker(config, SFT, None)(dataset, sample, 0)
     assert item.target == "dense residential" and "tennis court" in item.prompt and "denseresidential" not in item.prompt
+
+
+def test_a_fractional_weight_keeps_at_least_one_sample_and_rounds_halves_up():
+    """round() took 0 of a 1-sample source at weight 0.5 (and of 40 at 0.01): it dropped out of training silently."""
+    from collections import Counter
+
+    from aerith.train.data import Mixture
+
+    counts = Counter(d for d, _ in Mixture([range(1), range(40), range(5), range(4)], [0.5, 0.01, 0.5, 1.5], seed=0).epoch_order(0))
+    assert counts == {0: 1, 1: 1, 2: 3, 3: 6}
