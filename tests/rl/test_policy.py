@@ -119,6 +119,15 @@ def test_processors_leave_the_logits_they_are_given():
         assert torch.isinf(proc(ids, scores)).any() and not torch.isinf(scores).any(), type(proc).__name__
 
 
+def _peak_with_likely_ending(model, policy, inputs, feats, tok) -> None:
+    """Peaked distributions (the head x 20), with the end-of-sequence as likely as the commonest greedy token."""
+    with torch.no_grad():
+        head = model.language_model.lm_head.weight
+        head.mul_(20)
+        greedy, _ = policy.sample(inputs, feats, k=1, do_sample=False, max_new_tokens=6)
+        head[tok.eos_token_id] = head[torch.mode(greedy.flatten()).values]
+
+
 def test_teacher_forced_logprobs_are_the_models_at_the_sampling_temperature(tiny):
     """Token by token, first token and end-of-sequence included, prompts of three lengths left-padded together:
     the loss's log-probabilities are log_softmax(logits / T) of the logits the sampler saw; the sampler's own
@@ -132,11 +141,7 @@ def test_teacher_forced_logprobs_are_the_models_at_the_sampling_temperature(tiny
     inputs = tiny.processor(images=images, text=[tiny.processor.format_prompt(p) for p in prompts], padding_side="left")
     assert len(set(inputs["attention_mask"].sum(1).tolist())) == 3
     feats = policy.encode(inputs)
-    with torch.no_grad():  # peaked distributions, with the end-of-sequence as likely as the commonest greedy token
-        head = model.language_model.lm_head.weight
-        head.mul_(20)
-        greedy, _ = policy.sample(inputs, feats, k=1, do_sample=False, max_new_tokens=6)
-        head[tok.eos_token_id] = head[torch.mode(greedy.flatten()).values]
+    _peak_with_likely_ending(model, policy, inputs, feats, tok)
     k, temperature = 4, 0.7
     kwargs = dict(k=k, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, max_new_tokens=12, temperature=temperature,
                   bad_ending_ids=bad_ending_token_ids(tok), banned_ids=policy.banned_ids)  # fmt: skip
@@ -219,11 +224,7 @@ def test_decoder_only_instructblip_policy_scores_its_samples_at_the_sampling_tem
     inputs = encode_inputs(vlm.processor, model.config, images, prompts, padding_side="left")
     assert len(set(inputs["attention_mask"].sum(1).tolist())) == 3
     feats = policy.encode(inputs)
-    with torch.no_grad():  # peaked distributions, with the end-of-sequence as likely as the commonest greedy token
-        head = model.language_model.lm_head.weight
-        head.mul_(20)
-        greedy, _ = policy.sample(inputs, feats, k=1, do_sample=False, max_new_tokens=6)
-        head[tok.eos_token_id] = head[torch.mode(greedy.flatten()).values]
+    _peak_with_likely_ending(model, policy, inputs, feats, tok)
     k, temperature, bad = 4, 0.7, bad_ending_token_ids(tok)
     with torch.random.fork_rng():
         torch.manual_seed(1)
