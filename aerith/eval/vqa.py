@@ -11,7 +11,8 @@ form one number stay apart (``three and four``, ``five six``).
 
 Count and area questions are compared as numbers: the first number in each answer
 (``"There are 3 buildings"`` -> 3; ``"1200m2"``, ``"1,200 m2"`` -> 1200; for count
-questions ``no``/``none`` -> 0). Raw accuracy needs equal numbers; bucketed accuracy
+questions ``no``/``none`` -> 0, also
+``There are no buildings.``). Raw accuracy needs equal numbers; bucketed accuracy
 needs the same bucket ``0``, ``1-10``, ``11-100``, ``101-1000``, ``>1000``. A
 prediction without a number is wrong in both.
 
@@ -46,6 +47,7 @@ _NO = frozenset({"no", "nope", "false", "incorrect", "negative"})
 # answers that start like yes or no and are neither
 _HEDGES = (("no", "idea"), ("yes", "and", "no"), ("yes", "or", "no"), ("no", "and", "yes"), ("no", "or", "yes"))
 _ARTICLES = frozenset({"a", "an", "the"})
+_NONE = frozenset({"no", "none", "nothing"})
 _UNITS = {
     w: i
     for i, w in enumerate(
@@ -136,15 +138,19 @@ def parse_number(answer: str, *, none_is_zero: bool = False) -> float | None:
     Args:
         answer: e.g. ``"3"``, ``"three"``, ``"1,200m2"``, ``"There are 12 cars."``.
         none_is_zero: read an answer without a number that starts with ``no``/``none``/
-            ``nothing`` as 0 (count questions: ``"No, there are none."``).
+            ``nothing``, also after ``there is``/``there are``, as 0 (count questions:
+            ``"No, there are none."``, ``"There are no buildings."``).
     """
     tokens = _words_to_numbers(_tokens(answer))
     for t in tokens:
         m = _NUMBER.match(t)
         if m:
             return float(m.group())
-    if none_is_zero and tokens and tokens[0] in {"no", "none", "nothing"} and not _hedged(tokens):
-        return 0.0
+    if none_is_zero:
+        if tokens[:2] in (["there", "are"], ["there", "is"], ["there", "s"]):
+            tokens = tokens[2:]
+        if tokens and tokens[0] in _NONE and not _hedged(tokens):
+            return 0.0
     return None
 
 

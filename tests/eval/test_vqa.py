@@ -42,6 +42,10 @@ def test_parse_number_and_buckets():
     assert parse_number("No, there are none.", none_is_zero=True) == 0
     assert parse_number("No, there are 3.", none_is_zero=True) == 3
     assert parse_number("no idea", none_is_zero=True) is None
+    assert parse_number("There are no buildings.", none_is_zero=True) == 0  # was unparsable: no number, "there" first
+    assert parse_number("There's none.", none_is_zero=True) == 0
+    assert parse_number("There are no buildings.") is None
+    assert parse_number("There are many buildings.", none_is_zero=True) is None
     assert parse_number("between three and four") == 3
     assert [bucket(v) for v in (0, 1, 10, 11, 100, 101, 1000, 1001)] == [
         "0", "1-10", "1-10", "11-100", "11-100", "101-1000", "101-1000", ">1000"
