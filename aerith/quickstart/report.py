@@ -232,6 +232,21 @@ def _box_fit_lines(runs: Mapping[str, Path]) -> list[str]:
     ]
 
 
+def scst_signal_lines(runs: Mapping[str, Path]) -> list[str]:
+    """How much of SCST's rollouts taught the policy anything: the mean ``no_signal_share`` of its log (the images whose
+    sampled captions all scored alike, so their advantages were 0); none when the log holds no such record."""
+    shares = [r["no_signal_share"] for r in _metrics(runs["scst"]) if "no_signal_share" in r] if "scst" in runs else []
+    if not shares:
+        return []
+    mean = sum(shares) / len(shares)
+    return [
+        f"SCST: on {100 * mean:.0f}% of the training images of a step (mean over its log) every sampled caption scored "
+        "the same, so those images gave no learning signal; a high share means the SFT captioner samples one sentence "
+        "per image and SCST can only choose among few.",
+        "",
+    ]
+
+
 def write_report(out: Path, settings: Any, budget: Any, rows: Sequence[dict[str, Any]],
                  evals: Mapping[str, Mapping[str, Any]], runs: Mapping[str, Path]) -> Path:
     """Write ``OUT/report/`` in one rename: report.md, results.json, loss_curves.png and the eval figures."""
@@ -283,6 +298,7 @@ def write_report(out: Path, settings: Any, budget: Any, rows: Sequence[dict[str,
             "Objects named in no reference caption (hallucinated) are in **bold**; ✗ marks a caption that "
             "SynthRS's caption grammar does not accept (aerith.data.synthrs.grammar).",
             "",
+            *scst_signal_lines(runs),
             "| image | a reference | after SFT | after SCST |",
             "|---|---|---|---|",
             *[f"| {e['image']} | {e['reference']} | {_caption_cell(e['sft'])} | {_caption_cell(e['scst'])} |" for e in examples],

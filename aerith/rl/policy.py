@@ -232,6 +232,12 @@ def loo_baseline(rewards: torch.Tensor, k: int) -> torch.Tensor:
     return (grouped - advantage).reshape(-1)
 
 
+def images_without_signal(advantages: torch.Tensor, k: int) -> int:
+    """How many images' ``k`` samples all have advantage 0: their samples scored alike (or as the greedy caption),
+    so they add nothing to the policy gradient (a captioner that samples one sentence per image learns nothing)."""
+    return int((advantages.view(-1, k) == 0).all(dim=1).sum())
+
+
 def scst_loss(
     token_logprobs: torch.Tensor, sample_mask: torch.Tensor, rewards: torch.Tensor, baseline: torch.Tensor
 ) -> torch.Tensor:

@@ -26,8 +26,9 @@ so dropout does not change them, while activation checkpointing stays on) and re
 token mean. With ``scst.kl > 0`` the loss pass also scores the samples under a frozen copy of
 the starting model (without gradients, under the same autocast as the policy's scoring), and
 the loss adds ``kl`` times the per-token KL estimate to it. Every
-reward term (mean over samples) and the rollout's sampling and reward seconds go to
-``metrics.jsonl``; validation decodes the val captions greedily
+reward term (mean over samples), ``no_signal_share`` (the share of images whose samples all had
+advantage 0, so taught nothing: a captioner that samples one sentence per image does not learn) and the
+rollout's sampling and reward seconds go to ``metrics.jsonl``; validation decodes the val captions greedily
 and logs ``val_reward`` and ``val_<term>`` for every term.
 
 Sampling draws from torch's global RNG only, which the checkpoints save and restore,
@@ -51,7 +52,14 @@ from torch import nn
 from transformers.modeling_layers import GradientCheckpointingLayer
 
 from aerith.infer.facade import RANDOM_INIT
-from aerith.rl.policy import CausalPolicy, bad_ending_token_ids, decode_samples, instructblip_policy, loo_baseline
+from aerith.rl.policy import (
+    CausalPolicy,
+    bad_ending_token_ids,
+    decode_samples,
+    images_without_signal,
+    instructblip_policy,
+    loo_baseline,
+)
 from aerith.rl.rewards import REWARDS, CaptionReward
 from aerith.train.data import load_sources
 from aerith.train.stage import Batch, Stage, StageObjective, StageSetup
@@ -260,8 +268,9 @@ class SCSTObjective(StageObjective):
         self._add("sample_tokens", float(mask.sum()), n)
         self._add("rollout_sampling_s", t1 - t0, 1)
         self._add("rollout_reward_s", t2 - t1, 1)
-        device = ids.device
-        return {**inputs, "sample_ids": ids, "sample_mask": mask, "advantages": (rewards - baseline).to(device)}
+        advantages = rewards - baseline
+        self._add("no_signal_share", float(images_without_signal(advantages, k)), len(references))
+        return {**inputs, "sample_ids": ids, "sample_mask": mask, "advantages": advantages.to(ids.device)}
 
     @torch.no_grad()
     def reference_logprobs(self, inputs: dict[str, Any], ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -11,6 +11,7 @@ from aerith.rl.policy import (
     NoRepeatTrigramLogitsProcessor,
     bad_ending_token_ids,
     generation_mask,
+    images_without_signal,
     loo_baseline,
     sample_captions,
     scst_loss,
@@ -58,6 +59,14 @@ def test_loo_baseline_gives_tied_rewards_exactly_zero_advantage():
     mixed = torch.tensor([0.7, 0.7, 0.1, 2.0, 2.0, 2.0])
     expected = torch.tensor([0.4, 0.4, 0.7, 2.0, 2.0, 2.0])  # each sample: the mean of its image's other samples
     torch.testing.assert_close(loo_baseline(mixed, 3), expected)
+
+
+def test_images_without_signal_counts_images_whose_samples_all_tie():
+    rewards = torch.tensor([0.7, 0.7, 0.7, 0.1, 0.5, 0.5, 2.0, 2.0, 2.0])
+    assert images_without_signal(rewards - loo_baseline(rewards, 3), 3) == 2
+    greedy = torch.tensor([0.7, 0.5, 1.0]).repeat_interleave(3)  # the greedy baseline: ties with the greedy caption
+    assert images_without_signal(rewards - greedy, 3) == 1  # the first: every sample scored as the greedy one
+    assert images_without_signal(torch.zeros(6), 2) == 3
 
 
 def test_bad_ending_processor_blocks_eos_after_bad_token():

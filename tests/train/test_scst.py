@@ -111,7 +111,8 @@ def test_scst_raises_held_out_reward_and_cider(init, caption_root, sft_checkpoin
     # and 4: 0.48 -> 0.47, 0.62 -> 0.78); more steps or SFT did not make it steadier within this budget.
     assert end["val_reward"] > start["val_reward"] + 0.03, val
     assert end["val_cider"] > start["val_cider"] + 0.03, val
-    logged = {"reward", "reward_cider", "reward_sg_f1", "reward_hallucination", "reward_missing", "rollout_sampling_s"}
+    logged = {"reward", "reward_cider", "reward_sg_f1", "reward_hallucination", "reward_missing", "rollout_sampling_s",
+              "no_signal_share"}
     assert logged <= set(records[1])
     assert (tmp_path / "run" / "cider_df.json").is_file()
     state = json.loads((tmp_path / "run" / "checkpoint-final" / "trainer_state.json").read_text())
