@@ -310,7 +310,7 @@ class RuleParser:
                 chunks.append(_Chunk("end" if tok in _SENTENCE_END else "comma", tok, i, i + 1))
                 i += 1
                 continue
-            if tok[0].isdigit():
+            if tok[0].isdecimal():  # what \d matched; "²" or "①" is a digit to isdigit() but no int()
                 chunks.append(_Chunk("attr", str(int(tok.replace(",", ""))), i, i + 1))
                 i += 1
                 continue

@@ -163,3 +163,11 @@ def test_a_factual_entity_is_its_head_noun():
     from aerith.eval.scene_graph import DEFAULT_PARSER
 
     assert [DEFAULT_PARSER.head_object(p) for p in ("road with trees", "cars on the road")] == ["road", "vehicle"]
+
+
+@pytest.mark.parametrize("caption", ["About 3² buildings.", "A building ① beside a road.", "٣ ships"])
+def test_unicode_digits_that_are_no_numbers_do_not_crash_the_parser(caption):
+    """'²' and '①' are letters to the tokenizer and digits to str.isdigit(): int() raised on them."""
+    g = parse(caption)
+    assert g.objects <= {"building", "road", "ship"} and g.objects
+    assert parse("٣ ships").attributes == {("ship", "3")}  # an Arabic-Indic digit is a number
