@@ -30,7 +30,7 @@ The built-in ``RuleParser`` works on lower-cased word tokens:
   ``between`` takes two objects. Inverse phrases are stored one way round
   (``A surrounded by B`` -> ``(B, surrounding, A)``) and symmetric relations with
   their objects sorted (``near``, ``next to`` ...).
-- Negated objects (``no ships``, ``without trees``) are left out of the graph, with
+- Negated objects (``no ships``, ``without trees``, ``there isn't a car``) are left out of the graph, with
   the relations they would take part in.
 
 Another parser (e.g. a FACTUAL model) can be used by passing any object with a
@@ -175,7 +175,10 @@ SYMMETRIC_RELATIONS = frozenset({"next to", "near", "connected to", "parallel to
 # attributes that are nouns when no noun follows them: "around a square ." -> plaza
 NOMINAL_ATTRIBUTES: Mapping[str, str] = MappingProxyType({"square": "plaza"})
 
-_NEGATIONS = ("no", "not", "without", "none of", "nor", "neither")
+# contractions are two tokens ("isn't", "isn’t" -> isn t): without them "there isn't a car" named a car
+_NEGATIONS = ("no", "not", "without", "none of", "nor", "neither", "cannot",
+              *(f"{verb}n't" for verb in ("do", "does", "did", "has", "have", "had", "ca", "could", "wo", "would")))
+_NEGATED_COPULAS = ("isn't", "aren't", "wasn't", "weren't")  # read as the copula and "not"
 # words after which a negation no longer holds (NegEx's termination terms): "no features except a river"
 _NEGATION_ENDS = ("but", "except", "however", "although", "though", "yet", "aside from", "other than", "not only")
 _COPULAS = ("is", "are", "was", "were", "be", "being", "been", "looks", "look", "seems", "seem",
@@ -281,6 +284,7 @@ class RuleParser:
         add("stop", "stop", _NEGATION_ENDS)
         add("any", "any", ("any",))
         add("cop", "is", _COPULAS)
+        add("cop_neg", "is", _NEGATED_COPULAS)
         add("and", "and", ("and",))
         add("and", "or", ("or",))
         self._table = MappingProxyType(table)
@@ -318,6 +322,10 @@ class RuleParser:
                 hit = self._table.get(tuple(tokens[i : i + n]))
                 if hit is not None:
                     kind, value = hit
+                    if kind == "cop_neg":  # "isn't" is "is not": the copula, then the negation on "t"
+                        chunks += [_Chunk("cop", value, i, i + n - 1), _Chunk("neg", "not", i + n - 1, i + n)]
+                        i += n
+                        break
                     if kind == "object" and chunks and chunks[-1].kind == "object" and chunks[-1].end == i:
                         chunks.pop()  # noun compound: the last noun is the head
                     chunks.append(_Chunk(kind, value, i, i + n))

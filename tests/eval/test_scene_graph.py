@@ -86,6 +86,9 @@ def test_negated_objects_are_left_out():
         ("There are 1,000 cars.", {"vehicle"}, {("vehicle", "1000")}, set()),
         ("There are not only buildings but also trees.", {"building", "tree"}, set(), set()),  # no negation
         ("A lake, which is not next to any buildings.", {"lake"}, set(), set()),  # "any": there are none
+        ("There isn't a car.", set(), set(), set()),  # a contraction negates as "not" does
+        ("There aren’t any ships in the harbor.", {"harbor"}, set(), set()),
+        ("The lake isn't large and cars aren't on the road.", {"lake", "vehicle", "road"}, set(), set()),
     ],
 )
 def test_negation_reaches_what_it_negates_and_no_further(caption, objects, attributes, relations):
