@@ -400,6 +400,10 @@ class _Builder:
 
     def _on_and(self, value: str) -> None:
         self._flush_predicate()
+        if value == "and" and self.negated and not self.pending:
+            # the negation's noun was one the lexicon lacks ("no people and two trees"): it ends with its
+            # phrase, as "no cars and a road" keeps the road; "no large and tall trees" still negates
+            self.negated = False
         if value == "or" and self.last is None and self.last_negated:
             self.negated = True  # "no trees or buildings": neither is there
 

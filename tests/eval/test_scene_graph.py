@@ -86,6 +86,10 @@ def test_negated_objects_are_left_out():
         ("There are 1,000 cars.", {"vehicle"}, {("vehicle", "1000")}, set()),
         ("There are not only buildings but also trees.", {"building", "tree"}, set(), set()),  # no negation
         ("A lake, which is not next to any buildings.", {"lake"}, set(), set()),  # "any": there are none
+        ("A road with no people and two trees.", {"road", "tree"}, {("tree", "2")}, {("road", "with", "tree")}),
+        ("There is no snow and the trees are green.", {"tree"}, {("tree", "green")}, set()),  # ends it too
+        ("No large and tall buildings.", set(), set(), set()),
+        ("No people or cars.", set(), set(), set()),
         ("There isn't a car.", set(), set(), set()),  # a contraction negates as "not" does
         ("There aren’t any ships in the harbor.", {"harbor"}, set(), set()),
         ("The lake isn't large and cars aren't on the road.", {"lake", "vehicle", "road"}, set(), set()),
