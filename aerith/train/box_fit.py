@@ -104,8 +104,9 @@ class BoxFitConfig:
         flips: which flips of each training sample to encode (``"none"`` is the sample itself).
         encode_batch: samples per forward pass of the frozen model while encoding.
         seed: seeds the order of the minibatches.
-        max_seconds: a wall-clock limit on the fitting (not the encoding): after 20 steps the
-            step count is cut to what fits, and the learning-rate schedule follows the cut.
+        max_seconds: a wall-clock limit on the fitting (not the encoding): after 20 steps, and
+            every 50 steps after, the step count is set to what fits at the pace so far (never above
+            ``steps``), and the learning-rate schedule follows it.
     """
 
     steps: int = 1500
@@ -270,8 +271,11 @@ def fit_box_head(
         optimiser.step()
         schedule.step()
         running += value
-        if step == 20 and config.max_seconds is not None:
-            total = max(step, min(total, int(config.max_seconds / ((time.monotonic() - tic) / step))))
+        if config.max_seconds is not None and (step == 20 or (step > 20 and step % 50 == 0)):
+            # re-estimated from the pace so far, not once: a machine that slows after the first steps
+            # (a shared host) overran the limit by a third
+            pace = (time.monotonic() - tic) / step
+            total = max(step, min(config.steps, int(config.max_seconds / pace)))
         if step % log_every == 0 or step == total:
             record: dict[str, Any] = {"step": step, "loss": running / (log_every if step % log_every == 0 else step % log_every)}
             running = 0.0

@@ -137,6 +137,25 @@ def test_fitting_learns_and_keeps_to_its_time_limit():
     assert short[-1]["step"] == 20
 
 
+def test_a_fit_that_slows_down_after_measuring_its_pace_still_keeps_to_its_time_limit(monkeypatch):
+    """The pace was measured once, over the first 20 steps: a shared machine that then ran three times slower
+    overran the limit (the quickstart's box fit took 179 s of a 139 s share)."""
+    import aerith.train.box_fit as box_fit
+
+    model = SimpleNamespace(box_head=BoxHead(input_dim=16, dim=16, query_dim=4, grid_tokens=64, layers=1))
+    steps_run: list[int] = []
+    model.box_head.register_forward_pre_hook(lambda *_: steps_run.append(1))
+
+    def clock() -> float:  # 10 ms a step for the first 20 steps, 30 ms after
+        n = len(steps_run)
+        return 0.01 * min(n, 20) + 0.03 * max(n - 20, 0)
+
+    monkeypatch.setattr(box_fit.time, "monotonic", clock)
+    log = fit_box_head(model, _colour_task(64, 0), BoxFitConfig(steps=1000, batch_size=8, max_seconds=3.0), log_every=1000)
+    assert 90 <= log[-1]["step"] <= 120  # what 3 s hold at the slower pace (the first 20 steps' pace: 300)
+    assert log[-1]["seconds"] <= 3.0 * 1.1
+
+
 def test_a_diverging_fit_stops_before_applying_a_non_finite_step():
     torch.manual_seed(0)
     model = SimpleNamespace(box_head=BoxHead(input_dim=16, dim=16, query_dim=4, grid_tokens=64, layers=1))
