@@ -511,6 +511,8 @@ def sg_f1(
         (``None`` when neither side has a tuple of that kind); ``candidate_tuples``,
         ``reference_tuples``, ``matched_tuples`` (counts).
     """
+    if isinstance(references, str | SceneGraph):
+        raise TypeError(f"sg_f1: references must be a list of captions or graphs, got one {type(references).__name__}")
     if not references:
         raise ValueError("sg_f1 needs at least one reference")
     cand = _graph(candidate, parser)
@@ -553,6 +555,8 @@ def object_errors(
         at least half of the references), ``hallucination_rate`` = n_hallucinated /
         n_objects and ``missing_rate`` = n_missing / n_salient (0.0 when the divisor is 0).
     """
+    if isinstance(references, str | SceneGraph):
+        raise TypeError(f"object_errors: references must be a list of captions or graphs, got one {type(references).__name__}")
     if not references:
         raise ValueError("object_errors needs at least one reference")
     cand = _graph(candidate, parser).objects

@@ -217,6 +217,9 @@ class CaptionReward:
         """Every term per caption, plus ``total``: ``{"cider": [...], ..., "total": [...]}``."""
         if len(candidates) != len(references):
             raise ValueError(f"{len(candidates)} captions but {len(references)} reference lists")
+        for i, refs in enumerate(references):
+            if isinstance(refs, str):  # would be read as a list of one-character captions
+                raise TypeError(f"references[{i}] is a string; pass a list of reference captions per caption")
         batch = RewardBatch(candidates, references, self.cider, lambda c: parse_scene_graph(c, self.parser), self._graphs)
         out = {name: list(term.fn(batch)) for name, term in REWARDS.items()}
         total = [0.0] * len(candidates)

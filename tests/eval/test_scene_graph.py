@@ -178,3 +178,12 @@ def test_unicode_digits_that_are_no_numbers_do_not_crash_the_parser(caption):
     g = parse(caption)
     assert g.objects <= {"building", "road", "ship"} and g.objects
     assert parse("٣ ships").attributes == {("ship", "3")}  # an Arabic-Indic digit is a number
+
+
+def test_one_reference_string_is_refused_not_read_as_characters():
+    """A bare string was iterated as one-character references: every object hallucinated, F1 0."""
+    for fn in (sg_f1, object_errors):
+        with pytest.raises(TypeError, match="references must be a list"):
+            fn("two ships in the harbor", "two ships in the harbor")
+        with pytest.raises(TypeError, match="references must be a list"):
+            fn("two ships", parse("two ships"))

@@ -104,3 +104,8 @@ def test_unseen_trigrams_flag_word_sequences_no_training_reference_wrote():
     assert out["total"] == [-s for s in out["unseen_trigrams"]]
     with pytest.raises(ValueError, match="up to trigrams, these stop at n=2"):
         CaptionReward(CiderD.fit(REFS, n=2)).terms(["two ships in a harbor"], [REFS[1]])
+
+
+def test_a_reference_string_is_refused_not_read_as_characters(reward):
+    with pytest.raises(TypeError, match=r"references\[0\] is a string"):
+        reward.terms(["two ships in the harbor"], ["two ships in the harbor"])
