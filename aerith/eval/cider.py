@@ -14,8 +14,12 @@ over references, times 10. Like the reference code, the "length" in the penalty 
 the number of bigrams (words - 1), kept for comparability.
 
 Tokenisation: lower case, every run of characters other than letters and digits
-(punctuation, ``_``, white space) separates words; deterministic, no Java. Text that
-is already lower-case and space-separated (e.g. PTB-tokenised) passes unchanged.
+(punctuation, ``_``, white space) separates words; deterministic, no Java. This is not
+pycocoevalcap's ``PTBTokenizer``: lower-case, space-separated words of letters and digits
+pass unchanged, but PTB keeps a hyphen or an apostrophe inside a token (``tree-lined``,
+``'s``, ``n't``) and this splits there (``tree lined``, ``s``, ``n t``), so on such
+captions the score differs from pycocoevalcap's. The evaluation
+(:func:`aerith.eval.caption_scores`) runs pycocoevalcap itself.
 """
 
 from __future__ import annotations
