@@ -135,15 +135,20 @@ class CiderD:
         path = Path(path)
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as e:
+        except (OSError, ValueError) as e:  # ValueError: not JSON, or not UTF-8
             raise ValueError(f"{path}: cannot read CIDEr-D document frequencies: {e}") from e
         if not isinstance(data, dict) or data.get("format") != _FORMAT:
             raise ValueError(f"{path}: not a CIDEr-D document-frequency file (format {_FORMAT!r} expected)")
+        field = "document_frequency"
         try:
-            df = {tuple(k.split(" ")): float(v) for k, v in data["document_frequency"].items()}
+            df = {tuple(k.split(" ")): float(v) for k, v in data[field].items()}
+            bad = next((" ".join(g) for g, v in df.items() if not (math.isfinite(v) and v >= 0)), None)
+            if bad is not None:
+                raise ValueError(f"n-gram {bad!r} has {df[tuple(bad.split(' '))]}, not a count >= 0")
+            field = "num_documents, n or sigma"
             return cls(df, int(data["num_documents"]), n=int(data["n"]), sigma=float(data["sigma"]))
-        except (KeyError, AttributeError, TypeError) as e:
-            raise ValueError(f"{path}: malformed CIDEr-D file, field {e} missing or wrong") from e
+        except (KeyError, AttributeError, TypeError, ValueError) as e:
+            raise ValueError(f"{path}: malformed CIDEr-D file, field {field}: {type(e).__name__}: {e}") from e
 
     def _vector(self, text: str) -> _Vector:
         return _Vector(_ngrams(tokenize(text), self.n), self)

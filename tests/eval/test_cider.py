@@ -71,6 +71,20 @@ def test_load_errors(tmp_path):
         CiderD.load(bad)
     with pytest.raises(ValueError, match="cannot read"):
         CiderD.load(tmp_path / "missing.json")
+    bad.write_bytes(b"\xff\xfe{}")
+    with pytest.raises(ValueError, match="bad.json: cannot read"):
+        CiderD.load(bad)
+    good = {"format": "aerith-cider-d", "n": 4, "sigma": 6.0, "num_documents": 3, "document_frequency": {"a": 1}}
+    for change, field in (
+        ({"n": "four"}, "n or sigma"),
+        ({"num_documents": 0}, "num_documents"),
+        ({"document_frequency": {"a b": "x"}}, "document_frequency"),
+        ({"document_frequency": {"a b": float("nan")}}, "document_frequency: ValueError: n-gram 'a b'"),
+        ({"document_frequency": {"a": -1}}, "document_frequency"),
+    ):
+        bad.write_text(json.dumps({**good, **change}))
+        with pytest.raises(ValueError, match=f"bad.json: malformed CIDEr-D file, field .*{field}"):
+            CiderD.load(bad)
 
 
 def test_bad_inputs():
