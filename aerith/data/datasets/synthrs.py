@@ -41,6 +41,7 @@ from typing import Any, ClassVar
 
 from aerith.data.datasets.base import RSDataset, VerifyImages
 from aerith.data.datasets.dior_rsvg import DIORRSVG
+from aerith.data.datasets.folder import class_key
 from aerith.data.datasets.karpathy import RSICD
 from aerith.data.datasets.rsvqa import RSVQALR
 from aerith.data.datasets.ucm import UCMerced
@@ -54,11 +55,26 @@ TASK_CHOICES: tuple[str, ...] = ("all", "cls", "vqa", "cap", "vg")
 
 
 class SynthRSScenes(UCMerced):
-    """The UCM-layout tree of a SynthRS set: the UCM loader (layout, split files) with SynthRS's classes."""
+    """The UCM-layout tree of a SynthRS set: the UCM loader (layout, split files) with SynthRS's classes.
+
+    A set of fewer scenes than classes has no folder for the classes it did not
+    draw; they are read as empty (labels keep the order of all ten). A folder
+    lost from a set is still an error: the split files name its images.
+    """
 
     name = "synthrs"
     classes: ClassVar[tuple[str, ...]] = CLASS_NAMES
     class_names: ClassVar[Mapping[str, str]] = MappingProxyType({})  # SynthRS's names are words already
+
+    def _index(self) -> list[tuple[Path, str]]:
+        assert self.image_dir is not None
+        on_disk = {class_key(p.name) for p in self.image_dir.iterdir() if p.is_dir()}
+        every = self.classes
+        self.classes = tuple(c for c in every if class_key(c) in on_disk)  # only for the folder match
+        try:
+            return super()._index()
+        finally:
+            self.classes = every
 
 
 class SynthRS(RSDataset):

@@ -163,6 +163,32 @@ def test_records_skipped_in_a_format_count_as_the_sets_own(tmp_path):
     assert len(load_dataset("synthrs", root, "train", task="vqa", on_bad="skip")) == 10 * 6 - 1
 
 
+def test_a_set_of_fewer_scenes_than_classes_loads_for_every_task(tmp_path):
+    # n=3 draws three of the ten classes: the other class folders do not exist (the UCM loader required them all)
+    root = generate(tmp_path / "s", 3, 32, seed=0).out_dir
+    scenes = json.loads((root / "scene_graphs.json").read_text())["scenes"]
+    cls = load_dataset("synthrs", root, "train", task="cls")
+    assert cls.classes == CLASS_NAMES  # labels keep the full class order
+    assert sorted(s.targets[0] for s in cls) == sorted(s["class"] for s in scenes)
+    assert all(s.meta["label"] == CLASS_NAMES.index(s.targets[0]) for s in cls)
+    assert len(load_dataset("synthrs", root, "train")) == len(cls) + sum(
+        len(s["questions"]) + 1 + len(s["expressions"]) for s in scenes
+    )
+    assert len(load_dataset("synthrs", root, "test", task="cls")) == 0
+
+
+def test_a_lost_class_folder_is_still_reported(tmp_path):
+    import shutil
+
+    from aerith.data import RecordError
+
+    root = generate(tmp_path / "s", 12, 32, seed=0).out_dir
+    scene = next(s for s in json.loads((root / "scene_graphs.json").read_text())["scenes"] if s["split"] == "train")
+    shutil.rmtree((root / scene["files"]["ucm"]).parent)
+    with pytest.raises(RecordError, match="listed image not found"):
+        load_dataset("synthrs", root, "train", task="cls")
+
+
 # -- boxes and pixels ----------------------------------------------------------------
 
 
