@@ -72,6 +72,8 @@ _CAT = _alt(CATEGORIES)
 _COLOUR = _alt(COLOURS)
 _FEATURE = _alt(FEATURE_PREDICATES)
 _FEATURE_REL = _alt(RELATION_PHRASES[r] for r in FEATURE_RELATIONS)
+# farmland's attributes are said of "the fields" ("fields" below), never "the farmland is ..."
+_ATTRIBUTE_FEATURES = _alt(f for f in FEATURE_ATTRIBUTES if f != "farmland")
 _SENTENCES = {
     "overview": re.compile(rf"(?P<opener>{_alt(OPENERS)}) (?P<art>an?) (?P<noun>{_alt(SCENE_NOUNS)})(?: with (?P<items>.+))?"),
     "breakdown": re.compile(r"there (?P<verb>is|are) (?P<items>.+)"),
@@ -86,7 +88,7 @@ _SENTENCES = {
         rf"(?P<art>an?) (?P<size>{_alt(SIZE_WORDS)}) (?P<colour>{_COLOUR}) (?P<cat>{_CAT}) is (?P<region>{_alt(_PHRASE_TO_REGION)})"
     ),
     "fields": re.compile(r"the fields are (?P<items>.+)"),
-    "feature attribute": re.compile(rf"the (?P<feature>{_alt(FEATURE_ATTRIBUTES)}) is (?P<items>.+)"),
+    "feature attribute": re.compile(rf"the (?P<feature>{_ATTRIBUTE_FEATURES}) is (?P<items>.+)"),
 }
 _COUNTED = re.compile(
     rf"(?:(?P<art>an?)|(?P<number>{_alt(_NUMBERS)})) (?:(?P<colour>{_COLOUR}) )?(?P<noun>{_CAT}|{_alt(_PLURALS)})"

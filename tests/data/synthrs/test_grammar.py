@@ -49,6 +49,8 @@ BROKEN = [
     "The river is straight.",
     "The fields are yellow and green.",  # listed in sorted order
     "The fields are green and green.",
+    "The farmland is brown.",  # farmland's crop colours are said of "the fields", never of "the farmland"
+    "The farmland is brown, green and yellow.",
     "A small white vehicle is on the left",
     "A small white vehicle is at the left.",
     "A white vehicle is on the left.",  # positions always give the size
