@@ -62,18 +62,21 @@ class FactualParser:
     @staticmethod
     def to_scene_graph(graph: dict[str, Any]) -> SceneGraph:
         """FACTUAL's ``{"entities": [{"head", "attributes"}], "relations": [{"subject", "relation", "object"}]}``."""
-        heads = [_canonical(str(e.get("head", ""))) for e in graph.get("entities", [])]
+        # an entity without a head (None or blank in a malformed generation) is no object, and tuples on it
+        # are left out too (they were ("", "white") and ("", "near", "road"), counted as wrong tuples)
+        heads = [_canonical(str(e.get("head") or "")) for e in graph.get("entities", [])]
         attributes = {
             (heads[i], str(a).strip().lower())
             for i, e in enumerate(graph.get("entities", []))
             for a in (e.get("attributes") or ())
-            if str(a).strip()
+            if heads[i] and str(a).strip()
         }
         relations = set()
         for r in graph.get("relations", []):
             s, o = r.get("subject"), r.get("object")
             if isinstance(s, int) and isinstance(o, int) and 0 <= s < len(heads) and 0 <= o < len(heads):
-                relations.add((heads[s], str(r.get("relation", "")).strip().lower(), heads[o]))
+                if heads[s] and heads[o]:
+                    relations.add((heads[s], str(r.get("relation", "")).strip().lower(), heads[o]))
         return SceneGraph(frozenset(h for h in heads if h), frozenset(attributes), frozenset(relations))
 
 

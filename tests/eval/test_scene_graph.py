@@ -172,6 +172,16 @@ def test_a_factual_entity_is_its_head_noun():
     assert [DEFAULT_PARSER.head_object(p) for p in ("road with trees", "cars on the road")] == ["road", "vehicle"]
 
 
+def test_a_factual_entity_without_a_head_gives_no_tuples():
+    from aerith.rl.factual import FactualParser
+
+    g = FactualParser.to_scene_graph({
+        "entities": [{"head": "", "attributes": ["white"]}, {"head": None}, {"head": "road"}],
+        "relations": [{"subject": 0, "relation": "near", "object": 2}, {"subject": 1, "relation": "on", "object": 2}],
+    })
+    assert (g.objects, g.attributes, g.relations) == ({"road"}, set(), set())
+
+
 @pytest.mark.parametrize("caption", ["About 3² buildings.", "A building ① beside a road.", "٣ ships"])
 def test_unicode_digits_that_are_no_numbers_do_not_crash_the_parser(caption):
     """'²' and '①' are letters to the tokenizer and digits to str.isdigit(): int() raised on them."""
