@@ -1,5 +1,3 @@
-import time
-
 import pytest
 
 from aerith.eval import SceneGraph, object_errors, sg_f1
@@ -150,16 +148,13 @@ def test_lexicon_conflicts_are_rejected():
         RuleParser(objects={"tree": ("tree",)}, attributes={"green": ("tree",)})
 
 
-def test_deterministic_and_fast():
+def test_deterministic():
+    # (no speed assertion: timings belong in benchmarks/, not in tests)
     caption = (
         "Many white oil storage tanks are next to a road, and some green trees surround "
         "the lake in the middle of the park."
     )
     assert parse(caption) == parse(caption)
-    start = time.perf_counter()
-    for _ in range(2000):
-        parse(caption)
-    assert 2000 / (time.perf_counter() - start) > 1000  # captions per second
 
 
 def test_a_factual_entity_is_its_head_noun():
