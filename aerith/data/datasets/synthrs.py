@@ -24,8 +24,9 @@ Datasheet:
         file's path), grounding samples ``object_id`` and the category as
         SynthRS names it (``storage tank``, not DIOR's ``storagetank``).
     Class subsets: ``classes=[...]`` keeps only the scenes of those classes, for
-        every task, and narrows ``classes`` (what classification prompts list) to
-        them: train on some classes and hold the others out for zero-shot tests.
+        every task, and narrows ``classes`` (what classification prompts list, and
+        what a classification sample's ``meta["label"]`` indexes) to them: train
+        on some classes and hold the others out for zero-shot tests.
     Root: the folder ``aerith data synth`` wrote.
 """
 
@@ -201,4 +202,12 @@ class SynthRS(RSDataset):
                     continue
                 category = self._scenes[sid]["objects"][oid]["category"] if oid is not None else None
                 tagged.append(self._tag(s, sid, s.image, object_id=oid, category=category))
-        return [s for s in tagged if s is not None and s.meta["scene_class"] in self.classes]
+        label = {c: i for i, c in enumerate(self.classes)}  # classes= narrows the label order too
+        kept = []
+        for s in tagged:
+            if s is None or s.meta["scene_class"] not in label:
+                continue
+            if s.task == "cls":
+                s = dataclasses.replace(s, meta={**s.meta, "label": label[s.targets[0]]})
+            kept.append(s)
+        return kept

@@ -28,6 +28,14 @@ def test_classification_prompts_list_only_the_kept_classes(synth_root):
     assert {s.targets[0] for s in part} == set(KEPT)
 
 
+def test_labels_index_the_kept_classes(synth_root):
+    # as every classification loader: targets == (classes[label],); harbor's label was 4 (its index among all ten)
+    part = load_dataset("synthrs", synth_root, "train", task="cls", classes=KEPT)
+    full = load_dataset("synthrs", synth_root, "train", task="cls")
+    assert all(s.targets == (part.classes[s.meta["label"]],) for s in part)
+    assert all(s.targets == (full.classes[s.meta["label"]],) for s in full)
+
+
 def test_full_set_is_unchanged_without_classes(synth_root):
     assert load_dataset("synthrs", synth_root, "train", task="cls").classes == CLASS_NAMES
 
