@@ -282,3 +282,12 @@ def test_cli_out_that_is_a_file_is_named_a_file(tmp_path, content, overwrite):
     assert "is a file, not a folder" in result.output
     assert "not empty" not in result.output and "Traceback" not in result.output
     assert target.read_bytes() == content
+
+
+def test_cli_out_under_a_file_names_that_file(tmp_path):
+    target = tmp_path / "notes.txt"
+    target.write_text("keep me")
+    result = CliRunner().invoke(app, ["data", "synth", "--out", str(target / "synthrs"), "--n", "2", "--size", "48"])
+    assert result.exit_code == 2, result.output
+    assert f"{target} is a file, not a folder" in result.output  # was "[Errno 17] File exists: ..."
+    assert target.read_text() == "keep me"
