@@ -39,7 +39,8 @@ SMALL = {
     "02_train_projection_head": SCENES,
     "03_finetune_model": {**SCENES, "STEPS": 80},
     "04_evaluation": {**SCENES, "LIMIT": 40},
-    "05_inference_examples": {**SCENES, "SCST_STEPS": 10},
+    # CHECKPOINT as the text suggests ("your run"): 03's run folder, relative to the kernel's folder
+    "05_inference_examples": {**SCENES, "SCST_STEPS": 10, "CHECKPOINT": "aerith-notebooks/sft"},
 }
 
 
@@ -161,6 +162,10 @@ def test_the_chain_leaves_each_stage_behind(runner):
     trained = {c for src in sft.data.train for c in src.options["classes"]}
     assert trained.isdisjoint({"airport", "beach", "desert"}) and len(trained) == 7
     assert "zero-shot: SynthRS held-out classes (airport, beach, desert)" in stdout(runner.done[ORDER[-1]])
+    # 05 read the run's recipe, beside the checkpoint, and checked that the held-out classes stayed out
+    assert "tuned on SynthRS classes: farmland, forest, dense residential, industrial, harbor, river, parking lot" in stdout(
+        runner.done[ORDER[-1]]
+    )
 
 
 # -- the GPU switch, checked without a GPU ------------------------------------------------------------
