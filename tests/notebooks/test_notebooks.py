@@ -168,6 +168,34 @@ def test_the_chain_leaves_each_stage_behind(runner):
     )
 
 
+@pytest.mark.parametrize("random_weights", [False, True])
+def test_results_table_marks_random_weights_and_baselines_the_samples_asked(runner, monkeypatch, random_weights):
+    """04's table cell, run here on 04's results.json files: a random model is marked, and under LIMIT the
+    baselines are scored on the first LIMIT test samples, the ones the model was scored on."""
+    from types import SimpleNamespace
+
+    from aerith.data import load_dataset
+    from aerith.eval.report import RANDOM_WEIGHTS_LINE
+    from aerith.quickstart.baselines import vqa_baseline
+
+    runner.run("04_evaluation")
+    work, limit = runner.work_dir, SMALL["04_evaluation"]["LIMIT"]
+    results = {}
+    for bench in ("synthrs-cls", "synthrs-vqa", "synthrs-vg", "synthrs-cap"):
+        results[bench] = {**json.loads((work / "eval" / bench / "results.json").read_text()), "random_weights": random_weights}
+    cell = next(c for c in read("04_evaluation").cells if "results-table" in tags(c))
+    shown: list[Any] = []
+    monkeypatch.setattr("IPython.display.display", shown.append)
+    exec(cell.source, {"results": results, "synth_root": work / "synthrs", "LIMIT": limit, "load_dataset": load_dataset,
+                       "vlm": SimpleNamespace(name="m")})
+    table = shown[0].data
+    assert (RANDOM_WEIGHTS_LINE in table) is random_weights
+    asked = list(load_dataset("synthrs", work / "synthrs", "test", task="vqa"))[:limit]
+    assert results["synthrs-vqa"]["counts"]["samples"] == len(asked) == limit
+    base = vqa_baseline(load_dataset("synthrs", work / "synthrs", "train", task="vqa"), asked)["overall"]
+    assert f"| {100 * base:.1f} majority answer per type |" in table
+
+
 # -- the GPU switch, checked without a GPU ------------------------------------------------------------
 
 
