@@ -196,6 +196,28 @@ def test_results_table_marks_random_weights_and_baselines_the_samples_asked(runn
     assert f"| {100 * base:.1f} majority answer per type |" in table
 
 
+def test_merge_check_allows_bf16_rounding(runner, tmp_path):
+    """03's merge check on a bf16 checkpoint (the 7B recipe's dtype), run here on 03's model saved in bf16:
+    the merged weights are rounded to bf16, which the float32 tolerance called 'something else'."""
+    from types import SimpleNamespace
+
+    import torch
+
+    import aerith
+    from aerith.data import load_dataset
+    from aerith.train.merge import merge_lora_checkpoint
+
+    runner.run("03_finetune_model")
+    work = runner.work_dir
+    aerith.load_vlm(work / "sft" / "checkpoint-final", dtype=torch.bfloat16).save_pretrained(tmp_path / "bf16")
+    merge_lora_checkpoint(tmp_path / "bf16", tmp_path / "bf16-merged")
+    seen = [c for c in aerith.data.get_dataset_class("synthrs").classes if c not in ("airport", "beach", "desert")]
+    cell = next(c for c in read("03_finetune_model").cells if "merge-check" in tags(c))
+    exec(cell.source, {"tuned": aerith.load_vlm(tmp_path / "bf16"), "merged": aerith.load_vlm(tmp_path / "bf16-merged"),
+                       "result": SimpleNamespace(final_dir=tmp_path / "bf16"), "load_dataset": load_dataset,
+                       "synth_root": work / "synthrs", "SEEN": seen})
+
+
 # -- the GPU switch, checked without a GPU ------------------------------------------------------------
 
 
