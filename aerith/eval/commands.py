@@ -46,6 +46,38 @@ def root_for(benchmark: str, roots: dict[str, Path]) -> Path:
     return root
 
 
+def check_roots(benchmark: str | None, suite: str | None, roots: dict[str, Path], split: str | None) -> None:
+    """Check, before any model loads, that each benchmark to run has an existing dataset folder and the split asked for.
+
+    The loaders check this too, but only once the model is loaded (minutes for a 7B model), and in a
+    suite a missing folder was then one benchmark's failure (exit 1) rather than a typo refused at once.
+
+    Raises:
+        ValueError, KeyError, DataError: a --root for no benchmark of the suite, a benchmark without
+            --root, a folder that does not exist or is a file, a split the dataset does not have.
+    """
+    from aerith.data.datasets.base import check_root
+    from aerith.data.registry import get_dataset_class
+
+    if suite is not None:
+        benches = get_suite(suite)
+        known = {b.name for b in benches} | {b.dataset for b in benches}
+        unknown = sorted(set(roots) - known)
+        if unknown:
+            raise ValueError(f"--root given for {', '.join(unknown)}, not in suite {suite!r} ({', '.join(b.name for b in benches)})")
+        benches = [b for b in benches if b.name in roots or b.dataset in roots]
+    else:
+        root_for(benchmark, roots)  # a --root NAME=DIR for another benchmark leaves this one without
+        benches = [get_benchmark(benchmark)]
+    for bench in benches:
+        root = roots.get(bench.name, roots.get(bench.dataset))
+        cls = get_dataset_class(bench.dataset)
+        check_root(Path(root).expanduser(), bench.dataset)
+        wanted = split or bench.split
+        if wanted not in cls.splits:
+            raise ValueError(f"--split {wanted!r}: {bench.dataset} has no such split; its splits: {', '.join(cls.splits)}")
+
+
 def benchmarks_text() -> str:
     """What `aerith eval --list` prints."""
     lines = ["benchmark          dataset            split       task"]
@@ -212,6 +244,7 @@ def run_eval(
         raise ValueError("give --out DIR, the run folder")
     if suite is None and not parsed_roots:
         raise ValueError(f"no --root for benchmark {benchmark!r}: add --root DIR")
+    check_roots(benchmark, suite, parsed_roots, split)
     from aerith.eval.fingerprint import model_fingerprint
     from aerith.infer.facade import check_device
     from aerith.infer.load import load_vlm
