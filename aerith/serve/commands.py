@@ -16,11 +16,18 @@ class ServeError(Exception):
 
 
 def check_model_name(model: str) -> None:
-    """A preset name or an existing folder; anything else fails before the server starts."""
+    """A preset name, or a folder holding a saved model (or a run folder with one); anything else fails before the server starts."""
     from aerith.infer.load import all_presets
+    from aerith.runs import resolve_checkpoint
 
-    if model not in all_presets() and not Path(model).exists():
+    if model in all_presets():
+        return
+    if not Path(model).exists():
         raise ServeError(f"{model!r} is neither a preset ({', '.join(all_presets())}) nor an existing model or run folder")
+    try:  # a file, or a folder without config.json: said here, not after the server has started
+        resolve_checkpoint(model)
+    except FileNotFoundError as err:
+        raise ServeError(str(err)) from err
 
 
 def serve(settings: ServeSettings, mount: Callable[..., Any] | None = None) -> None:
@@ -40,6 +47,12 @@ def serve(settings: ServeSettings, mount: Callable[..., Any] | None = None) -> N
     except ImportError as err:
         raise ServeError(f"aerith serve needs FastAPI and uvicorn: pip install 'aerith[serve]' ({err})") from err
     check_model_name(settings.model)
+    from aerith.infer.facade import check_device
+
+    try:
+        check_device(settings.device)  # a bad --device: said here, not after the server has started
+    except ValueError as err:
+        raise ServeError(f"--device: {err}") from err
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     from aerith.serve.server import run_server
 
