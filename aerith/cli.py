@@ -38,6 +38,44 @@ def _model(value: str) -> str:
 
 
 
+def _host(value: str) -> str:
+    """An address to listen on; an empty one (an unset shell variable) is refused: uvicorn reads it as every interface."""
+    if not value.strip():
+        raise typer.BadParameter("is empty: give an address, e.g. 127.0.0.1 (this machine only) or 0.0.0.0 (every interface)")
+    return value
+
+
+def _password(value: str) -> str:
+    """A login password; an empty one is refused: the page read it as no password and served without a login."""
+    if not value.strip():
+        raise typer.BadParameter("is empty; leave it out to serve the page without a login")
+    return value
+
+
+def _serve_settings(model: str, renamed: dict[str, str] | None = None, **values):  # noqa: ANN003, ANN202
+    """``ServeSettings`` from the command's options; an error about a field the command calls otherwise
+    (``aerith ui --max-upload-mb`` is ``max_body_mb``) names the option typed, not the field.
+
+    An API key or password variable set but empty (``export AERITH_API_KEY=$KEY`` with KEY unset) is refused: click
+    reads it as unset, which served without a key or login without a word.
+    """
+    import re
+
+    from aerith.serve.settings import ServeSettings
+
+    for envvar, field, without in (("AERITH_API_KEY", "api_key", "a key"), ("AERITH_UI_PASSWORD", "password", "a login")):
+        if field in values and values[field] is None and os.environ.get(envvar) == "":
+            raise ValueError(f"--{field.replace('_', '-')}: {envvar} is set but empty; unset it to serve without {without}")
+    values.pop("password", None)
+    try:
+        return ServeSettings(model, **values)
+    except ValueError as err:
+        if not renamed:
+            raise
+        pattern = r"(?<![\w-])(" + "|".join(map(re.escape, renamed)) + r")(=| )"
+        raise ValueError(re.sub(pattern, lambda m: renamed[m.group(1)] + m.group(2), str(err))) from err
+
+
 def _parse_bands(bands: str | None) -> list[int] | None:
     if bands is None:
         return None
@@ -171,7 +209,7 @@ def bench(
 @app.command()
 def serve(
     model: Annotated[str, typer.Argument(parser=_model, help="A preset (aerith-tiny, ...), a saved model folder or a run folder.")],
-    host: Annotated[str, typer.Option(help="Address to listen on (127.0.0.1: this machine only).")] = "127.0.0.1",
+    host: Annotated[str, typer.Option(parser=_host, help="Address to listen on (127.0.0.1: this machine only).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     api_key: Annotated[str | None, typer.Option(envvar="AERITH_API_KEY", help="Require 'Authorization: Bearer KEY' (all but /health).")] = None,
     allow_dir: Annotated[Path | None, typer.Option(parser=_path, help="Read local image paths under this folder (else only data URLs).")] = None,
@@ -188,10 +226,9 @@ def serve(
 ) -> None:
     """Serve a model over HTTP: OpenAI-compatible /v1/chat/completions, task endpoints, /health, /metrics."""
     from aerith.serve.commands import ServeError, serve as run_serve
-    from aerith.serve.settings import ServeSettings
 
     try:
-        settings = ServeSettings(
+        settings = _serve_settings(
             model, host=host, port=port, api_key=api_key, allow_dir=allow_dir, max_batch=max_batch,
             batch_window_ms=batch_window_ms, max_body_mb=max_body_mb, max_image_pixels=max_image_pixels,
             max_queue=max_queue, max_tokens=max_tokens, served_name=served_name, seed=seed, device=device,
@@ -210,9 +247,9 @@ def serve(
 @app.command("ui")
 def ui_(
     model: Annotated[str, typer.Argument(parser=_model, help="A preset (aerith-tiny, ...), a saved model folder or a run folder.")],
-    host: Annotated[str, typer.Option(help="Address to listen on (127.0.0.1: this machine only).")] = "127.0.0.1",
+    host: Annotated[str, typer.Option(parser=_host, help="Address to listen on (127.0.0.1: this machine only).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 7860,
-    password: Annotated[str | None, typer.Option(envvar="AERITH_UI_PASSWORD", help="Ask for this password on a login page.")] = None,
+    password: Annotated[str | None, typer.Option(envvar="AERITH_UI_PASSWORD", parser=_password, help="Ask for this password on a login page.")] = None,
     max_batch: Annotated[int, typer.Option(help="Most questions generated together.")] = 16,
     max_upload_mb: Annotated[float, typer.Option(help="Larger uploads are refused.")] = 20.0,
     max_image_pixels: Annotated[int, typer.Option(help="Larger images (width x height) are refused with a message.")] = 25_000_000,
@@ -222,13 +259,12 @@ def ui_(
 ) -> None:
     """Serve the web page alone: upload a scene, ask (chat, classify, question, caption, ground), see the boxes."""
     from aerith.serve.commands import ServeError
-    from aerith.serve.settings import ServeSettings
     from aerith.ui.commands import run_ui
 
     try:
-        settings = ServeSettings(
-            model, host=host, port=port, max_batch=max_batch, max_body_mb=max_upload_mb,
-            max_image_pixels=max_image_pixels, max_tokens=max_tokens, seed=seed, device=device,
+        settings = _serve_settings(
+            model, {"max_body_mb": "--max-upload-mb"}, host=host, port=port, max_batch=max_batch, max_body_mb=max_upload_mb,
+            max_image_pixels=max_image_pixels, max_tokens=max_tokens, seed=seed, device=device, password=password,
         )
         run_ui(settings, password=password)
     except (ServeError, ValueError) as err:

@@ -54,3 +54,53 @@ def test_eval_suite_refuses_a_bad_root_before_the_model_loads(tmp_path, no_model
     )
     assert result.exit_code == 2, result.output
     assert expected in result.output and "FAILED" not in result.output
+
+
+@pytest.fixture
+def no_server(monkeypatch):
+    """Fail the test if `aerith serve` or `aerith ui` gets as far as starting the server (which loads the model)."""
+    import aerith.serve.server
+    import aerith.ui.commands
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the server was started before the bad input was refused")
+
+    monkeypatch.setattr(aerith.serve.server, "run_server", refuse)
+    monkeypatch.setattr(aerith.ui.commands, "run_ui", refuse)
+
+
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["serve", "aerith-tiny", "--host", ""], "'--host'"),  # uvicorn listened on every interface (0.0.0.0 and ::)
+        (["ui", "aerith-tiny", "--host", " "], "'--host'"),
+        (["ui", "aerith-tiny", "--password", ""], "'--password'"),  # the page was served without a login
+        (["ui", "aerith-tiny", "--max-upload-mb", "-1"], "--max-upload-mb=-1.0 is out of range"),  # named max_body_mb
+    ],
+)
+def test_serve_and_ui_refuse_an_empty_host_or_password_and_name_the_option(args, expected, no_server):
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert expected in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    "args, envvar",
+    [(["serve", "aerith-tiny"], "AERITH_API_KEY"), (["ui", "aerith-tiny"], "AERITH_UI_PASSWORD")],
+)
+def test_a_key_or_password_variable_set_but_empty_is_refused(args, envvar, no_server):
+    """click reads an empty variable as unset: `export AERITH_API_KEY=$KEY` with KEY unset served without a key."""
+    result = CliRunner().invoke(app, args, env={envvar: ""})
+    assert result.exit_code == 2, result.output
+    assert f"{envvar} is set but empty" in result.output
+
+
+def test_serve_refuses_a_model_folder_or_device_it_cannot_load_before_the_server_starts(tmp_path, no_server):
+    """A file or a folder without config.json, and a bad --device, failed only once uvicorn had started."""
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "weights.bin").write_bytes(b"x")
+    for model, expected in ((tmp_path / "empty", "no config.json"), (tmp_path / "weights.bin", "no config.json")):
+        result = CliRunner().invoke(app, ["serve", str(model)])
+        assert result.exit_code == 2 and expected in result.output, result.output
+    result = CliRunner().invoke(app, ["serve", "aerith-tiny", "--device", "gpu0"])
+    assert result.exit_code == 2 and "--device: device 'gpu0' is not a device name" in result.output, result.output
