@@ -104,3 +104,21 @@ def test_serve_refuses_a_model_folder_or_device_it_cannot_load_before_the_server
         assert result.exit_code == 2 and expected in result.output, result.output
     result = CliRunner().invoke(app, ["serve", "aerith-tiny", "--device", "gpu0"])
     assert result.exit_code == 2 and "--device: device 'gpu0' is not a device name" in result.output, result.output
+
+
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["--predictions", "{tmp}/p.jsonl", "--root", "{tmp}/data", "--box-format", "pixels"], "--box-format 'pixels'"),
+        (["--predictions", "{tmp}/p.jsonl", "--root", "{tmp}/nowhere"], "nowhere: not found"),
+        (["--write-prompts", "{tmp}/new/prompts.jsonl", "--root", "{tmp}/nowhere"], "nowhere: not found"),
+    ],
+)
+def test_eval_without_a_model_leaves_no_folder_behind_on_bad_input(tmp_path, args, expected):
+    """A bad --box-format or --root failed only after the run folder (FILE-eval/, the prompts' folder) was made."""
+    (tmp_path / "data").mkdir()
+    (tmp_path / "p.jsonl").write_text('{"id": "a", "answer": "yes"}\n')
+    before = sorted(p.name for p in tmp_path.iterdir())
+    result = CliRunner().invoke(app, ["eval", "--benchmark", "rsvqa-lr", *(a.format(tmp=tmp_path) for a in args)])
+    assert result.exit_code == 2 and expected in result.output, result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == before

@@ -210,6 +210,7 @@ def run_eval(
             raise ValueError("--write-prompts takes no MODEL and no --predictions")
 
         def prompts_only() -> int:
+            check_roots(benchmark, None, parsed_roots, split)  # before a folder is made for the prompts
             check_writable(write_prompts_to.parent, "--write-prompts")
             return runner.write_prompts(benchmark, root_for(benchmark, parsed_roots), write_prompts_to, split=split, limit=limit)
 
@@ -222,6 +223,11 @@ def run_eval(
             raise ValueError("give either MODEL or --predictions FILE, not both")
 
         def score_only() -> dict[str, Any]:
+            from aerith.parsing.boxes import FORMATS
+
+            if (box_format or "auto") not in FORMATS:  # before the --out folder is made
+                raise ValueError(f"--box-format {box_format!r} is not a box format; valid formats: {', '.join(FORMATS)}")
+            check_roots(benchmark, None, parsed_roots, split)
             target = out if out is not None else predictions.with_name(f"{predictions.stem}-eval")
             if (target / runner.RUN_INFO).is_file():
                 raise ValueError(f"--out {target} holds a model's evaluation run ({runner.RUN_INFO}): its results are not replaced by another file's scores; choose another --out")
