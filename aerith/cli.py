@@ -76,6 +76,13 @@ def _serve_settings(model: str, renamed: dict[str, str] | None = None, **values)
         raise ValueError(re.sub(pattern, lambda m: renamed[m.group(1)] + m.group(2), str(err))) from err
 
 
+def _prompt(value: str) -> str:
+    """A prompt; an empty one (an unset shell variable) is refused: the model answered nothing in particular."""
+    if not value.strip():
+        raise typer.BadParameter('is empty: give an instruction with its task token, e.g. "[CAP] Describe this image."')
+    return value
+
+
 def _parse_bands(bands: str | None) -> list[int] | None:
     if bands is None:
         return None
@@ -89,7 +96,7 @@ def _parse_bands(bands: str | None) -> list[int] | None:
 def predict(
     model: Annotated[str, typer.Argument(parser=_model, help="A preset name (aerith-tiny, aerith-7b, ...) or a saved model folder.")],
     image: Annotated[Path, typer.Argument(parser=_path, help="Image file: JPEG, PNG, TIFF or multi-band GeoTIFF.")],
-    prompt: Annotated[str, typer.Argument(help='Instruction with its task token, e.g. "[CAP] Describe this image."')],
+    prompt: Annotated[str, typer.Argument(parser=_prompt, help='Instruction with its task token, e.g. "[CAP] Describe this image."')],
     max_new_tokens: Annotated[int, typer.Option(help="Longest answer, in tokens.")] = 64,
     bands: Annotated[str | None, typer.Option(help="Bands to show as RGB, 0-based, e.g. 3,2,1.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of a random-weight preset.")] = 0,
@@ -318,6 +325,10 @@ def _stage_command(stage: str):
         _train_command(stage, recipe, overrides, out_dir, init, max_steps, resume)
 
     command.__doc__ = TRAIN_COMMANDS[stage]
+    # the stage's own recipe as the example (every stage showed the sft recipe, which `aerith align` refuses)
+    command.__annotations__["recipe"] = Annotated[
+        Path, typer.Argument(parser=_path, help=f"YAML recipe, e.g. configs/{stage}-aerith-tiny.yaml.")
+    ]
     return command
 
 

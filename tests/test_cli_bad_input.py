@@ -11,12 +11,14 @@ from aerith.cli import app
 @pytest.fixture
 def no_model_load(monkeypatch):
     """Fail the test if a command gets as far as loading a model."""
+    import aerith.infer.commands
     import aerith.infer.load
 
     def refuse(*args, **kwargs):
         raise AssertionError("the model was loaded before the bad input was refused")
 
     monkeypatch.setattr(aerith.infer.load, "load_vlm", refuse)
+    monkeypatch.setattr(aerith.infer.commands, "load_vlm", refuse)  # `aerith predict` imported it by name
 
 
 @pytest.mark.parametrize(
@@ -122,3 +124,25 @@ def test_eval_without_a_model_leaves_no_folder_behind_on_bad_input(tmp_path, arg
     result = CliRunner().invoke(app, ["eval", "--benchmark", "rsvqa-lr", *(a.format(tmp=tmp_path) for a in args)])
     assert result.exit_code == 2 and expected in result.output, result.output
     assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_predict_refuses_an_empty_prompt_before_the_model_loads(tmp_path, no_model_load):
+    from PIL import Image
+
+    Image.new("RGB", (32, 32)).save(tmp_path / "scene.png")
+    result = CliRunner().invoke(app, ["predict", "aerith-tiny", str(tmp_path / "scene.png"), " "])
+    assert result.exit_code == 2 and "'prompt'" in result.output, result.output
+
+
+@pytest.mark.parametrize("stage", ["align", "sft", "scst"])
+def test_each_training_command_shows_a_recipe_of_its_own_stage(stage):
+    """Every stage's help gave configs/sft-aerith-tiny.yaml as the example, which `aerith align` refuses."""
+    import re
+    from pathlib import Path
+
+    import yaml
+
+    result = CliRunner().invoke(app, [stage, "--help"], env={"COLUMNS": "200"})
+    example = re.search(r"configs/[\w.-]+\.yaml", result.output).group(0)
+    recipe = Path(__file__).resolve().parents[1] / example
+    assert yaml.safe_load(recipe.read_text())["stage"] == stage
