@@ -189,6 +189,9 @@ def ablate(
     except (FileExistsError, FileNotFoundError, ValueError) as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from err
+    except OSError as err:  # an --out that cannot be made or written (one under a file was a traceback)
+        typer.echo(f"error: --out {out}: cannot write {err.filename or 'there'} ({err.strerror or err})", err=True)
+        raise typer.Exit(2) from err
     typer.echo(f"table: {result.table}\nplot: {result.plot}")
 
 

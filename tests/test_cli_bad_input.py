@@ -146,3 +146,19 @@ def test_each_training_command_shows_a_recipe_of_its_own_stage(stage):
     example = re.search(r"configs/[\w.-]+\.yaml", result.output).group(0)
     recipe = Path(__file__).resolve().parents[1] / example
     assert yaml.safe_load(recipe.read_text())["stage"] == stage
+
+
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["ablate", "--quick", "--out", "{tmp}/a-file/run"], "--out {tmp}/a-file/run: cannot write"),  # was a traceback
+        (["data", "convert", "ucm", "{tmp}", "--out", "{tmp}/a-file/x.json"], "a-file is a file, not a folder"),
+        (["data", "show", "ucm", "{tmp}", "--out", "{tmp}/a-file/d/x.png"], "a-file is a file, not a folder"),
+    ],
+)
+def test_an_output_under_a_file_is_refused_in_one_line(tmp_path, args, expected):
+    """`data convert/show` said "[Errno 17] File exists: 'a-file'"; `ablate` raised NotADirectoryError."""
+    (tmp_path / "a-file").write_text("x")
+    result = CliRunner().invoke(app, [a.format(tmp=tmp_path) for a in args])
+    assert result.exit_code == 2, result.output
+    assert expected.format(tmp=tmp_path) in result.output and "Traceback" not in result.output

@@ -108,6 +108,11 @@ def check_out_file(out: str | Path, root: str | Path, overwrite: bool, option: s
     out = Path(out).expanduser()
     if out.is_dir():
         raise ValueError(f"{option} {out} is a folder, not a file")
+    for parent in out.parents:  # the nearest that exists must be a folder (was "[Errno 17] File exists: 'x'")
+        if parent.exists():
+            if not parent.is_dir():
+                raise ValueError(f"{option} {out}: {parent} is a file, not a folder")
+            break
     if out.exists() or out.is_symlink():
         inside = Path(os.path.abspath(out)).is_relative_to(Path(os.path.abspath(Path(root).expanduser())))
         if inside:
