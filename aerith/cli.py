@@ -538,7 +538,7 @@ def data_synth(
 
     try:
         summary = generate(out, n, size, seed, workers=workers, overwrite=overwrite)
-    except (ValueError, FileExistsError) as err:
+    except (ValueError, OSError) as err:  # OSError: an --out that cannot be made (read-only, /proc)
         raise _data_error(err) from err
     splits = ", ".join(f"{k} {summary.splits.get(k, 0)}" for k in ("train", "val", "test"))
     typer.echo(

@@ -162,3 +162,10 @@ def test_an_output_under_a_file_is_refused_in_one_line(tmp_path, args, expected)
     result = CliRunner().invoke(app, [a.format(tmp=tmp_path) for a in args])
     assert result.exit_code == 2, result.output
     assert expected.format(tmp=tmp_path) in result.output and "Traceback" not in result.output
+
+
+def test_data_synth_out_that_cannot_be_made_is_one_line():
+    # /proc takes no new folders (even as root): was a FileNotFoundError traceback (exit 1)
+    result = CliRunner().invoke(app, ["data", "synth", "--out", "/proc/aerith-nowhere/synthrs", "--n", "3", "--size", "32"])
+    assert result.exit_code == 2, result.output
+    assert "/proc/aerith-nowhere" in result.output and "Traceback" not in result.output
