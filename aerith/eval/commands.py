@@ -67,12 +67,11 @@ def check_roots(benchmark: str | None, suite: str | None, roots: dict[str, Path]
             raise ValueError(f"--root given for {', '.join(unknown)}, not in suite {suite!r} ({', '.join(b.name for b in benches)})")
         benches = [b for b in benches if b.name in roots or b.dataset in roots]
     else:
-        root_for(benchmark, roots)  # a --root NAME=DIR for another benchmark leaves this one without
         benches = [get_benchmark(benchmark)]
     for bench in benches:
-        root = roots.get(bench.name, roots.get(bench.dataset))
         cls = get_dataset_class(bench.dataset)
-        check_root(Path(root).expanduser(), bench.dataset)
+        # root_for: a --root NAME=DIR for another benchmark leaves this one without, and says so
+        check_root(Path(root_for(bench.name, roots)).expanduser(), bench.dataset)
         wanted = split or bench.split
         if wanted not in cls.splits:
             raise ValueError(f"--split {wanted!r}: {bench.dataset} has no such split; its splits: {', '.join(cls.splits)}")
