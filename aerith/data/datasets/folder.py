@@ -305,12 +305,17 @@ class FolderClassificationDataset(ClassificationDataset):
             f"the {self.name} class folders (e.g. {self.classes[0]}/) under one of: {tried}",
         )
 
+    def _expected_folders(self) -> tuple[str, ...]:
+        """The classes whose folders must be on disk (all of them; a subclass may expect fewer)."""
+        return self.classes
+
     def _index(self) -> list[tuple[Path, str]]:
         """Every ``(image path, canonical class)`` on disk, sorted by class then file name."""
         assert self.image_dir is not None
-        folders = match_class_folders(self.image_dir, self.classes, self.bad)
+        expected = self._expected_folders()
+        folders = match_class_folders(self.image_dir, expected, self.bad)
         entries = []
-        for cls in self.classes:
+        for cls in expected:
             if cls not in folders:
                 continue
             images = list_images(folders[cls])

@@ -67,15 +67,10 @@ class SynthRSScenes(UCMerced):
     classes: ClassVar[tuple[str, ...]] = CLASS_NAMES
     class_names: ClassVar[Mapping[str, str]] = MappingProxyType({})  # SynthRS's names are words already
 
-    def _index(self) -> list[tuple[Path, str]]:
+    def _expected_folders(self) -> tuple[str, ...]:
         assert self.image_dir is not None
         on_disk = {class_key(p.name) for p in self.image_dir.iterdir() if p.is_dir()}
-        every = self.classes
-        self.classes = tuple(c for c in every if class_key(c) in on_disk)  # only for the folder match
-        try:
-            return super()._index()
-        finally:
-            self.classes = every
+        return tuple(c for c in self.classes if class_key(c) in on_disk)
 
 
 class SynthRS(RSDataset):
