@@ -491,6 +491,14 @@ def _prf(cand: frozenset[Any], ref: frozenset[Any]) -> tuple[float, float, float
     return p, r, (2 * p * r / (p + r) if p + r else 0.0)
 
 
+def _check_references(caller: str, references: Any) -> None:
+    """A non-empty list of references; one bare caption or graph would be read as several (one per character)."""
+    if isinstance(references, str | SceneGraph):
+        raise TypeError(f"{caller}: references must be a list of captions or graphs, got one {type(references).__name__}")
+    if not references:
+        raise ValueError(f"{caller} needs at least one reference")
+
+
 def sg_f1(
     candidate: str | SceneGraph,
     references: Sequence[str | SceneGraph],
@@ -511,10 +519,7 @@ def sg_f1(
         (``None`` when neither side has a tuple of that kind); ``candidate_tuples``,
         ``reference_tuples``, ``matched_tuples`` (counts).
     """
-    if isinstance(references, str | SceneGraph):
-        raise TypeError(f"sg_f1: references must be a list of captions or graphs, got one {type(references).__name__}")
-    if not references:
-        raise ValueError("sg_f1 needs at least one reference")
+    _check_references("sg_f1", references)
     cand = _graph(candidate, parser)
     refs = [_graph(r, parser) for r in references]
     out: dict[str, Any] = {}
@@ -555,10 +560,7 @@ def object_errors(
         at least half of the references), ``hallucination_rate`` = n_hallucinated /
         n_objects and ``missing_rate`` = n_missing / n_salient (0.0 when the divisor is 0).
     """
-    if isinstance(references, str | SceneGraph):
-        raise TypeError(f"object_errors: references must be a list of captions or graphs, got one {type(references).__name__}")
-    if not references:
-        raise ValueError("object_errors needs at least one reference")
+    _check_references("object_errors", references)
     cand = _graph(candidate, parser).objects
     refs = [_graph(r, parser).objects for r in references]
     mentioned = frozenset().union(*refs)
