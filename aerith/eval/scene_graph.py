@@ -492,7 +492,7 @@ def _prf(cand: frozenset[Any], ref: frozenset[Any]) -> tuple[float, float, float
 
 
 def _check_references(caller: str, references: Any) -> None:
-    """A non-empty list of references; one bare caption or graph would be read as several (one per character)."""
+    """A non-empty list of references, not one bare caption (it would be read as one reference per character) or graph."""
     if isinstance(references, str | SceneGraph):
         raise TypeError(f"{caller}: references must be a list of captions or graphs, got one {type(references).__name__}")
     if not references:
