@@ -142,9 +142,9 @@ class CiderD:
         field = "document_frequency"
         try:
             df = {tuple(k.split(" ")): float(v) for k, v in data[field].items()}
-            bad = next((" ".join(g) for g, v in df.items() if not (math.isfinite(v) and v >= 0)), None)
+            bad = next(((g, v) for g, v in df.items() if not (math.isfinite(v) and v >= 0)), None)
             if bad is not None:
-                raise ValueError(f"n-gram {bad!r} has {df[tuple(bad.split(' '))]}, not a count >= 0")
+                raise ValueError(f"n-gram {' '.join(bad[0])!r} has {bad[1]}, not a count >= 0")
             field = "num_documents, n or sigma"
             return cls(df, int(data["num_documents"]), n=int(data["n"]), sigma=float(data["sigma"]))
         except (KeyError, AttributeError, TypeError, ValueError) as e:
