@@ -111,6 +111,15 @@ def _put_in_place(tmp: Path, path: Path) -> None:
     _remove(old)
 
 
+def file_in_the_way(path: str | Path) -> Path | None:
+    """The nearest existing folder above ``path`` when it is a file (nothing can be written under it), else ``None``.
+
+    Checked before writing so that the error names that file: ``mkdir`` only says ``[Errno 17] File exists``.
+    """
+    above = next((p for p in Path(path).expanduser().absolute().parents if p.exists()), None)
+    return above if above is not None and not above.is_dir() else None
+
+
 def check_replaceable(path: Path, overwrite: bool, replaceable: Callable[[Path], bool] | None, what: str) -> None:
     """Refuse to replace ``path`` unless it is absent, an empty folder, or accepted by ``replaceable``."""
     if not path.exists() and not path.is_symlink():

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from aerith.atomic import atomic_write_bytes
+from aerith.atomic import atomic_write_bytes, file_in_the_way
 from aerith.data.errors import DataError, DatasetNotFoundError, OnBad, SkippedRecordsWarning
 from aerith.data.registry import get_dataset_class, load_dataset
 from aerith.data.sample import Sample
@@ -108,11 +108,9 @@ def check_out_file(out: str | Path, root: str | Path, overwrite: bool, option: s
     out = Path(out).expanduser()
     if out.is_dir():
         raise ValueError(f"{option} {out} is a folder, not a file")
-    for parent in out.parents:  # the nearest that exists must be a folder (was "[Errno 17] File exists: 'x'")
-        if parent.exists():
-            if not parent.is_dir():
-                raise ValueError(f"{option} {out}: {parent} is a file, not a folder")
-            break
+    above = file_in_the_way(out)
+    if above is not None:
+        raise ValueError(f"{option} {out}: {above} is a file, not a folder")
     if out.exists() or out.is_symlink():
         inside = Path(os.path.abspath(out)).is_relative_to(Path(os.path.abspath(Path(root).expanduser())))
         if inside:

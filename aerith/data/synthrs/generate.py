@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from aerith.atomic import atomic_dir
+from aerith.atomic import atomic_dir, file_in_the_way
 from aerith.data.synthrs import writers
 from aerith.data.synthrs.card import dataset_card
 from aerith.data.synthrs.language import captions, questions, referring_expressions
@@ -113,8 +113,8 @@ def _scenes(jobs: list[tuple[int, str, str, int, int, int]], workers: int) -> It
 def _check_out_dir(out_dir: Path, overwrite: bool) -> None:
     if out_dir.exists() and not out_dir.is_dir():
         raise FileExistsError(f"--out {out_dir} is a file, not a folder; SynthRS writes a folder of scenes (choose another --out)")
-    above = next((p for p in out_dir.absolute().parents if p.exists()), None)
-    if above is not None and not above.is_dir():
+    above = file_in_the_way(out_dir)
+    if above is not None:
         raise FileExistsError(f"--out {out_dir}: {above} is a file, not a folder; SynthRS cannot write under it (choose another --out)")
     if not out_dir.exists() or not any(out_dir.iterdir()):
         return
